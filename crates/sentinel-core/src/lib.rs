@@ -1,0 +1,24 @@
+//! Sentinel's domain vocabulary, free of I/O: identifiers, the injected clock,
+//! secrets and bearer tokens, e-mail addresses, passwords, organizations, and the
+//! one table that maps tenant roles to permissions.
+//!
+//! Everything here is pure and unit-tested; the stores and the HTTP layer build on
+//! these types so that a value that exists has already been validated.
+
+pub mod clock;
+pub mod email;
+pub mod id;
+pub mod names;
+pub mod password;
+pub mod role;
+pub mod secret;
+pub mod validation;
+
+pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
+pub use email::Email;
+pub use id::{OrgId, SessionId, UserId};
+pub use names::{DisplayName, OrgName, Slug};
+pub use password::{Password, PasswordHash, PasswordPolicy};
+pub use role::{Permission, TenantRole};
+pub use secret::{BearerSecret, SecretHash, SecretString};
+pub use validation::ValidationError;

@@ -1,0 +1,185 @@
+//! The two database engines behind one portable SQL dialect.
+//!
+//! [`Db`] is an enum of native sqlx pools rather than a generic `DB: Database`
+//! parameter or sqlx's `Any` driver: native pools keep native types (UUID,
+//! TIMESTAMPTZ, BOOLEAN, BYTEA) on PostgreSQL, and the [`with_db!`] / [`with_tx!`]
+//! macros compile one query text once per engine, so SQL that both dialects accept
+//! is written once. Code branches on the engine only where the dialects really
+//! differ (schemas, locks, DDL on PostgreSQL; files and pragmas on SQLite).
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Executor, PgPool, Postgres, Sqlite, SqlitePool, Transaction};
+
+use crate::StoreError;
+
+/// A pool on one of the two engines.
+#[derive(Clone, Debug)]
+pub(crate) enum Db {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// An open transaction on one of the two engines.
+pub(crate) enum Tx {
+    Sqlite(Transaction<'static, Sqlite>),
+    Postgres(Transaction<'static, Postgres>),
+}
+
+/// Runs `$body` with `$p` bound to the native pool, whichever engine it is.
+macro_rules! with_db {
+    ($db:expr, $p:ident => $body:expr) => {
+        match $db {
+            $crate::backend::Db::Sqlite($p) => $body,
+            $crate::backend::Db::Postgres($p) => $body,
+        }
+    };
+}
+
+/// Runs `$body` with `$c` bound to the transaction's native connection
+/// (`&mut SqliteConnection` or `&mut PgConnection`).
+macro_rules! with_tx {
+    ($tx:expr, $c:ident => $body:expr) => {
+        match $tx {
+            $crate::backend::Tx::Sqlite(t) => {
+                let $c = &mut **t;
+                $body
+            }
+            $crate::backend::Tx::Postgres(t) => {
+                let $c = &mut **t;
+                $body
+            }
+        }
+    };
+}
+
+pub(crate) use {with_db, with_tx};
+
+/// How long a SQLite writer waits for another writer before giving up.
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl Db {
+    /// Opens (creating if needed) a SQLite database file with the settings every
+    /// Sentinel database uses: WAL, a busy timeout, foreign keys enforced, and
+    /// `synchronous = FULL` so that a committed write survives a power cut.
+    /// With `create` false, a missing file is an error instead of a new database.
+    pub(crate) async fn open_sqlite(
+        path: &Path,
+        max_connections: u32,
+        create: bool,
+    ) -> Result<Db, StoreError> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(create)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(SQLITE_BUSY_TIMEOUT)
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(max_connections)
+            .min_connections(0)
+            .idle_timeout(Duration::from_secs(300))
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options)
+            .await?;
+        restrict_to_owner(path)?;
+        Ok(Db::Sqlite(pool))
+    }
+
+    /// Connects to PostgreSQL. Every connection starts with the control schema as
+    /// its search path; tenant work switches it per transaction (see
+    /// [`Tx::use_schema`]).
+    pub(crate) async fn connect_postgres(
+        url: &str,
+        max_connections: u32,
+    ) -> Result<Db, StoreError> {
+        let options = PgConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Config(format!("database URL: {e}")))?
+            .application_name("sentinel");
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(30))
+            .after_connect(|conn, _meta| {
+                Box::pin(async move {
+                    conn.execute("SET search_path TO sentinel_control").await?;
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await?;
+        Ok(Db::Postgres(pool))
+    }
+
+    /// Begins a transaction that will write. On SQLite it takes the write lock at
+    /// once (`BEGIN IMMEDIATE`), so that a reader upgrading to a writer never
+    /// deadlocks into `SQLITE_BUSY`; writers queue on the busy timeout instead.
+    pub(crate) async fn begin(&self) -> Result<Tx, StoreError> {
+        Ok(match self {
+            Db::Sqlite(pool) => Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
+            Db::Postgres(pool) => Tx::Postgres(pool.begin().await?),
+        })
+    }
+
+    /// Checks that the database answers.
+    pub(crate) async fn ping(&self) -> Result<(), StoreError> {
+        with_db!(self, p => sqlx::query("SELECT 1").execute(p).await.map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    pub(crate) async fn close(&self) {
+        with_db!(self, p => p.close().await);
+    }
+}
+
+impl Tx {
+    /// On PostgreSQL, points this transaction's unqualified table names at
+    /// `schema` until commit (`set_config(…, true)` is transaction-local and takes
+    /// the name as a bound parameter). On SQLite each store is its own file and
+    /// this does nothing.
+    pub(crate) async fn use_schema(&mut self, schema: &str) -> Result<(), StoreError> {
+        if let Tx::Postgres(t) = self {
+            sqlx::query("SELECT set_config('search_path', $1, true)")
+                .bind(schema)
+                .execute(&mut **t)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Serializes this transaction with every other one that names the same `key`
+    /// until commit: a PostgreSQL advisory lock. On SQLite every writing transaction
+    /// already holds the database's write lock (`BEGIN IMMEDIATE`).
+    pub(crate) async fn serialize_on(&mut self, key: &str) -> Result<(), StoreError> {
+        if let Tx::Postgres(t) = self {
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
+                .bind(key)
+                .execute(&mut **t)
+                .await?;
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn commit(self) -> Result<(), StoreError> {
+        match self {
+            Tx::Sqlite(t) => t.commit().await?,
+            Tx::Postgres(t) => t.commit().await?,
+        }
+        Ok(())
+    }
+}
+
+/// Database files hold tenant data: readable by the server's user only. (The data
+/// directory is 0700 as well; this keeps the files private if they are moved.)
+fn restrict_to_owner(path: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::PermissionsExt;
+    if path.exists() {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(|e| {
+            StoreError::Io(format!("setting permissions of {}: {e}", path.display()))
+        })?;
+    }
+    Ok(())
+}

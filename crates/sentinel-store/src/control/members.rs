@@ -1,0 +1,222 @@
+//! Who belongs to which organization, with which role. Every change keeps at least
+//! one owner per organization.
+
+use sentinel_core::{DisplayName, Email, OrgId, Permission, TenantRole, Timestamp, UserId};
+
+use super::ControlStore;
+use crate::backend::{Tx, with_db, with_tx};
+use crate::tenant::{PermissionDenied, TenantAccess};
+use crate::{StoreError, conflict_on_unique};
+
+/// One user's membership of one organization, as read from the control store.
+/// Only the store makes these (the fields are private), which is what makes a
+/// [`TenantAccess`] trustworthy: see [`Membership::authorize`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Membership {
+    org_id: OrgId,
+    user_id: UserId,
+    role: TenantRole,
+}
+
+impl Membership {
+    pub fn org_id(&self) -> OrgId {
+        self.org_id
+    }
+
+    pub fn user_id(&self) -> UserId {
+        self.user_id
+    }
+
+    pub fn role(&self) -> TenantRole {
+        self.role
+    }
+
+    /// The one way to obtain a [`TenantAccess`]: this member's role must grant
+    /// `permission`.
+    pub fn authorize(&self, permission: Permission) -> Result<TenantAccess, PermissionDenied> {
+        if self.role.grants(permission) {
+            Ok(TenantAccess::new(self.org_id, self.role, permission))
+        } else {
+            Err(PermissionDenied { permission })
+        }
+    }
+}
+
+/// A member as listed on the members page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub user_id: UserId,
+    pub email: Email,
+    pub name: DisplayName,
+    pub role: TenantRole,
+    pub since: Timestamp,
+}
+
+#[derive(sqlx::FromRow)]
+struct MemberRow {
+    user_id: UserId,
+    email: String,
+    display_name: String,
+    role: String,
+    created_at: Timestamp,
+}
+
+fn parse_role(s: &str) -> Result<TenantRole, StoreError> {
+    s.parse()
+        .map_err(|_| StoreError::Corrupt(format!("unknown role {s:?} in memberships")))
+}
+
+/// Key that serializes changes to one organization's owners.
+pub(crate) fn owners_lock(org: OrgId) -> String {
+    format!("owners:{org}")
+}
+
+pub(crate) async fn count_owners(tx: &mut Tx, org: OrgId) -> Result<i64, StoreError> {
+    let n = with_tx!(tx, c =>
+        sqlx::query_scalar("SELECT COUNT(*) FROM memberships WHERE org_id = $1 AND role = 'owner'")
+            .bind(org)
+            .fetch_one(c)
+            .await
+    )?;
+    Ok(n)
+}
+
+const LAST_OWNER: &str =
+    "an organization must keep at least one owner; make someone else owner first";
+
+impl ControlStore {
+    pub async fn membership(
+        &self,
+        org: OrgId,
+        user: UserId,
+    ) -> Result<Option<Membership>, StoreError> {
+        let role: Option<String> = with_db!(&self.db, p =>
+            sqlx::query_scalar("SELECT role FROM memberships WHERE org_id = $1 AND user_id = $2")
+                .bind(org)
+                .bind(user)
+                .fetch_optional(p)
+                .await
+        )?;
+        role.map(|r| {
+            Ok(Membership {
+                org_id: org,
+                user_id: user,
+                role: parse_role(&r)?,
+            })
+        })
+        .transpose()
+    }
+
+    /// The organization's members, by name.
+    pub async fn members(&self, org: OrgId) -> Result<Vec<Member>, StoreError> {
+        let rows: Vec<MemberRow> = with_db!(&self.db, p =>
+            sqlx::query_as(
+                "SELECT m.user_id, u.email, u.display_name, m.role, m.created_at
+                 FROM memberships m JOIN users u ON u.id = m.user_id
+                 WHERE m.org_id = $1
+                 ORDER BY u.display_name, u.email",
+            )
+            .bind(org)
+            .fetch_all(p)
+            .await
+        )?;
+        rows.into_iter()
+            .map(|row| {
+                Ok(Member {
+                    user_id: row.user_id,
+                    email: Email::from_trusted(row.email),
+                    name: DisplayName::from_trusted(row.display_name),
+                    role: parse_role(&row.role)?,
+                    since: row.created_at,
+                })
+            })
+            .collect()
+    }
+
+    /// Adds an existing user. `NotFound` if the user or organization does not
+    /// exist, `Conflict` if they are already a member.
+    pub async fn add_member(
+        &self,
+        org: OrgId,
+        user: UserId,
+        role: TenantRole,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let result = with_db!(&self.db, p =>
+            sqlx::query("INSERT INTO memberships (org_id, user_id, role, created_at) VALUES ($1, $2, $3, $4)")
+                .bind(org)
+                .bind(user)
+                .bind(role.as_str())
+                .bind(now)
+                .execute(p)
+                .await.map(|r| r.rows_affected())
+        );
+        match result {
+            Ok(_) => Ok(()),
+            Err(sqlx::Error::Database(e)) if e.is_foreign_key_violation() => {
+                Err(StoreError::NotFound)
+            }
+            Err(e) => Err(conflict_on_unique("this user is already a member")(e)),
+        }
+    }
+
+    /// Changes a member's role and returns the previous one. Demoting the last
+    /// owner is refused.
+    pub async fn change_role(
+        &self,
+        org: OrgId,
+        user: UserId,
+        role: TenantRole,
+    ) -> Result<TenantRole, StoreError> {
+        let mut tx = self.db.begin().await?;
+        tx.serialize_on(&owners_lock(org)).await?;
+        let previous = current_role(&mut tx, org, user).await?;
+        if previous == TenantRole::Owner
+            && role != TenantRole::Owner
+            && count_owners(&mut tx, org).await? <= 1
+        {
+            return Err(StoreError::Refused(LAST_OWNER));
+        }
+        with_tx!(&mut tx, c =>
+            sqlx::query("UPDATE memberships SET role = $1 WHERE org_id = $2 AND user_id = $3")
+                .bind(role.as_str())
+                .bind(org)
+                .bind(user)
+                .execute(c)
+                .await.map(|r| r.rows_affected())
+        )?;
+        tx.commit().await?;
+        Ok(previous)
+    }
+
+    /// Removes a member and returns the role they had. Removing the last owner is
+    /// refused.
+    pub async fn remove_member(&self, org: OrgId, user: UserId) -> Result<TenantRole, StoreError> {
+        let mut tx = self.db.begin().await?;
+        tx.serialize_on(&owners_lock(org)).await?;
+        let previous = current_role(&mut tx, org, user).await?;
+        if previous == TenantRole::Owner && count_owners(&mut tx, org).await? <= 1 {
+            return Err(StoreError::Refused(LAST_OWNER));
+        }
+        with_tx!(&mut tx, c =>
+            sqlx::query("DELETE FROM memberships WHERE org_id = $1 AND user_id = $2")
+                .bind(org)
+                .bind(user)
+                .execute(c)
+                .await.map(|r| r.rows_affected())
+        )?;
+        tx.commit().await?;
+        Ok(previous)
+    }
+}
+
+async fn current_role(tx: &mut Tx, org: OrgId, user: UserId) -> Result<TenantRole, StoreError> {
+    let role: Option<String> = with_tx!(tx, c =>
+        sqlx::query_scalar("SELECT role FROM memberships WHERE org_id = $1 AND user_id = $2")
+            .bind(org)
+            .bind(user)
+            .fetch_optional(c)
+            .await
+    )?;
+    parse_role(&role.ok_or(StoreError::NotFound)?)
+}

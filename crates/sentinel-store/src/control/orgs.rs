@@ -1,0 +1,224 @@
+//! Organizations as the platform knows them: id, name and slug. What an
+//! organization owns lives in its tenant store.
+
+use sentinel_core::{OrgId, OrgName, Slug, TenantRole, Timestamp, UserId};
+
+use super::ControlStore;
+use crate::backend::{with_db, with_tx};
+use crate::{StoreError, conflict_on_unique};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Organization {
+    pub id: OrgId,
+    pub name: OrgName,
+    pub slug: Slug,
+    pub created_at: Timestamp,
+}
+
+/// An organization together with one user's role in it (None: not a member).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrganizationWithRole {
+    pub organization: Organization,
+    pub role: Option<TenantRole>,
+}
+
+#[derive(sqlx::FromRow)]
+struct OrgRow {
+    id: OrgId,
+    name: String,
+    slug: String,
+    created_at: Timestamp,
+}
+
+impl From<OrgRow> for Organization {
+    fn from(row: OrgRow) -> Self {
+        Organization {
+            id: row.id,
+            name: OrgName::from_trusted(row.name),
+            slug: Slug::from_trusted(row.slug),
+            created_at: row.created_at,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct OrgWithRoleRow {
+    #[sqlx(flatten)]
+    org: OrgRow,
+    role: Option<String>,
+}
+
+/// How many `-2`, `-3`, … alternatives are tried when a slug is taken.
+const SLUG_ATTEMPTS: u32 = 50;
+
+impl ControlStore {
+    /// Writes a new organization and its first owner. The slug is derived from the
+    /// name, with a numeric suffix when taken. Called by
+    /// [`crate::Stores::create_organization`] once the tenant store exists.
+    pub(crate) async fn insert_organization(
+        &self,
+        id: OrgId,
+        name: &OrgName,
+        owner: UserId,
+        now: Timestamp,
+    ) -> Result<Organization, StoreError> {
+        let mut tx = self.db.begin().await?;
+        let base = Slug::from_name(name);
+        let mut slug = base.clone();
+        for n in 2..=SLUG_ATTEMPTS + 1 {
+            let taken: Option<i32> = with_tx!(&mut tx, c =>
+                sqlx::query_scalar("SELECT 1 FROM organizations WHERE slug = $1")
+                    .bind(&slug)
+                    .fetch_optional(c)
+                    .await
+            )?;
+            if taken.is_none() {
+                break;
+            }
+            slug = base.with_suffix(n);
+        }
+        with_tx!(&mut tx, c =>
+            sqlx::query(
+                "INSERT INTO organizations (id, name, slug, created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $4)",
+            )
+            .bind(id)
+            .bind(name)
+            .bind(&slug)
+            .bind(now)
+            .execute(c)
+            .await.map(|r| r.rows_affected())
+        )
+        .map_err(conflict_on_unique(
+            "an organization with this name already exists",
+        ))?;
+        let inserted = with_tx!(&mut tx, c =>
+            sqlx::query(
+                "INSERT INTO memberships (org_id, user_id, role, created_at) VALUES ($1, $2, 'owner', $3)",
+            )
+            .bind(id)
+            .bind(owner)
+            .bind(now)
+            .execute(c)
+            .await.map(|r| r.rows_affected())
+        );
+        match inserted {
+            Ok(_) => {}
+            Err(sqlx::Error::Database(e)) if e.is_foreign_key_violation() => {
+                return Err(StoreError::NotFound);
+            }
+            Err(e) => return Err(e.into()),
+        }
+        tx.commit().await?;
+        Ok(Organization {
+            id,
+            name: name.clone(),
+            slug,
+            created_at: now,
+        })
+    }
+
+    pub async fn organization(&self, id: OrgId) -> Result<Option<Organization>, StoreError> {
+        let row: Option<OrgRow> = with_db!(&self.db, p =>
+            sqlx::query_as("SELECT id, name, slug, created_at FROM organizations WHERE id = $1")
+                .bind(id)
+                .fetch_optional(p)
+                .await
+        )?;
+        Ok(row.map(Into::into))
+    }
+
+    /// Every organization, by name.
+    pub async fn all_organizations(&self) -> Result<Vec<Organization>, StoreError> {
+        let rows: Vec<OrgRow> = with_db!(&self.db, p =>
+            sqlx::query_as("SELECT id, name, slug, created_at FROM organizations ORDER BY name, id")
+                .fetch_all(p)
+                .await
+        )?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    /// The organizations `user` is a member of, by name, with their role.
+    pub async fn organizations_of(
+        &self,
+        user: UserId,
+    ) -> Result<Vec<OrganizationWithRole>, StoreError> {
+        self.organizations_with_role(user, false).await
+    }
+
+    /// Every organization, by name, with `user`'s role where they are a member
+    /// (the platform admin's view).
+    pub async fn all_organizations_for(
+        &self,
+        user: UserId,
+    ) -> Result<Vec<OrganizationWithRole>, StoreError> {
+        self.organizations_with_role(user, true).await
+    }
+
+    async fn organizations_with_role(
+        &self,
+        user: UserId,
+        include_non_member: bool,
+    ) -> Result<Vec<OrganizationWithRole>, StoreError> {
+        let rows: Vec<OrgWithRoleRow> = with_db!(&self.db, p =>
+            sqlx::query_as(
+                "SELECT o.id, o.name, o.slug, o.created_at, m.role
+                 FROM organizations o
+                 LEFT JOIN memberships m ON m.org_id = o.id AND m.user_id = $1
+                 WHERE m.role IS NOT NULL OR $2
+                 ORDER BY o.name, o.id",
+            )
+            .bind(user)
+            .bind(include_non_member)
+            .fetch_all(p)
+            .await
+        )?;
+        rows.into_iter()
+            .map(|row| {
+                let role = row
+                    .role
+                    .map(|r| {
+                        r.parse::<TenantRole>()
+                            .map_err(|e| StoreError::Corrupt(e.to_string()))
+                    })
+                    .transpose()?;
+                Ok(OrganizationWithRole {
+                    organization: row.org.into(),
+                    role,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn rename_organization(
+        &self,
+        id: OrgId,
+        name: &OrgName,
+        now: Timestamp,
+    ) -> Result<Organization, StoreError> {
+        let done = with_db!(&self.db, p =>
+            sqlx::query("UPDATE organizations SET name = $1, updated_at = $2 WHERE id = $3")
+                .bind(name)
+                .bind(now)
+                .bind(id)
+                .execute(p)
+                .await.map(|r| r.rows_affected())
+        )?;
+        if done == 0 {
+            return Err(StoreError::NotFound);
+        }
+        self.organization(id).await?.ok_or(StoreError::NotFound)
+    }
+
+    /// Removes the organization's control rows (memberships cascade). The caller,
+    /// [`crate::Stores::delete_organization`], removes its tenant store.
+    pub(crate) async fn delete_organization(&self, id: OrgId) -> Result<(), StoreError> {
+        let done = with_db!(&self.db, p =>
+            sqlx::query("DELETE FROM organizations WHERE id = $1").bind(id).execute(p).await.map(|r| r.rows_affected())
+        )?;
+        if done == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,140 @@
+//! Server-side login sessions. The browser holds a 256-bit secret; the store keeps
+//! its SHA-256, a public id, and the times that decide expiry.
+
+use sentinel_core::{SecretHash, SessionId, Timestamp, UserId};
+
+use super::ControlStore;
+use super::users::User;
+use crate::StoreError;
+use crate::backend::with_db;
+
+/// A new session to record.
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    pub secret_hash: SecretHash,
+    pub user_id: UserId,
+    pub created_at: Timestamp,
+    /// The absolute end of the session, whatever its activity.
+    pub expires_at: Timestamp,
+    pub client_ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// A stored session.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct SessionRecord {
+    pub id: SessionId,
+    pub user_id: UserId,
+    pub created_at: Timestamp,
+    pub last_seen_at: Timestamp,
+    pub expires_at: Timestamp,
+    pub client_ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+impl SessionRecord {
+    /// A session is live until its absolute expiry and while it has been used
+    /// within `idle_timeout`.
+    pub fn is_live(&self, now: Timestamp, idle_timeout: std::time::Duration) -> bool {
+        now < self.expires_at && now < self.last_seen_at.plus(idle_timeout)
+    }
+}
+
+impl ControlStore {
+    pub async fn create_session(&self, new: &NewSession) -> Result<SessionId, StoreError> {
+        let id = SessionId::random();
+        with_db!(&self.db, p =>
+            sqlx::query(
+                "INSERT INTO sessions (id, secret_hash, user_id, created_at, last_seen_at, expires_at, client_ip, user_agent)
+                 VALUES ($1, $2, $3, $4, $4, $5, $6, $7)",
+            )
+            .bind(id)
+            .bind(new.secret_hash)
+            .bind(new.user_id)
+            .bind(new.created_at)
+            .bind(new.expires_at)
+            .bind(new.client_ip.as_deref())
+            .bind(new.user_agent.as_deref())
+            .execute(p)
+            .await.map(|r| r.rows_affected())
+        )?;
+        Ok(id)
+    }
+
+    /// The session whose secret hashes to `hash`, with its user.
+    pub async fn session_by_secret(
+        &self,
+        hash: &SecretHash,
+    ) -> Result<Option<(SessionRecord, User)>, StoreError> {
+        let record: Option<SessionRecord> = with_db!(&self.db, p =>
+            sqlx::query_as(
+                "SELECT id, user_id, created_at, last_seen_at, expires_at, client_ip, user_agent
+                 FROM sessions WHERE secret_hash = $1",
+            )
+            .bind(*hash)
+            .fetch_optional(p)
+            .await
+        )?;
+        let Some(record) = record else {
+            return Ok(None);
+        };
+        let Some(user) = self.user(record.user_id).await? else {
+            return Ok(None);
+        };
+        Ok(Some((record, user)))
+    }
+
+    /// Records activity on a session (for the idle timeout).
+    pub async fn touch_session(&self, id: SessionId, now: Timestamp) -> Result<(), StoreError> {
+        with_db!(&self.db, p =>
+            sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id = $2 AND last_seen_at < $1")
+                .bind(now)
+                .bind(id)
+                .execute(p)
+                .await.map(|r| r.rows_affected())
+        )?;
+        Ok(())
+    }
+
+    /// Ends one session. Ending a session that does not exist is not an error.
+    pub async fn delete_session(&self, id: SessionId) -> Result<(), StoreError> {
+        with_db!(&self.db, p =>
+            sqlx::query("DELETE FROM sessions WHERE id = $1").bind(id).execute(p).await.map(|r| r.rows_affected())
+        )?;
+        Ok(())
+    }
+
+    /// Ends every session of `user` except `keep`, and returns how many ended.
+    pub async fn delete_sessions_of(
+        &self,
+        user: UserId,
+        keep: Option<SessionId>,
+    ) -> Result<u64, StoreError> {
+        let done = with_db!(&self.db, p =>
+            sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND ($2 IS NULL OR id <> $2)")
+                .bind(user)
+                .bind(keep)
+                .execute(p)
+                .await.map(|r| r.rows_affected())
+        )?;
+        Ok(done)
+    }
+
+    /// Deletes sessions past their absolute expiry or idle for longer than
+    /// `idle_timeout`; returns how many.
+    pub async fn purge_sessions(
+        &self,
+        now: Timestamp,
+        idle_timeout: std::time::Duration,
+    ) -> Result<u64, StoreError> {
+        let idle_cutoff = now.minus(idle_timeout);
+        let done = with_db!(&self.db, p =>
+            sqlx::query("DELETE FROM sessions WHERE expires_at <= $1 OR last_seen_at <= $2")
+                .bind(now)
+                .bind(idle_cutoff)
+                .execute(p)
+                .await.map(|r| r.rows_affected())
+        )?;
+        Ok(done)
+    }
+}

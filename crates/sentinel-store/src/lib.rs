@@ -1,0 +1,190 @@
+//! Sentinel's storage: one control store for platform data and one tenant store per
+//! organization, on embedded SQLite (the default: one file each) or PostgreSQL (one
+//! schema each).
+//!
+//! - [`ControlStore`]: users, organizations, memberships, sessions, setup tokens.
+//! - [`TenantStores`]: the per-organization databases. A [`TenantStore`] handle can
+//!   only be obtained with a [`TenantAccess`], and a `TenantAccess` can only be made
+//!   by [`Membership::authorize`] from a membership read from the control store:
+//!   code that has not authorized a member cannot name tenant data.
+//!
+//! ```compile_fail,E0451
+//! // A TenantAccess cannot be forged outside this crate: its fields are private
+//! // and it has no public constructor.
+//! use sentinel_core::{OrgId, Permission, TenantRole};
+//! let access = sentinel_store::TenantAccess {
+//!     org_id: OrgId::random(),
+//!     role: TenantRole::Owner,
+//!     permission: Permission::OrgManage,
+//! };
+//! ```
+
+mod backend;
+#[cfg(test)]
+mod conformance;
+mod control;
+mod migrate;
+mod tenant;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+
+use std::path::PathBuf;
+
+use sentinel_core::{Clock, OrgId, OrgName, SecretString, UserId};
+
+pub use control::{
+    ControlStore, Member, Membership, NewSession, NewUser, Organization, OrganizationWithRole,
+    SessionRecord, SetupOutcome, User, UserWithPassword,
+};
+pub use tenant::{PermissionDenied, TenantAccess, TenantIdentity, TenantStore, TenantStores};
+
+use backend::Db;
+
+/// Where Sentinel keeps its data.
+#[derive(Debug, Clone)]
+pub enum StoreLocation {
+    /// `control.db` and `orgs/<org id>.db` inside this directory.
+    Sqlite { data_dir: PathBuf },
+    /// A PostgreSQL database: schema `sentinel_control` and one
+    /// `sentinel_org_<id>` schema per organization.
+    Postgres { url: SecretString },
+}
+
+/// Everything that can go wrong in the stores. The HTTP layer turns `NotFound`,
+/// `Conflict` and `Refused` into 4xx answers and everything else into a 500 that
+/// says nothing about the database.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    /// A uniqueness rule was broken (an e-mail address or a slug is taken).
+    #[error("{0}")]
+    Conflict(&'static str),
+    /// The change would break an invariant (e.g. remove an organization's last owner).
+    #[error("{0}")]
+    Refused(&'static str),
+    #[error("database error: {0}")]
+    Database(#[source] sqlx::Error),
+    #[error("schema migration: {0}")]
+    Migration(String),
+    #[error("configuration: {0}")]
+    Config(String),
+    #[error("file system: {0}")]
+    Io(String),
+    /// Stored data that violates the schema's own rules.
+    #[error("corrupt data: {0}")]
+    Corrupt(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        StoreError::Database(e)
+    }
+}
+
+/// Maps a unique-constraint violation to `Conflict(message)`, other errors as they are.
+pub(crate) fn conflict_on_unique(message: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
+    move |e| match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(message),
+        _ => StoreError::Database(e),
+    }
+}
+
+/// The control store and the tenant stores, opened and migrated together.
+#[derive(Debug)]
+pub struct Stores {
+    control: ControlStore,
+    tenants: TenantStores,
+}
+
+/// Connection pool sizes.
+const SQLITE_CONTROL_CONNECTIONS: u32 = 8;
+const POSTGRES_CONNECTIONS: u32 = 16;
+
+impl Stores {
+    /// Opens the stores at `location`, creating them if new, and applies pending
+    /// migrations to the control store and to every organization's tenant store.
+    pub async fn open(location: &StoreLocation, clock: &dyn Clock) -> Result<Stores, StoreError> {
+        let now = clock.now();
+        let (control_db, tenants) = match location {
+            StoreLocation::Sqlite { data_dir } => {
+                let db = Db::open_sqlite(
+                    &data_dir.join("control.db"),
+                    SQLITE_CONTROL_CONNECTIONS,
+                    true,
+                )
+                .await?;
+                (db, TenantStores::sqlite(data_dir.join("orgs"))?)
+            }
+            StoreLocation::Postgres { url } => {
+                let db = Db::connect_postgres(url.expose(), POSTGRES_CONNECTIONS).await?;
+                if let Db::Postgres(pool) = &db {
+                    sqlx::query("CREATE SCHEMA IF NOT EXISTS sentinel_control")
+                        .execute(pool)
+                        .await?;
+                }
+                let tenants = match &db {
+                    Db::Postgres(pool) => TenantStores::postgres(pool.clone()),
+                    Db::Sqlite(_) => return Err(StoreError::Config("engine mismatch".into())),
+                };
+                (db, tenants)
+            }
+        };
+        migrate::migrate(&control_db, control::SCHEMA, migrate::CONTROL, now).await?;
+        let control = ControlStore::new(control_db);
+        for org in control.all_organizations().await? {
+            tenants.migrate_existing(org.id, now).await?;
+        }
+        Ok(Stores { control, tenants })
+    }
+
+    pub fn control(&self) -> &ControlStore {
+        &self.control
+    }
+
+    pub fn tenants(&self) -> &TenantStores {
+        &self.tenants
+    }
+
+    /// True when every store answers (for `/readyz`).
+    pub async fn ready(&self) -> Result<(), StoreError> {
+        self.control.ping().await?;
+        self.tenants.ping().await
+    }
+
+    /// Creates an organization with `owner` as its first owner: its tenant store is
+    /// provisioned first, then the control rows are written in one transaction; if
+    /// that fails, the new tenant store is removed again.
+    pub async fn create_organization(
+        &self,
+        name: &OrgName,
+        owner: UserId,
+        clock: &dyn Clock,
+    ) -> Result<Organization, StoreError> {
+        let id = OrgId::random();
+        let now = clock.now();
+        self.tenants.provision(id, now).await?;
+        match self.control.insert_organization(id, name, owner, now).await {
+            Ok(org) => Ok(org),
+            Err(e) => {
+                if let Err(cleanup) = self.tenants.destroy(id).await {
+                    tracing::error!(org_id = %id, error = %cleanup, "could not remove the tenant store of a failed organization creation");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Deletes an organization: its control rows (memberships go with it), then its
+    /// tenant store. Irreversible.
+    pub async fn delete_organization(&self, id: OrgId) -> Result<(), StoreError> {
+        self.control.delete_organization(id).await?;
+        self.tenants.destroy(id).await
+    }
+
+    /// Closes every pool; pending writes are committed or rolled back first.
+    pub async fn close(&self) {
+        self.tenants.close().await;
+        self.control.close().await;
+    }
+}
