@@ -5,6 +5,7 @@
 //! Everything here is pure and unit-tested; the stores and the HTTP layer build on
 //! these types so that a value that exists has already been validated.
 
+pub mod account;
 pub mod clock;
 pub mod email;
 pub mod id;
@@ -14,6 +15,7 @@ pub mod role;
 pub mod secret;
 pub mod validation;
 
+pub use account::NewAccount;
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use email::Email;
 pub use id::{OrgId, SessionId, UserId};

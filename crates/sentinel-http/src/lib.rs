@@ -1,1 +1,28 @@
-//! placeholder
+//! Sentinel's HTTP surface: the REST API under `/api/v1`, the server-rendered web
+//! UI, and the middleware that every request passes through.
+//!
+//! Request path (outermost first): security headers → request id and access log →
+//! client address → timeout → routing → the route's [`access::Access`] check
+//! (session, CSRF, platform role or organization permission) → handler → an
+//! operation in [`ops`] → the stores.
+//!
+//! Every route is registered in [`routes`] together with the access it requires;
+//! tests walk that table.
+
+pub mod access;
+mod api;
+mod client;
+mod error;
+mod extract;
+mod middleware;
+mod ops;
+pub mod routes;
+mod session;
+mod state;
+mod ui;
+
+pub use api::openapi_document;
+pub use error::AppError;
+pub use routes::{RouteSpec, Surface, route_table, router};
+pub use session::SESSION_COOKIE;
+pub use state::{AppState, HttpSettings};

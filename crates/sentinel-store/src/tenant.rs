@@ -231,10 +231,10 @@ impl TenantStores {
                 .await.map(|r| r.rows_affected())
         )?;
         tx.commit().await?;
-        if let Engine::Sqlite { pools, .. } = &self.engine {
-            if let Some(evicted) = lock(pools).insert(org, store.db) {
-                tokio::spawn(async move { evicted.close().await });
-            }
+        if let Engine::Sqlite { pools, .. } = &self.engine
+            && let Some(evicted) = lock(pools).insert(org, store.db)
+        {
+            tokio::spawn(async move { evicted.close().await });
         }
         Ok(())
     }

@@ -1,0 +1,287 @@
+//! Access control: what each route requires, and the guard that enforces it before
+//! the handler runs.
+//!
+//! A route declares one [`Access`] where it is registered (see [`crate::routes`]).
+//! The guard resolves the session, enforces CSRF protection on state-changing
+//! requests, and checks the platform role or the organization permission. For an
+//! organization route it loads the caller's membership and turns it into a
+//! [`TenantAccess`] — the only thing that opens a tenant store — and hands both to
+//! the handler as an [`OrgContext`]. Handlers never check roles themselves.
+
+use axum::body::Body;
+use axum::extract::{FromRequestParts, RawPathParams, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Redirect, Response};
+use sentinel_core::secret::constant_time_eq;
+use sentinel_core::{OrgId, Permission};
+use sentinel_store::{Membership, Organization, TenantAccess};
+
+use crate::error::AppError;
+use crate::routes::Surface;
+pub use crate::session::Principal;
+use crate::session::resolve;
+use crate::state::AppState;
+
+/// What a route requires of its caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone. Only health, login, setup, static assets and the API description.
+    Public,
+    /// Any logged-in user.
+    User,
+    /// A platform admin.
+    PlatformAdmin,
+    /// A platform admin, or any user when self-service organization creation is on.
+    OrgCreator,
+    /// A member of the organization named by the `{org_id}` path parameter whose
+    /// role grants this permission.
+    Org(Permission),
+}
+
+/// The caller's standing in the organization of an [`Access::Org`] route.
+#[derive(Debug, Clone)]
+pub struct OrgContext {
+    pub principal: Principal,
+    pub organization: Organization,
+    pub membership: Membership,
+    pub access: TenantAccess,
+}
+
+/// The principal on a public route, if the caller happens to be logged in.
+#[derive(Debug, Clone)]
+pub struct MaybePrincipal(pub Option<Principal>);
+
+/// The state the guard of one route needs.
+#[derive(Clone, Debug)]
+pub struct Guard {
+    pub state: AppState,
+    pub access: Access,
+    pub surface: Surface,
+}
+
+/// Middleware: enforces the route's [`Access`].
+pub async fn enforce(State(guard): State<Guard>, request: Request, next: Next) -> Response {
+    let wants_page = guard.surface == Surface::Ui && request.method() == Method::GET;
+    let target = request.uri().path().to_owned();
+    match admit(&guard, request).await {
+        Ok(request) => next.run(request).await,
+        Err(AppError::Unauthenticated) if wants_page => {
+            Redirect::to(&format!("/login?next={}", urlencode(&target))).into_response()
+        }
+        Err(e) => guard.surface.error_response(e),
+    }
+}
+
+async fn admit(guard: &Guard, request: Request) -> Result<Request, AppError> {
+    let state = &guard.state;
+    let principal = resolve(state, request.headers()).await?;
+    let changes_state = !matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    );
+
+    if guard.access == Access::Public {
+        if changes_state && !same_origin(state, request.headers(), false) {
+            return Err(AppError::Forbidden("cross-site request refused"));
+        }
+        let mut request = request;
+        request.extensions_mut().insert(MaybePrincipal(principal));
+        return Ok(request);
+    }
+
+    let principal = principal.ok_or(AppError::Unauthenticated)?;
+    tracing::Span::current().record("user_id", tracing::field::display(principal.user.id));
+    let mut request = request;
+    if changes_state {
+        if !same_origin(state, request.headers(), true) {
+            return Err(AppError::Forbidden("cross-site request refused"));
+        }
+        let (checked, token_ok) = csrf_token_matches(request, &principal.csrf_token, state).await?;
+        if !token_ok {
+            return Err(AppError::Forbidden("missing or invalid CSRF token"));
+        }
+        request = checked;
+    }
+
+    match guard.access {
+        Access::Public | Access::User => {}
+        Access::PlatformAdmin => {
+            if !principal.user.platform_admin {
+                return Err(AppError::Forbidden("this needs a platform admin"));
+            }
+        }
+        Access::OrgCreator => {
+            if !principal.user.platform_admin && !state.settings.allow_org_self_service {
+                return Err(AppError::Forbidden(
+                    "only platform admins may create organizations",
+                ));
+            }
+        }
+        Access::Org(permission) => {
+            let (mut parts, body) = request.into_parts();
+            let context = org_context(state, &mut parts, principal.clone(), permission).await?;
+            parts.extensions.insert(context);
+            request = Request::from_parts(parts, body);
+        }
+    }
+    request.extensions_mut().insert(principal);
+    Ok(request)
+}
+
+async fn org_context(
+    state: &AppState,
+    parts: &mut Parts,
+    principal: Principal,
+    permission: Permission,
+) -> Result<OrgContext, AppError> {
+    let params = RawPathParams::from_request_parts(parts, &())
+        .await
+        .map_err(|_| AppError::BadRequest("the URL contains an invalid id".into()))?;
+    let raw = params
+        .iter()
+        .find(|(name, _)| *name == "org_id")
+        .map(|(_, value)| value.to_owned())
+        .ok_or_else(|| AppError::Internal("organization route without {org_id}".into()))?;
+    let org_id: OrgId = raw
+        .parse()
+        .map_err(|_| AppError::BadRequest("the URL contains an invalid organization id".into()))?;
+    let control = state.stores.control();
+    // A non-member learns nothing, not even whether the organization exists.
+    let membership = control
+        .membership(org_id, principal.user.id)
+        .await?
+        .ok_or(AppError::NotFound("organization"))?;
+    let organization = control
+        .organization(org_id)
+        .await?
+        .ok_or(AppError::NotFound("organization"))?;
+    let access = membership
+        .authorize(permission)
+        .map_err(|_| AppError::Forbidden("your role in this organization does not allow this"))?;
+    Ok(OrgContext {
+        principal,
+        organization,
+        membership,
+        access,
+    })
+}
+
+/// Whether a state-changing request comes from our own pages. A present `Origin`
+/// must be ours and a present `Sec-Fetch-Site` must say `same-origin`. With
+/// `require_evidence`, at least one of them must be present (cookie-authenticated
+/// requests); without, their absence is accepted (non-browser API clients).
+fn same_origin(state: &AppState, headers: &HeaderMap, require_evidence: bool) -> bool {
+    let fetch_site = headers.get("sec-fetch-site").map(|v| v.as_bytes());
+    let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
+    if fetch_site.is_none() && origin.is_none() {
+        return !require_evidence;
+    }
+    if fetch_site.is_some_and(|site| site != b"same-origin") {
+        return false;
+    }
+    match origin {
+        None => true,
+        Some(origin) => {
+            expected_origin(state, headers).is_some_and(|ours| ours.eq_ignore_ascii_case(origin))
+        }
+    }
+}
+
+fn expected_origin(state: &AppState, headers: &HeaderMap) -> Option<String> {
+    if let Some(origin) = &state.settings.public_origin {
+        return Some(origin.clone());
+    }
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok())?;
+    Some(format!("https://{host}"))
+}
+
+/// Checks the CSRF token from the `X-CSRF-Token` header, or else from the
+/// `csrf_token` field of a form body (which is read and put back).
+async fn csrf_token_matches(
+    request: Request,
+    expected: &str,
+    state: &AppState,
+) -> Result<(Request, bool), AppError> {
+    if let Some(token) = request.headers().get("x-csrf-token") {
+        let ok = token.to_str().is_ok_and(|t| constant_time_eq(t, expected));
+        return Ok((request, ok));
+    }
+    let is_form = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"));
+    if !is_form {
+        return Ok((request, false));
+    }
+    let (parts, body) = request.into_parts();
+    let bytes = axum::body::to_bytes(body, state.settings.max_body_bytes)
+        .await
+        .map_err(|_| AppError::PayloadTooLarge)?;
+    let ok = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&bytes)
+        .ok()
+        .and_then(|fields| fields.into_iter().find(|(k, _)| k == "csrf_token"))
+        .is_some_and(|(_, token)| constant_time_eq(&token, expected));
+    Ok((Request::from_parts(parts, Body::from(bytes)), ok))
+}
+
+fn urlencode(path: &str) -> String {
+    serde_urlencoded::to_string([("", path)])
+        .map(|s| s.trim_start_matches('=').to_owned())
+        .unwrap_or_default()
+}
+
+fn missing_guard() -> Response {
+    tracing::error!("a handler expected an access guard that its route does not have");
+    (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Principal {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Response> {
+        parts
+            .extensions
+            .get::<Principal>()
+            .cloned()
+            .ok_or_else(missing_guard)
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for OrgContext {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Response> {
+        parts
+            .extensions
+            .get::<OrgContext>()
+            .cloned()
+            .ok_or_else(missing_guard)
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for MaybePrincipal {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Response> {
+        parts
+            .extensions
+            .get::<MaybePrincipal>()
+            .cloned()
+            .ok_or_else(missing_guard)
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for crate::client::ClientInfo {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Response> {
+        parts
+            .extensions
+            .get::<crate::client::ClientInfo>()
+            .cloned()
+            .ok_or_else(missing_guard)
+    }
+}

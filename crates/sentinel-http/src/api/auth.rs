@@ -1,0 +1,138 @@
+//! Login, logout and the caller's own account.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use sentinel_core::SecretString;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::{ApiResult, OrgView, UserView};
+use crate::access::{MaybePrincipal, Principal};
+use crate::client::ClientInfo;
+use crate::error::Problem;
+use crate::extract::ApiJson;
+use crate::ops;
+use crate::session::clear_cookie;
+use crate::state::AppState;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    pub email: String,
+    #[schema(value_type = String)]
+    pub password: SecretString,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LoginResponse {
+    /// Send this as `X-CSRF-Token` with every state-changing request of the session.
+    pub csrf_token: String,
+    pub user: UserView,
+}
+
+/// Logs in with e-mail address and password; sets the session cookie.
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", security(()), request_body = LoginRequest,
+    responses(
+        (status = 200, description = "Logged in; `Set-Cookie` carries the session", body = LoginResponse),
+        (status = 401, description = "Unknown e-mail address or wrong password", body = Problem),
+    ))]
+pub async fn login(
+    State(state): State<AppState>,
+    MaybePrincipal(previous): MaybePrincipal,
+    client: ClientInfo,
+    ApiJson(body): ApiJson<LoginRequest>,
+) -> ApiResult<Response> {
+    let (user, session) = ops::auth::login(
+        &state,
+        &body.email,
+        body.password.expose(),
+        &client,
+        previous.as_ref(),
+    )
+    .await?;
+    let body = LoginResponse {
+        csrf_token: session.csrf_token,
+        user: user.into(),
+    };
+    Ok(([(header::SET_COOKIE, session.set_cookie)], Json(body)).into_response())
+}
+
+/// Ends the session.
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth",
+    responses((status = 204, description = "Logged out; the cookie is cleared"), (status = 401, body = Problem)))]
+pub async fn logout(State(state): State<AppState>, principal: Principal) -> ApiResult<Response> {
+    ops::auth::logout(&state, &principal).await?;
+    Ok((
+        StatusCode::NO_CONTENT,
+        [(header::SET_COOKIE, clear_cookie())],
+    )
+        .into_response())
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MeResponse {
+    pub user: UserView,
+    /// The session's CSRF token.
+    pub csrf_token: String,
+    pub organizations: Vec<OrgView>,
+}
+
+/// The caller, their session's CSRF token and their organizations.
+#[utoipa::path(get, path = "/api/v1/me", tag = "auth",
+    responses((status = 200, body = MeResponse), (status = 401, body = Problem)))]
+pub async fn me(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> ApiResult<Json<MeResponse>> {
+    let organizations = state
+        .stores
+        .control()
+        .organizations_of(principal.user.id)
+        .await
+        .map_err(crate::AppError::from)?;
+    Ok(Json(MeResponse {
+        csrf_token: principal.csrf_token.clone(),
+        user: principal.user.into(),
+        organizations: organizations.into_iter().map(Into::into).collect(),
+    }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePasswordRequest {
+    #[schema(value_type = String)]
+    pub current_password: SecretString,
+    #[schema(value_type = String)]
+    pub new_password: SecretString,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChangePasswordResponse {
+    /// How many of the caller's other sessions were ended.
+    pub other_sessions_ended: u64,
+}
+
+/// Changes the caller's password; every other session of theirs ends.
+#[utoipa::path(put, path = "/api/v1/me/password", tag = "auth", request_body = ChangePasswordRequest,
+    responses(
+        (status = 200, body = ChangePasswordResponse),
+        (status = 422, description = "Wrong current password or weak new one", body = Problem),
+    ))]
+pub async fn change_password(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiJson(body): ApiJson<ChangePasswordRequest>,
+) -> ApiResult<Json<ChangePasswordResponse>> {
+    let ended = ops::auth::change_password(
+        &state,
+        &principal,
+        body.current_password.expose(),
+        body.new_password.expose(),
+    )
+    .await?;
+    Ok(Json(ChangePasswordResponse {
+        other_sessions_ended: ended,
+    }))
+}

@@ -1,0 +1,165 @@
+//! The REST API under `/api/v1`: JSON in, JSON out, RFC 9457 problems on error,
+//! described by an OpenAPI 3.1 document generated from these handlers.
+
+pub mod auth;
+pub mod health;
+pub mod members;
+pub mod orgs;
+pub mod setup;
+pub mod users;
+
+use axum::Json;
+use sentinel_core::{OrgId, TenantRole, Timestamp, UserId};
+use sentinel_store::{Member, Organization, OrganizationWithRole, User};
+use serde::Serialize;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToSchema};
+
+use crate::error::ApiError;
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+/// A user account.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserView {
+    pub id: UserId,
+    pub email: String,
+    pub name: String,
+    pub platform_admin: bool,
+    pub created_at: Timestamp,
+}
+
+impl From<User> for UserView {
+    fn from(u: User) -> Self {
+        UserView {
+            id: u.id,
+            email: u.email.to_string(),
+            name: u.name.to_string(),
+            platform_admin: u.platform_admin,
+            created_at: u.created_at,
+        }
+    }
+}
+
+/// An organization, with the caller's role in it (absent when a platform admin
+/// sees an organization they are not a member of).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrgView {
+    pub id: OrgId,
+    pub name: String,
+    pub slug: String,
+    pub created_at: Timestamp,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<TenantRole>,
+}
+
+impl OrgView {
+    fn new(org: Organization, role: Option<TenantRole>) -> Self {
+        OrgView {
+            id: org.id,
+            name: org.name.to_string(),
+            slug: org.slug.to_string(),
+            created_at: org.created_at,
+            role,
+        }
+    }
+}
+
+impl From<OrganizationWithRole> for OrgView {
+    fn from(o: OrganizationWithRole) -> Self {
+        OrgView::new(o.organization, o.role)
+    }
+}
+
+/// A member of an organization.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MemberView {
+    pub user_id: UserId,
+    pub email: String,
+    pub name: String,
+    pub role: TenantRole,
+    pub since: Timestamp,
+}
+
+impl From<Member> for MemberView {
+    fn from(m: Member) -> Self {
+        MemberView {
+            user_id: m.user_id,
+            email: m.email.to_string(),
+            name: m.name.to_string(),
+            role: m.role,
+            since: m.since,
+        }
+    }
+}
+
+/// Adds the authentication schemes to the document.
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                crate::SESSION_COOKIE,
+                "The session cookie set by POST /api/v1/auth/login. State-changing requests \
+                 must also send the session's CSRF token in the X-CSRF-Token header and come \
+                 from the same origin (Origin or Sec-Fetch-Site).",
+            ))),
+        );
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Sentinel API",
+        description = "Fleet security platform: organizations, members and sessions.",
+        license(name = "AGPL-3.0-only"),
+    ),
+    paths(
+        health::healthz,
+        health::readyz,
+        openapi_json,
+        setup::complete,
+        auth::login,
+        auth::logout,
+        auth::me,
+        auth::change_password,
+        orgs::list,
+        orgs::create,
+        orgs::get,
+        orgs::rename,
+        orgs::delete,
+        members::list,
+        members::add,
+        members::change_role,
+        members::remove,
+        users::list,
+        users::create,
+        users::update,
+        users::delete,
+    ),
+    modifiers(&Security),
+    security(("session" = [])),
+    tags(
+        (name = "health", description = "Liveness and readiness"),
+        (name = "auth", description = "Setup, login, logout and the caller's own account"),
+        (name = "orgs", description = "Organizations and their members"),
+        (name = "users", description = "User accounts (platform admins)"),
+    )
+)]
+struct ApiDoc;
+
+/// The OpenAPI document, generated from the handlers' annotations.
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+/// This API's OpenAPI 3.1 description.
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "health", security(()),
+    responses((status = 200, description = "The OpenAPI document", content_type = "application/json")))]
+pub async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
+    Json(openapi_document())
+}

@@ -1,0 +1,197 @@
+//! The one error type of the HTTP layer, and its two renderings: RFC 9457
+//! `application/problem+json` for the API, a plain page for the UI.
+//!
+//! Messages are written for the client and never carry SQL, file paths or internal
+//! error text; internal errors are logged with the request id and answered with a
+//! generic 500.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use sentinel_core::ValidationError;
+use sentinel_store::StoreError;
+use serde::Serialize;
+
+/// Why a request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The request is malformed (syntax, types, unknown fields, bad ids).
+    #[error("{0}")]
+    BadRequest(String),
+    /// The request is well-formed but a value breaks a rule.
+    #[error("{0}")]
+    Invalid(ValidationError),
+    #[error("authentication required")]
+    Unauthenticated,
+    /// Login failed; deliberately says nothing about which part was wrong.
+    #[error("invalid e-mail address or password")]
+    InvalidCredentials,
+    #[error("{0}")]
+    Forbidden(&'static str),
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("this method is not allowed here")]
+    MethodNotAllowed,
+    #[error("the request body is too large")]
+    PayloadTooLarge,
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("the request took too long")]
+    Timeout,
+    /// Anything the client cannot fix; the text is logged, never sent.
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl AppError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            AppError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            AppError::Unauthenticated | AppError::InvalidCredentials => StatusCode::UNAUTHORIZED,
+            AppError::Forbidden(_) => StatusCode::FORBIDDEN,
+            AppError::NotFound(_) => StatusCode::NOT_FOUND,
+            AppError::Conflict(_) => StatusCode::CONFLICT,
+            AppError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            AppError::Timeout => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// A stable short name for the kind of problem (the `type` of a problem document).
+    fn kind(&self) -> &'static str {
+        match self {
+            AppError::BadRequest(_) => "bad-request",
+            AppError::Invalid(_) => "validation",
+            AppError::Unauthenticated => "unauthenticated",
+            AppError::InvalidCredentials => "invalid-credentials",
+            AppError::Forbidden(_) => "forbidden",
+            AppError::NotFound(_) => "not-found",
+            AppError::Conflict(_) => "conflict",
+            AppError::MethodNotAllowed => "method-not-allowed",
+            AppError::PayloadTooLarge => "payload-too-large",
+            AppError::UnsupportedMediaType(_) => "unsupported-media-type",
+            AppError::Timeout => "timeout",
+            AppError::Internal(_) => "internal",
+        }
+    }
+
+    /// What the client is told.
+    pub fn detail(&self) -> String {
+        match self {
+            AppError::Internal(_) => String::from("an internal error occurred; it has been logged"),
+            other => other.to_string(),
+        }
+    }
+
+    fn log_if_internal(&self) {
+        if let AppError::Internal(cause) = self {
+            tracing::error!(error = %cause, "request failed");
+        }
+    }
+}
+
+impl From<ValidationError> for AppError {
+    fn from(e: ValidationError) -> Self {
+        AppError::Invalid(e)
+    }
+}
+
+impl From<StoreError> for AppError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => AppError::NotFound("resource"),
+            StoreError::Conflict(m) => AppError::Conflict(m.to_owned()),
+            StoreError::Refused(m) => AppError::Conflict(m.to_owned()),
+            other => AppError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<sentinel_core::secret::RandomnessError> for AppError {
+    fn from(e: sentinel_core::secret::RandomnessError) -> Self {
+        AppError::Internal(e.to_string())
+    }
+}
+
+impl From<sentinel_core::password::HashError> for AppError {
+    fn from(e: sentinel_core::password::HashError) -> Self {
+        AppError::Internal(e.to_string())
+    }
+}
+
+/// An RFC 9457 problem document.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Problem {
+    /// A URI naming the kind of problem, e.g. `urn:sentinel:problem:validation`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    /// For validation problems: the offending input field.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+/// An error rendered for the API.
+#[derive(Debug)]
+pub struct ApiError(pub AppError);
+
+impl<E: Into<AppError>> From<E> for ApiError {
+    fn from(e: E) -> Self {
+        ApiError(e.into())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let error = self.0;
+        error.log_if_internal();
+        let status = error.status();
+        let problem = Problem {
+            kind: format!("urn:sentinel:problem:{}", error.kind()),
+            title: status.canonical_reason().unwrap_or("Error").to_owned(),
+            status: status.as_u16(),
+            detail: error.detail(),
+            field: match &error {
+                AppError::Invalid(v) => Some(v.field.to_owned()),
+                _ => None,
+            },
+        };
+        let body = serde_json::to_vec(&problem).unwrap_or_default();
+        let mut response = (status, body).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Cookie realm=\"sentinel\""),
+            );
+        }
+        response
+    }
+}
+
+/// An error rendered for the UI.
+#[derive(Debug)]
+pub struct UiError(pub AppError);
+
+impl<E: Into<AppError>> From<E> for UiError {
+    fn from(e: E) -> Self {
+        UiError(e.into())
+    }
+}
+
+impl IntoResponse for UiError {
+    fn into_response(self) -> Response {
+        let error = self.0;
+        error.log_if_internal();
+        crate::ui::error_page(error.status(), &error.detail())
+    }
+}

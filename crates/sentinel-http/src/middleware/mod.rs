@@ -1,0 +1,5 @@
+//! Middleware that wraps every request, whatever its route.
+
+pub mod request_trace;
+pub mod security_headers;
+pub mod timeout;

@@ -1,0 +1,53 @@
+//! Completing the first-admin setup with the one-time link printed at first start.
+
+use sentinel_core::{BearerSecret, NewAccount, PasswordHash};
+use sentinel_store::{NewUser, SetupOutcome, User};
+
+use crate::error::AppError;
+use crate::state::AppState;
+
+const INVALID_LINK: &str =
+    "this setup link is invalid, used or expired; restart the server for a new one";
+
+/// Whether `token` is a setup token that can still be used.
+pub async fn link_usable(state: &AppState, token: &str) -> Result<bool, AppError> {
+    let Some(secret) = BearerSecret::parse(token) else {
+        return Ok(false);
+    };
+    Ok(state
+        .stores
+        .control()
+        .setup_token_usable(&secret.hash(), state.clock.now())
+        .await?)
+}
+
+/// Creates the first platform admin, spending the setup token.
+pub async fn complete(
+    state: &AppState,
+    token: &str,
+    name: &str,
+    email: &str,
+    password: &str,
+) -> Result<User, AppError> {
+    let secret = BearerSecret::parse(token).ok_or(AppError::Forbidden(INVALID_LINK))?;
+    let account = NewAccount::parse(email, name, password, &state.settings.password_policy)?;
+    let admin = NewUser {
+        password_hash: PasswordHash::new(&account.password)?,
+        email: account.email,
+        name: account.name,
+        platform_admin: true,
+    };
+    match state
+        .stores
+        .control()
+        .complete_setup(&secret.hash(), &admin, state.clock.now())
+        .await?
+    {
+        SetupOutcome::Completed(user) => {
+            tracing::info!(user_id = %user.id, "setup complete: first platform admin created");
+            Ok(user)
+        }
+        SetupOutcome::InvalidToken => Err(AppError::Forbidden(INVALID_LINK)),
+        SetupOutcome::AlreadyDone => Err(AppError::Conflict("setup is already complete".into())),
+    }
+}

@@ -1,0 +1,77 @@
+//! Platform administration of user accounts.
+
+use sentinel_core::{NewAccount, PasswordHash, UserId};
+use sentinel_store::{NewUser, StoreError, User};
+
+use crate::access::Principal;
+use crate::error::AppError;
+use crate::state::AppState;
+
+pub async fn list(state: &AppState) -> Result<Vec<User>, AppError> {
+    Ok(state.stores.control().users().await?)
+}
+
+/// Creates an account with an initial password chosen by the platform admin.
+pub async fn create(
+    state: &AppState,
+    principal: &Principal,
+    email: &str,
+    name: &str,
+    password: &str,
+    platform_admin: bool,
+) -> Result<User, AppError> {
+    let account = NewAccount::parse(email, name, password, &state.settings.password_policy)?;
+    let new = NewUser {
+        password_hash: PasswordHash::new(&account.password)?,
+        email: account.email,
+        name: account.name,
+        platform_admin,
+    };
+    let user = state
+        .stores
+        .control()
+        .create_user(&new, state.clock.now())
+        .await?;
+    tracing::info!(user_id = %user.id, by = %principal.user.id, platform_admin, "user created");
+    Ok(user)
+}
+
+pub async fn set_platform_admin(
+    state: &AppState,
+    principal: &Principal,
+    user: UserId,
+    platform_admin: bool,
+) -> Result<User, AppError> {
+    let updated = state
+        .stores
+        .control()
+        .set_platform_admin(user, platform_admin)
+        .await
+        .map_err(no_such_user)?;
+    tracing::info!(user_id = %user, by = %principal.user.id, platform_admin, "platform admin role changed");
+    Ok(updated)
+}
+
+/// Deletes an account (not one's own), with its sessions and memberships.
+pub async fn delete(state: &AppState, principal: &Principal, user: UserId) -> Result<(), AppError> {
+    if user == principal.user.id {
+        return Err(AppError::Conflict(
+            "you cannot delete your own account".into(),
+        ));
+    }
+    state
+        .stores
+        .control()
+        .delete_user(user)
+        .await
+        .map_err(no_such_user)?;
+    tracing::info!(user_id = %user, by = %principal.user.id, "user deleted");
+    Ok(())
+}
+
+fn no_such_user(e: StoreError) -> AppError {
+    match e {
+        StoreError::NotFound => AppError::NotFound("user"),
+        other => other.into(),
+    }
+}

@@ -1,0 +1,274 @@
+//! The route table: every route of the server, each with the [`Access`] it
+//! requires, declared in one place. [`router`] builds the application from it;
+//! tests walk [`route_table`] to prove that nothing outside the public allow-list
+//! answers an anonymous caller and that no mutating organization route admits
+//! `readonly`.
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::handler::Handler;
+use axum::http::Method;
+use axum::middleware::{from_fn, from_fn_with_state};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodFilter, MethodRouter, on};
+use sentinel_core::Permission::*;
+
+use crate::access::{Access, Guard, enforce};
+use crate::error::{ApiError, AppError, UiError};
+use crate::middleware::{request_trace, security_headers, timeout};
+use crate::state::AppState;
+use crate::{api, client, ui};
+
+/// Which face of the server a route belongs to; decides how errors are rendered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Surface {
+    /// JSON under `/api/` (and the health probes): problem documents on error.
+    Api,
+    /// HTML pages and forms: error pages and login redirects.
+    Ui,
+}
+
+impl Surface {
+    pub fn of(path: &str) -> Surface {
+        if path.starts_with("/api/") || path == "/healthz" || path == "/readyz" {
+            Surface::Api
+        } else {
+            Surface::Ui
+        }
+    }
+
+    pub fn error_response(self, error: AppError) -> Response {
+        match self {
+            Surface::Api => ApiError(error).into_response(),
+            Surface::Ui => UiError(error).into_response(),
+        }
+    }
+}
+
+/// One route: method, path, what it requires, and its handler.
+pub struct RouteSpec {
+    pub method: Method,
+    pub path: &'static str,
+    pub access: Access,
+    pub surface: Surface,
+    handler: MethodRouter<AppState>,
+}
+
+impl std::fmt::Debug for RouteSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {} ({:?})", self.method, self.path, self.access)
+    }
+}
+
+fn route<H, T>(method: Method, path: &'static str, access: Access, handler: H) -> RouteSpec
+where
+    H: Handler<T, AppState>,
+    T: 'static,
+{
+    let filter = MethodFilter::try_from(method.clone()).unwrap_or(MethodFilter::GET);
+    RouteSpec {
+        surface: Surface::of(path),
+        method,
+        path,
+        access,
+        handler: on(filter, handler),
+    }
+}
+
+/// Every route of the server.
+pub fn route_table() -> Vec<RouteSpec> {
+    use Access::{Org, OrgCreator, PlatformAdmin, Public, User};
+    use Method as M;
+    vec![
+        // Health and the API description.
+        route(M::GET, "/healthz", Public, api::health::healthz),
+        route(M::GET, "/readyz", Public, api::health::readyz),
+        route(M::GET, "/api/v1/openapi.json", Public, api::openapi_json),
+        // API: setup, authentication, the caller's account.
+        route(M::POST, "/api/v1/setup", Public, api::setup::complete),
+        route(M::POST, "/api/v1/auth/login", Public, api::auth::login),
+        route(M::POST, "/api/v1/auth/logout", User, api::auth::logout),
+        route(M::GET, "/api/v1/me", User, api::auth::me),
+        route(
+            M::PUT,
+            "/api/v1/me/password",
+            User,
+            api::auth::change_password,
+        ),
+        // API: organizations and members.
+        route(M::GET, "/api/v1/orgs", User, api::orgs::list),
+        route(M::POST, "/api/v1/orgs", OrgCreator, api::orgs::create),
+        route(
+            M::GET,
+            "/api/v1/orgs/{org_id}",
+            Org(OrgRead),
+            api::orgs::get,
+        ),
+        route(
+            M::PATCH,
+            "/api/v1/orgs/{org_id}",
+            Org(OrgManage),
+            api::orgs::rename,
+        ),
+        route(
+            M::DELETE,
+            "/api/v1/orgs/{org_id}",
+            PlatformAdmin,
+            api::orgs::delete,
+        ),
+        route(
+            M::GET,
+            "/api/v1/orgs/{org_id}/members",
+            Org(MembersRead),
+            api::members::list,
+        ),
+        route(
+            M::POST,
+            "/api/v1/orgs/{org_id}/members",
+            Org(MembersManage),
+            api::members::add,
+        ),
+        route(
+            M::PATCH,
+            "/api/v1/orgs/{org_id}/members/{user_id}",
+            Org(MembersManage),
+            api::members::change_role,
+        ),
+        route(
+            M::DELETE,
+            "/api/v1/orgs/{org_id}/members/{user_id}",
+            Org(MembersManage),
+            api::members::remove,
+        ),
+        // API: user accounts.
+        route(M::GET, "/api/v1/users", PlatformAdmin, api::users::list),
+        route(M::POST, "/api/v1/users", PlatformAdmin, api::users::create),
+        route(
+            M::PATCH,
+            "/api/v1/users/{user_id}",
+            PlatformAdmin,
+            api::users::update,
+        ),
+        route(
+            M::DELETE,
+            "/api/v1/users/{user_id}",
+            PlatformAdmin,
+            api::users::delete,
+        ),
+        // UI: public pages and assets.
+        route(M::GET, "/", Public, ui::home),
+        route(
+            M::GET,
+            "/static/sentinel.css",
+            Public,
+            ui::assets::stylesheet,
+        ),
+        route(M::GET, "/setup", Public, ui::setup::page),
+        route(M::POST, "/setup", Public, ui::setup::submit),
+        route(M::GET, "/login", Public, ui::auth::login_page),
+        route(M::POST, "/login", Public, ui::auth::login),
+        route(M::POST, "/logout", User, ui::auth::logout),
+        // UI: organizations and members.
+        route(M::GET, "/orgs", User, ui::orgs::list),
+        route(M::POST, "/orgs", OrgCreator, ui::orgs::create),
+        route(M::GET, "/orgs/{org_id}", Org(OrgRead), ui::orgs::overview),
+        route(
+            M::POST,
+            "/orgs/{org_id}/rename",
+            Org(OrgManage),
+            ui::orgs::rename,
+        ),
+        route(
+            M::POST,
+            "/orgs/{org_id}/delete",
+            PlatformAdmin,
+            ui::orgs::delete,
+        ),
+        route(
+            M::GET,
+            "/orgs/{org_id}/members",
+            Org(MembersRead),
+            ui::members::list,
+        ),
+        route(
+            M::POST,
+            "/orgs/{org_id}/members",
+            Org(MembersManage),
+            ui::members::add,
+        ),
+        route(
+            M::POST,
+            "/orgs/{org_id}/members/{user_id}/role",
+            Org(MembersManage),
+            ui::members::change_role,
+        ),
+        route(
+            M::POST,
+            "/orgs/{org_id}/members/{user_id}/remove",
+            Org(MembersManage),
+            ui::members::remove,
+        ),
+        // UI: the caller's profile.
+        route(M::GET, "/profile", User, ui::profile::page),
+        route(
+            M::POST,
+            "/profile/password",
+            User,
+            ui::profile::change_password,
+        ),
+        // UI: platform administration.
+        route(M::GET, "/admin/users", PlatformAdmin, ui::admin::users),
+        route(
+            M::POST,
+            "/admin/users",
+            PlatformAdmin,
+            ui::admin::create_user,
+        ),
+        route(
+            M::POST,
+            "/admin/users/{user_id}/platform-admin",
+            PlatformAdmin,
+            ui::admin::set_platform_admin,
+        ),
+        route(
+            M::POST,
+            "/admin/users/{user_id}/delete",
+            PlatformAdmin,
+            ui::admin::delete_user,
+        ),
+    ]
+}
+
+/// The whole application: the route table, each route behind its guard, and the
+/// middleware every request passes through.
+pub fn router(state: AppState) -> Router {
+    let mut router = Router::new();
+    for spec in route_table() {
+        let guard = Guard {
+            state: state.clone(),
+            access: spec.access,
+            surface: spec.surface,
+        };
+        router = router.route(
+            spec.path,
+            spec.handler.route_layer(from_fn_with_state(guard, enforce)),
+        );
+    }
+    router
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(state.settings.max_body_bytes))
+        .layer(from_fn_with_state(state.clone(), timeout::limit))
+        .layer(from_fn_with_state(state.clone(), client::record_client))
+        .layer(from_fn(request_trace::trace))
+        .layer(from_fn(security_headers::apply))
+        .with_state(state)
+}
+
+async fn not_found(uri: axum::http::Uri) -> Response {
+    Surface::of(uri.path()).error_response(AppError::NotFound("page"))
+}
+
+async fn method_not_allowed(uri: axum::http::Uri) -> Response {
+    Surface::of(uri.path()).error_response(AppError::MethodNotAllowed)
+}

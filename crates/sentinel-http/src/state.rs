@@ -1,0 +1,73 @@
+//! What every handler can reach: the stores, the clock and the HTTP settings.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ipnet::IpNet;
+use sentinel_core::{Clock, PasswordPolicy};
+use sentinel_store::Stores;
+
+/// Settings of the HTTP layer (the `sentinel` binary fills them from configuration).
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    /// A session unused for this long ends.
+    pub session_idle_timeout: Duration,
+    /// A session ends this long after login, however active.
+    pub session_lifetime: Duration,
+    /// Whether any user may create organizations (otherwise platform admins only).
+    pub allow_org_self_service: bool,
+    /// Peers whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<IpNet>,
+    /// The origin browsers use to reach Sentinel (`https://host[:port]`), when it
+    /// is not simply `https://` plus the request's Host.
+    pub public_origin: Option<String>,
+    /// Largest accepted request body.
+    pub max_body_bytes: usize,
+    /// Longest time a request may take.
+    pub request_timeout: Duration,
+    pub password_policy: PasswordPolicy,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            session_idle_timeout: Duration::from_secs(30 * 60),
+            session_lifetime: Duration::from_secs(24 * 3600),
+            allow_org_self_service: false,
+            trusted_proxies: Vec::new(),
+            public_origin: None,
+            max_body_bytes: 64 * 1024,
+            request_timeout: Duration::from_secs(30),
+            password_policy: PasswordPolicy::default(),
+        }
+    }
+}
+
+/// Shared application state; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct AppState(Arc<Inner>);
+
+#[derive(Debug)]
+pub struct Inner {
+    pub stores: Arc<Stores>,
+    pub clock: Arc<dyn Clock>,
+    pub settings: HttpSettings,
+}
+
+impl AppState {
+    pub fn new(stores: Arc<Stores>, clock: Arc<dyn Clock>, settings: HttpSettings) -> Self {
+        Self(Arc::new(Inner {
+            stores,
+            clock,
+            settings,
+        }))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}

@@ -1,0 +1,205 @@
+//! The web UI: server-rendered pages (askama templates, compile-checked), one
+//! stylesheet, no script at all. Every form posts back with the session's CSRF
+//! token; every page works without JavaScript.
+
+pub mod admin;
+pub mod assets;
+pub mod auth;
+pub mod members;
+pub mod orgs;
+pub mod profile;
+pub mod setup;
+
+use askama::Template;
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use sentinel_core::OrgId;
+
+use crate::access::{MaybePrincipal, Principal};
+use crate::error::{AppError, UiError};
+use crate::state::AppState;
+
+pub type UiResult = Result<Response, UiError>;
+
+/// An organization as a link in the switcher.
+#[derive(Debug, Clone)]
+pub struct OrgLink {
+    pub id: OrgId,
+    pub name: String,
+}
+
+/// What the shared page frame shows: the title, the signed-in user's menu and
+/// organization switcher, and any notice or error for this page.
+#[derive(Debug, Clone, Default)]
+pub struct Layout {
+    pub title: String,
+    pub user_name: Option<String>,
+    pub platform_admin: bool,
+    pub csrf_token: String,
+    pub orgs: Vec<OrgLink>,
+    pub current_org: Option<OrgLink>,
+    pub notice: Option<&'static str>,
+    pub error: Option<String>,
+}
+
+impl Layout {
+    /// The frame for an anonymous page (login, setup).
+    pub fn anonymous(title: &str) -> Layout {
+        Layout {
+            title: title.to_owned(),
+            ..Layout::default()
+        }
+    }
+
+    /// The frame for a signed-in page, with the organization switcher filled in.
+    pub async fn signed_in(
+        state: &AppState,
+        principal: &Principal,
+        title: &str,
+        current: Option<OrgId>,
+    ) -> Result<Layout, AppError> {
+        let orgs: Vec<OrgLink> = state
+            .stores
+            .control()
+            .organizations_of(principal.user.id)
+            .await?
+            .into_iter()
+            .map(|o| OrgLink {
+                id: o.organization.id,
+                name: o.organization.name.to_string(),
+            })
+            .collect();
+        let current_org = current.and_then(|id| orgs.iter().find(|o| o.id == id).cloned());
+        Ok(Layout {
+            title: title.to_owned(),
+            user_name: Some(principal.user.name.to_string()),
+            platform_admin: principal.user.platform_admin,
+            csrf_token: principal.csrf_token.clone(),
+            orgs,
+            current_org,
+            notice: None,
+            error: None,
+        })
+    }
+
+    pub fn with_notice(mut self, key: Option<&str>) -> Layout {
+        self.notice = key.and_then(notice_text);
+        self
+    }
+
+    pub fn with_error(mut self, error: Option<String>) -> Layout {
+        self.error = error;
+        self
+    }
+}
+
+/// Notices shown after a redirect, by key (`?notice=…`): a fixed set, so that a
+/// crafted link cannot put words on our pages.
+fn notice_text(key: &str) -> Option<&'static str> {
+    Some(match key {
+        "org-created" => "Organization created.",
+        "org-renamed" => "Organization renamed.",
+        "org-deleted" => "Organization deleted.",
+        "member-added" => "Member added.",
+        "role-changed" => "Role changed.",
+        "member-removed" => "Member removed.",
+        "password-changed" => "Password changed. Your other sessions have been signed out.",
+        "user-created" => "User created.",
+        "user-updated" => "User updated.",
+        "user-deleted" => "User deleted.",
+        "logged-out" => "You have been signed out.",
+        _ => return None,
+    })
+}
+
+/// Renders a template as an HTML response with `status`.
+pub fn render(status: StatusCode, template: &impl Template) -> Response {
+    match template.render() {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(e) => UiError(AppError::Internal(format!("template: {e}"))).into_response(),
+    }
+}
+
+/// A 303 redirect (after a successful form post).
+pub fn see_other(location: &str) -> Response {
+    Redirect::to(location).into_response()
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    layout: Layout,
+    status: u16,
+    reason: &'a str,
+    message: &'a str,
+}
+
+/// The plain error page of the UI.
+pub fn error_page(status: StatusCode, message: &str) -> Response {
+    let reason = status.canonical_reason().unwrap_or("Error");
+    let page = ErrorPage {
+        layout: Layout::anonymous(reason),
+        status: status.as_u16(),
+        reason,
+        message,
+    };
+    match page.render() {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(_) => (
+            status,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            message.to_owned(),
+        )
+            .into_response(),
+    }
+}
+
+/// `/`: the organizations page when signed in, else the login page.
+pub async fn home(MaybePrincipal(principal): MaybePrincipal) -> Response {
+    see_other(if principal.is_some() {
+        "/orgs"
+    } else {
+        "/login"
+    })
+}
+
+/// Where to go after login: only a local path, never another site.
+pub fn safe_next(next: Option<&str>) -> &str {
+    match next {
+        Some(path)
+            if path.starts_with('/')
+                && !path.starts_with("//")
+                && !path.contains('\\')
+                && !path.chars().any(char::is_control) =>
+        {
+            path
+        }
+        _ => "/orgs",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_never_leaves_the_site() {
+        assert_eq!(safe_next(Some("/orgs/1/members")), "/orgs/1/members");
+        for hostile in [
+            "//evil.example",
+            "https://evil.example",
+            "/\\evil.example",
+            "evil",
+            "/a\r\nb",
+        ] {
+            assert_eq!(safe_next(Some(hostile)), "/orgs", "{hostile}");
+        }
+        assert_eq!(safe_next(None), "/orgs");
+    }
+
+    #[test]
+    fn unknown_notices_show_nothing() {
+        assert!(notice_text("<script>").is_none());
+        assert!(notice_text("member-added").is_some());
+    }
+}
