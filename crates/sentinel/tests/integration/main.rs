@@ -1,1 +1,18 @@
+//! Integration tests: the real server, booted in-process on `127.0.0.1:0` with real
+//! TLS (or the real binary, where the process itself is under test), driven by a
+//! real HTTPS client that trusts the generated CA. One test binary for all of them.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+mod auth;
+mod browser;
+mod cli;
+mod errors;
+mod headers;
+mod logs;
+mod orgs;
+mod routes;
+mod setup;
+mod transport;

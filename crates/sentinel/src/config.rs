@@ -1,0 +1,683 @@
+//! Configuration: command-line flags, then `SENTINEL_*` environment variables,
+//! then an optional TOML file, then defaults — in that order of precedence.
+//!
+//! Every setting is validated before anything starts; an invalid one is an error
+//! that names it. `sentinel serve --print-config` shows the effective result with
+//! secrets redacted.
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use ipnet::IpNet;
+use sentinel_core::SecretString;
+use sentinel_http::HttpSettings;
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// A setting that is missing or wrong, by its name in the TOML file (flags and
+/// environment variables are the same name in kebab or upper snake case).
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: `{setting}`: {message}")]
+pub struct ConfigError {
+    pub setting: &'static str,
+    pub message: String,
+}
+
+fn invalid(setting: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        setting,
+        message: message.into(),
+    }
+}
+
+/// How the server's own log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable when standard error is a terminal, JSON lines otherwise.
+    Auto,
+    Json,
+    Pretty,
+}
+
+/// A duration written as a number and a unit: `90s`, `30m`, `24h`, `7d`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HumanDuration(pub Duration);
+
+impl FromStr for HumanDuration {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+        let (number, unit) = s.split_at(split);
+        let n: u64 = number
+            .parse()
+            .map_err(|_| format!("{s:?} is not a duration like 30m or 24h"))?;
+        let seconds = match unit {
+            "s" => 1,
+            "m" => 60,
+            "h" => 3600,
+            "d" => 86_400,
+            _ => return Err(format!("{s:?} has no unit: use s, m, h or d (e.g. 30m)")),
+        };
+        Ok(HumanDuration(Duration::from_secs(
+            n.saturating_mul(seconds),
+        )))
+    }
+}
+
+impl fmt::Display for HumanDuration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = self.0.as_secs();
+        match s {
+            _ if s.is_multiple_of(86_400) && s > 0 => write!(f, "{}d", s / 86_400),
+            _ if s.is_multiple_of(3600) && s > 0 => write!(f, "{}h", s / 3600),
+            _ if s.is_multiple_of(60) && s > 0 => write!(f, "{}m", s / 60),
+            _ => write!(f, "{s}s"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for HumanDuration {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+fn parse_secret(s: &str) -> Result<SecretString, String> {
+    Ok(SecretString::new(s))
+}
+
+/// Settings as given by flags, environment or file: all optional, so that the
+/// three sources can be layered. The same struct is the TOML file's schema.
+#[derive(Debug, Default, Clone, clap::Args, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Directory for databases, keys and certificates [default: ./sentinel-data]
+    #[arg(long, env = "SENTINEL_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// Address to serve on [default: 127.0.0.1:8443]
+    #[arg(long, env = "SENTINEL_LISTEN", value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+
+    /// PostgreSQL URL (postgres://…); without it Sentinel uses SQLite files in the data directory
+    #[arg(long, env = "SENTINEL_DATABASE_URL", value_name = "URL", value_parser = parse_secret, hide_env_values = true)]
+    pub database_url: Option<SecretString>,
+
+    /// PEM certificate chain to serve instead of the generated one (with --tls-key)
+    #[arg(long, env = "SENTINEL_TLS_CERT", value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key of --tls-cert
+    #[arg(long, env = "SENTINEL_TLS_KEY", value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Extra host names for the generated certificate (repeatable; comma-separated in the environment)
+    #[arg(
+        long = "hostname",
+        env = "SENTINEL_HOSTNAMES",
+        value_name = "NAME",
+        value_delimiter = ','
+    )]
+    #[serde(default)]
+    pub hostnames: Vec<String>,
+
+    /// The URL browsers use to reach Sentinel, e.g. https://sentinel.example.org
+    #[arg(long, env = "SENTINEL_PUBLIC_URL", value_name = "URL")]
+    pub public_url: Option<String>,
+
+    /// Serve plain HTTP behind a TLS-terminating reverse proxy (requires --trusted-proxy)
+    #[arg(long, env = "SENTINEL_BEHIND_PROXY", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub behind_proxy: Option<bool>,
+
+    /// Proxy addresses or networks whose X-Forwarded-For is believed (repeatable)
+    #[arg(
+        long = "trusted-proxy",
+        env = "SENTINEL_TRUSTED_PROXIES",
+        value_name = "CIDR",
+        value_delimiter = ','
+    )]
+    #[serde(default)]
+    pub trusted_proxies: Vec<IpNet>,
+
+    /// Sessions unused for this long end [default: 30m]
+    #[arg(long, env = "SENTINEL_SESSION_IDLE_TIMEOUT", value_name = "DURATION")]
+    pub session_idle_timeout: Option<HumanDuration>,
+
+    /// Sessions end this long after login [default: 24h]
+    #[arg(long, env = "SENTINEL_SESSION_LIFETIME", value_name = "DURATION")]
+    pub session_lifetime: Option<HumanDuration>,
+
+    /// Let any user create organizations, not only platform admins [default: false]
+    #[arg(long, env = "SENTINEL_ALLOW_ORG_SELF_SERVICE", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub allow_org_self_service: Option<bool>,
+
+    /// Largest accepted request body in bytes [default: 65536]
+    #[arg(long, env = "SENTINEL_MAX_BODY_BYTES", value_name = "BYTES")]
+    pub max_body_bytes: Option<usize>,
+
+    /// Longest time a request may take [default: 30s]
+    #[arg(long, env = "SENTINEL_REQUEST_TIMEOUT", value_name = "DURATION")]
+    pub request_timeout: Option<HumanDuration>,
+
+    /// Log format [default: auto]
+    #[arg(long, env = "SENTINEL_LOG_FORMAT", value_name = "FORMAT")]
+    pub log_format: Option<LogFormat>,
+
+    /// Log filter, e.g. info or info,sentinel_http=debug [default: info]
+    #[arg(long, env = "SENTINEL_LOG_LEVEL", value_name = "FILTER")]
+    pub log_level: Option<String>,
+}
+
+impl Settings {
+    /// Reads a TOML settings file.
+    pub fn from_file(path: &Path) -> Result<Settings, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| invalid("config", format!("cannot read {}: {e}", path.display())))?;
+        toml::from_str(&text).map_err(|e| invalid("config", format!("{}: {e}", path.display())))
+    }
+
+    /// These settings, with the gaps filled from `lower`.
+    pub fn or(self, lower: Settings) -> Settings {
+        fn vec_or<T>(a: Vec<T>, b: Vec<T>) -> Vec<T> {
+            if a.is_empty() { b } else { a }
+        }
+        Settings {
+            data_dir: self.data_dir.or(lower.data_dir),
+            listen: self.listen.or(lower.listen),
+            database_url: self.database_url.or(lower.database_url),
+            tls_cert: self.tls_cert.or(lower.tls_cert),
+            tls_key: self.tls_key.or(lower.tls_key),
+            hostnames: vec_or(self.hostnames, lower.hostnames),
+            public_url: self.public_url.or(lower.public_url),
+            behind_proxy: self.behind_proxy.or(lower.behind_proxy),
+            trusted_proxies: vec_or(self.trusted_proxies, lower.trusted_proxies),
+            session_idle_timeout: self.session_idle_timeout.or(lower.session_idle_timeout),
+            session_lifetime: self.session_lifetime.or(lower.session_lifetime),
+            allow_org_self_service: self.allow_org_self_service.or(lower.allow_org_self_service),
+            max_body_bytes: self.max_body_bytes.or(lower.max_body_bytes),
+            request_timeout: self.request_timeout.or(lower.request_timeout),
+            log_format: self.log_format.or(lower.log_format),
+            log_level: self.log_level.or(lower.log_level),
+        }
+    }
+}
+
+/// Where the server's TLS certificate comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Tls {
+    /// A certificate issued by Sentinel's own CA in the data directory, for
+    /// `localhost`, the loopback addresses, the listen address and these names.
+    Generated { hostnames: Vec<String> },
+    /// Certificate chain and key files given by the operator.
+    Files { cert: PathBuf, key: PathBuf },
+    /// Plain HTTP behind a TLS-terminating proxy.
+    BehindProxy,
+}
+
+/// The effective, validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub listen: SocketAddr,
+    pub database_url: Option<SecretString>,
+    pub tls: Tls,
+    pub http: HttpSettings,
+    pub log_format: LogFormat,
+    pub log_level: String,
+}
+
+const DEFAULT_LISTEN: &str = "127.0.0.1:8443";
+
+impl Config {
+    /// Layers `flags_and_env` over the file `config_file` (if any) over defaults,
+    /// and validates the result.
+    pub fn load(
+        flags_and_env: Settings,
+        config_file: Option<&Path>,
+    ) -> Result<Config, ConfigError> {
+        let file = match config_file {
+            Some(path) => Settings::from_file(path)?,
+            None => Settings::default(),
+        };
+        Config::from_settings(flags_and_env.or(file))
+    }
+
+    pub fn from_settings(s: Settings) -> Result<Config, ConfigError> {
+        let defaults = HttpSettings::default();
+        let listen = match s.listen {
+            Some(addr) => addr,
+            None => DEFAULT_LISTEN
+                .parse()
+                .map_err(|_| invalid("listen", "bad default"))?,
+        };
+        let behind_proxy = s.behind_proxy.unwrap_or(false);
+        let tls = match (behind_proxy, s.tls_cert, s.tls_key) {
+            (true, None, None) => {
+                if s.trusted_proxies.is_empty() {
+                    return Err(invalid(
+                        "trusted_proxies",
+                        "is required with behind_proxy: plain HTTP is accepted only from listed proxies",
+                    ));
+                }
+                Tls::BehindProxy
+            }
+            (true, _, _) => {
+                return Err(invalid(
+                    "behind_proxy",
+                    "cannot be combined with tls_cert/tls_key",
+                ));
+            }
+            (false, Some(cert), Some(key)) => Tls::Files { cert, key },
+            (false, Some(_), None) => return Err(invalid("tls_key", "is required with tls_cert")),
+            (false, None, Some(_)) => return Err(invalid("tls_cert", "is required with tls_key")),
+            (false, None, None) => {
+                for name in &s.hostnames {
+                    validate_hostname(name)?;
+                }
+                Tls::Generated {
+                    hostnames: s.hostnames,
+                }
+            }
+        };
+        if let Some(url) = &s.database_url {
+            let u = url.expose();
+            if !(u.starts_with("postgres://") || u.starts_with("postgresql://")) {
+                return Err(invalid(
+                    "database_url",
+                    "must be a postgres:// or postgresql:// URL",
+                ));
+            }
+        }
+        let public_origin = s.public_url.as_deref().map(public_origin).transpose()?;
+        let session_idle_timeout = s
+            .session_idle_timeout
+            .map_or(defaults.session_idle_timeout, |d| d.0);
+        let session_lifetime = s
+            .session_lifetime
+            .map_or(defaults.session_lifetime, |d| d.0);
+        if session_idle_timeout < Duration::from_secs(60) {
+            return Err(invalid("session_idle_timeout", "must be at least 1m"));
+        }
+        if session_lifetime < session_idle_timeout {
+            return Err(invalid(
+                "session_lifetime",
+                "must not be shorter than session_idle_timeout",
+            ));
+        }
+        if session_lifetime > Duration::from_secs(30 * 86_400) {
+            return Err(invalid("session_lifetime", "must be at most 30d"));
+        }
+        let max_body_bytes = s.max_body_bytes.unwrap_or(defaults.max_body_bytes);
+        if !(1024..=64 * 1024 * 1024).contains(&max_body_bytes) {
+            return Err(invalid(
+                "max_body_bytes",
+                "must be between 1024 and 67108864",
+            ));
+        }
+        let request_timeout = s.request_timeout.map_or(defaults.request_timeout, |d| d.0);
+        if !(Duration::from_secs(1)..=Duration::from_secs(600)).contains(&request_timeout) {
+            return Err(invalid("request_timeout", "must be between 1s and 10m"));
+        }
+        let log_level = s.log_level.unwrap_or_else(|| String::from("info"));
+        tracing_subscriber::EnvFilter::try_new(&log_level).map_err(|e| {
+            invalid(
+                "log_level",
+                format!("{log_level:?} is not a log filter: {e}"),
+            )
+        })?;
+        Ok(Config {
+            data_dir: s.data_dir.unwrap_or_else(|| PathBuf::from("sentinel-data")),
+            listen,
+            database_url: s.database_url,
+            tls,
+            http: HttpSettings {
+                session_idle_timeout,
+                session_lifetime,
+                allow_org_self_service: s.allow_org_self_service.unwrap_or(false),
+                trusted_proxies: s.trusted_proxies,
+                public_origin,
+                max_body_bytes,
+                request_timeout,
+                password_policy: defaults.password_policy,
+            },
+            log_format: s.log_format.unwrap_or(LogFormat::Auto),
+            log_level,
+        })
+    }
+
+    /// The effective configuration as TOML, secrets redacted.
+    pub fn to_toml(&self) -> String {
+        #[derive(Serialize)]
+        struct Printed<'a> {
+            data_dir: String,
+            listen: String,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            database_url: Option<String>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            tls_cert: Option<String>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            tls_key: Option<String>,
+            hostnames: &'a [String],
+            #[serde(skip_serializing_if = "Option::is_none")]
+            public_url: Option<&'a str>,
+            behind_proxy: bool,
+            trusted_proxies: Vec<String>,
+            session_idle_timeout: String,
+            session_lifetime: String,
+            allow_org_self_service: bool,
+            max_body_bytes: usize,
+            request_timeout: String,
+            log_format: LogFormat,
+            log_level: &'a str,
+        }
+        let (tls_cert, tls_key, hostnames) = match &self.tls {
+            Tls::Files { cert, key } => (
+                Some(cert.display().to_string()),
+                Some(key.display().to_string()),
+                &[][..],
+            ),
+            Tls::Generated { hostnames } => (None, None, hostnames.as_slice()),
+            Tls::BehindProxy => (None, None, &[][..]),
+        };
+        let printed = Printed {
+            data_dir: self.data_dir.display().to_string(),
+            listen: self.listen.to_string(),
+            database_url: self.database_url.as_ref().map(|u| redact_url(u.expose())),
+            tls_cert,
+            tls_key,
+            hostnames,
+            public_url: self.http.public_origin.as_deref(),
+            behind_proxy: self.tls == Tls::BehindProxy,
+            trusted_proxies: self
+                .http
+                .trusted_proxies
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+            session_idle_timeout: HumanDuration(self.http.session_idle_timeout).to_string(),
+            session_lifetime: HumanDuration(self.http.session_lifetime).to_string(),
+            allow_org_self_service: self.http.allow_org_self_service,
+            max_body_bytes: self.http.max_body_bytes,
+            request_timeout: HumanDuration(self.http.request_timeout).to_string(),
+            log_format: self.log_format,
+            log_level: &self.log_level,
+        };
+        toml::to_string(&printed)
+            .unwrap_or_else(|e| format!("# could not print the configuration: {e}\n"))
+    }
+}
+
+/// `https://host[:port]` from a public URL, which must be HTTPS and carry no path.
+fn public_origin(url: &str) -> Result<String, ConfigError> {
+    let rest = url
+        .strip_prefix("https://")
+        .ok_or_else(|| invalid("public_url", "must start with https://"))?;
+    let authority = rest.strip_suffix('/').unwrap_or(rest);
+    let host = authority.rsplit_once(':').map_or(authority, |(h, port)| {
+        if port.parse::<u16>().is_ok() {
+            h
+        } else {
+            authority
+        }
+    });
+    if authority.is_empty()
+        || authority.contains(['/', '?', '#', '@'])
+        || validate_hostname(host.trim_matches(['[', ']'])).is_err()
+    {
+        return Err(invalid(
+            "public_url",
+            "must be https://host or https://host:port, without a path",
+        ));
+    }
+    Ok(format!("https://{}", authority.to_ascii_lowercase()))
+}
+
+fn validate_hostname(name: &str) -> Result<(), ConfigError> {
+    if name.parse::<IpAddr>().is_ok() {
+        return Ok(());
+    }
+    let valid = !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        });
+    if valid {
+        Ok(())
+    } else {
+        Err(invalid(
+            "hostnames",
+            format!("{name:?} is not a valid host name"),
+        ))
+    }
+}
+
+/// A database URL with its password replaced by `***`.
+pub fn redact_url(url: &str) -> String {
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let redacted_base = match (base.find("://"), base.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &base[scheme_end + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &base[..scheme_end + 3], &base[at..]),
+                None => base.to_owned(),
+            }
+        }
+        _ => base.to_owned(),
+    };
+    match query {
+        None => redacted_base,
+        Some(q) => {
+            let params: Vec<String> = q
+                .split('&')
+                .map(|pair| match pair.split_once('=') {
+                    Some((k, _))
+                        if k.eq_ignore_ascii_case("password")
+                            || k.eq_ignore_ascii_case("sslpassword") =>
+                    {
+                        format!("{k}=***")
+                    }
+                    _ => pair.to_owned(),
+                })
+                .collect();
+            format!("{redacted_base}?{}", params.join("&"))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_need_units() {
+        assert_eq!(
+            "30m".parse::<HumanDuration>().unwrap().0,
+            Duration::from_secs(1800)
+        );
+        assert_eq!("24h".parse::<HumanDuration>().unwrap().to_string(), "1d");
+        assert!("30".parse::<HumanDuration>().is_err());
+        assert!("m".parse::<HumanDuration>().is_err());
+        assert!("-5m".parse::<HumanDuration>().is_err());
+    }
+
+    #[test]
+    fn defaults_are_secure() {
+        let c = Config::from_settings(Settings::default()).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8443");
+        assert_eq!(c.data_dir, PathBuf::from("sentinel-data"));
+        assert_eq!(c.tls, Tls::Generated { hostnames: vec![] });
+        assert!(!c.http.allow_org_self_service);
+        assert_eq!(c.http.session_idle_timeout, Duration::from_secs(1800));
+        assert_eq!(c.http.session_lifetime, Duration::from_secs(86_400));
+    }
+
+    #[test]
+    fn plain_http_needs_trusted_proxies() {
+        let s = Settings {
+            behind_proxy: Some(true),
+            ..Settings::default()
+        };
+        assert_eq!(
+            Config::from_settings(s).unwrap_err().setting,
+            "trusted_proxies"
+        );
+        let s = Settings {
+            behind_proxy: Some(true),
+            trusted_proxies: vec!["10.0.0.0/8".parse().unwrap()],
+            ..Settings::default()
+        };
+        assert_eq!(Config::from_settings(s).unwrap().tls, Tls::BehindProxy);
+    }
+
+    #[test]
+    fn errors_name_the_setting() {
+        let cases: Vec<(Settings, &str)> = vec![
+            (
+                Settings {
+                    tls_cert: Some("c.pem".into()),
+                    ..Default::default()
+                },
+                "tls_key",
+            ),
+            (
+                Settings {
+                    tls_key: Some("k.pem".into()),
+                    ..Default::default()
+                },
+                "tls_cert",
+            ),
+            (
+                Settings {
+                    database_url: Some(SecretString::new("mysql://x")),
+                    ..Default::default()
+                },
+                "database_url",
+            ),
+            (
+                Settings {
+                    public_url: Some("http://x.example".into()),
+                    ..Default::default()
+                },
+                "public_url",
+            ),
+            (
+                Settings {
+                    public_url: Some("https://x.example/app".into()),
+                    ..Default::default()
+                },
+                "public_url",
+            ),
+            (
+                Settings {
+                    hostnames: vec!["bad host".into()],
+                    ..Default::default()
+                },
+                "hostnames",
+            ),
+            (
+                Settings {
+                    session_idle_timeout: Some(HumanDuration(Duration::from_secs(5))),
+                    ..Default::default()
+                },
+                "session_idle_timeout",
+            ),
+            (
+                Settings {
+                    session_idle_timeout: Some(HumanDuration(Duration::from_secs(7200))),
+                    session_lifetime: Some(HumanDuration(Duration::from_secs(3600))),
+                    ..Default::default()
+                },
+                "session_lifetime",
+            ),
+            (
+                Settings {
+                    max_body_bytes: Some(10),
+                    ..Default::default()
+                },
+                "max_body_bytes",
+            ),
+            (
+                Settings {
+                    log_level: Some("info,=[".into()),
+                    ..Default::default()
+                },
+                "log_level",
+            ),
+        ];
+        for (settings, setting) in cases {
+            let err = Config::from_settings(settings).unwrap_err();
+            assert_eq!(err.setting, setting, "{err}");
+            assert!(err.to_string().contains(setting));
+        }
+    }
+
+    #[test]
+    fn flags_beat_the_file() {
+        let flags = Settings {
+            listen: Some("127.0.0.1:9000".parse().unwrap()),
+            ..Default::default()
+        };
+        let file: Settings = toml::from_str("listen = \"127.0.0.1:7000\"\nallow_org_self_service = true\nsession_idle_timeout = \"10m\"").unwrap();
+        let c = Config::from_settings(flags.or(file)).unwrap();
+        assert_eq!(c.listen.port(), 9000);
+        assert!(c.http.allow_org_self_service);
+        assert_eq!(c.http.session_idle_timeout, Duration::from_secs(600));
+    }
+
+    #[test]
+    fn unknown_file_keys_are_refused() {
+        assert!(toml::from_str::<Settings>("lisen = \"127.0.0.1:1\"").is_err());
+    }
+
+    #[test]
+    fn urls_are_redacted() {
+        assert_eq!(
+            redact_url("postgres://sentinel:s3cret@db:5432/s"),
+            "postgres://sentinel:***@db:5432/s"
+        );
+        assert_eq!(
+            redact_url("postgres://db/s?user=x&password=s3cret"),
+            "postgres://db/s?user=x&password=***"
+        );
+        assert_eq!(
+            redact_url("postgres://postgres@127.0.0.1/test"),
+            "postgres://postgres@127.0.0.1/test"
+        );
+        let printed = Config::from_settings(Settings {
+            database_url: Some(SecretString::new("postgres://u:hunter2hunter2@h/d")),
+            ..Default::default()
+        })
+        .unwrap()
+        .to_toml();
+        assert!(!printed.contains("hunter2"), "{printed}");
+        assert!(printed.contains("postgres://u:***@h/d"));
+    }
+
+    #[test]
+    fn public_origins_are_normalized() {
+        assert_eq!(
+            public_origin("https://Sentinel.Example.org/").unwrap(),
+            "https://sentinel.example.org"
+        );
+        assert_eq!(
+            public_origin("https://10.0.0.5:8443").unwrap(),
+            "https://10.0.0.5:8443"
+        );
+        assert!(public_origin("https://user@evil.example").is_err());
+    }
+}

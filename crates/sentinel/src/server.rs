@@ -1,0 +1,271 @@
+//! The server's lifecycle: open the data directory, keys, TLS and stores; bind the
+//! listener; serve HTTPS (or plain HTTP to trusted proxies only) until told to
+//! stop; then drain connections and close the stores.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ConnectInfo;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto::Builder;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use sentinel_core::Clock;
+use sentinel_http::{AppState, router};
+use sentinel_store::{StoreLocation, Stores};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
+use tower::ServiceExt;
+
+use crate::StartError;
+use crate::config::{Config, Tls};
+use crate::data_dir::{DataDir, MasterKey};
+use crate::{setup_link, tls};
+
+/// A client has this long to finish the TLS handshake, and to send request headers.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// On shutdown, open connections get this long to finish their requests.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often expired sessions are purged.
+const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(60);
+
+/// A started server.
+#[derive(Debug)]
+pub struct RunningServer {
+    /// The address actually bound (useful with port 0).
+    pub local_addr: SocketAddr,
+    /// The CA certificate that issued the server certificate, when Sentinel made it.
+    pub ca_cert_pem: Option<String>,
+    /// The one-time setup link, while the server has no users.
+    pub setup_url: Option<String>,
+    stop: watch::Sender<bool>,
+    serving: JoinHandle<()>,
+    stores: Arc<Stores>,
+}
+
+impl RunningServer {
+    /// Stops accepting, lets open requests finish (bounded), closes the stores.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        if self.serving.await.is_err() {
+            tracing::error!("the server task ended abnormally");
+        }
+        self.stores.close().await;
+        tracing::info!("stopped");
+    }
+}
+
+/// Starts the server described by `config`, reading time from `clock`.
+pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<RunningServer, StartError> {
+    let data_dir = DataDir::open(&config.data_dir)?;
+    // Loaded (and created on first start) now so that an exposed key stops the
+    // server before it serves anything.
+    let master_key = MasterKey::load_or_create(&data_dir.master_key_file())?;
+    let tls = tls::prepare(&config.tls, &data_dir, config.listen, clock.now())?;
+
+    let location = match &config.database_url {
+        Some(url) => StoreLocation::Postgres { url: url.clone() },
+        None => StoreLocation::Sqlite {
+            data_dir: data_dir.path().to_owned(),
+        },
+    };
+    let stores = Arc::new(Stores::open(&location, clock.as_ref()).await?);
+
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| StartError::io(format!("listening on {}", config.listen), e))?;
+    let local_addr = listener
+        .local_addr()
+        .map_err(|e| StartError::io("reading the bound address", e))?;
+
+    let origin = public_origin(config, local_addr);
+    let setup_url = setup_link::prepare(&stores, clock.as_ref(), &data_dir, &origin).await?;
+
+    let state = AppState::new(stores.clone(), clock.clone(), config.http.clone());
+    let app = router(state);
+    let (stop, stopped) = watch::channel(false);
+    let acceptor = tls
+        .as_ref()
+        .map(|t| TlsAcceptor::from(t.server_config.clone()));
+    let trusted_proxies = match config.tls {
+        Tls::BehindProxy => Some(config.http.trusted_proxies.clone()),
+        _ => None,
+    };
+    tracing::info!(
+        address = %local_addr,
+        scheme = if acceptor.is_some() { "https" } else { "http" },
+        store = stores.control().engine(),
+        data_dir = %data_dir.path().display(),
+        master_key_id = %master_key.id(),
+        "serving"
+    );
+    tokio::spawn(maintain(
+        stores.clone(),
+        clock,
+        config.http.session_idle_timeout,
+        data_dir,
+        stopped.clone(),
+    ));
+    let serving = tokio::spawn(serve(listener, app, acceptor, trusted_proxies, stopped));
+    Ok(RunningServer {
+        local_addr,
+        ca_cert_pem: tls.and_then(|t| t.ca_cert_pem),
+        setup_url,
+        stop,
+        serving,
+        stores,
+    })
+}
+
+/// The origin people reach this server at, for links the server prints.
+fn public_origin(config: &Config, addr: SocketAddr) -> String {
+    if let Some(origin) = &config.http.public_origin {
+        return origin.clone();
+    }
+    let scheme = if config.tls == Tls::BehindProxy {
+        "http"
+    } else {
+        "https"
+    };
+    let ip = addr.ip();
+    let host = if ip.is_loopback() || ip.is_unspecified() {
+        String::from("localhost")
+    } else if ip.is_ipv6() {
+        format!("[{ip}]")
+    } else {
+        ip.to_string()
+    };
+    format!("{scheme}://{host}:{}", addr.port())
+}
+
+/// Accepts connections until `stopped`, then drains them.
+async fn serve(
+    listener: TcpListener,
+    app: axum::Router,
+    acceptor: Option<TlsAcceptor>,
+    trusted_proxies: Option<Vec<ipnet::IpNet>>,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let graceful = GracefulShutdown::new();
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HANDSHAKE_TIMEOUT);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(Duration::from_secs(30));
+    let builder = Arc::new(builder);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(connection) => connection,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off briefly.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = stopped.changed() => break,
+        };
+        if let Some(proxies) = &trusted_proxies
+            && !proxies.iter().any(|net| net.contains(&peer.ip()))
+        {
+            tracing::warn!(peer = %peer.ip(), "refused a plain-HTTP connection from a peer that is not a trusted proxy");
+            continue;
+        }
+        let app = app.clone();
+        let builder = builder.clone();
+        let acceptor = acceptor.clone();
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            let service = app.map_request(
+                move |mut request: axum::http::Request<hyper::body::Incoming>| {
+                    request.extensions_mut().insert(ConnectInfo(peer));
+                    request
+                },
+            );
+            let service = TowerToHyperService::new(service);
+            match acceptor {
+                Some(acceptor) => {
+                    let Some(tls) = handshake(&acceptor, stream, peer).await else {
+                        return;
+                    };
+                    let connection =
+                        builder.serve_connection_with_upgrades(TokioIo::new(tls), service);
+                    if let Err(e) = watcher.watch(connection.into_owned()).await {
+                        tracing::debug!(peer = %peer, error = %e, "connection ended with an error");
+                    }
+                }
+                None => {
+                    let connection =
+                        builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                    if let Err(e) = watcher.watch(connection.into_owned()).await {
+                        tracing::debug!(peer = %peer, error = %e, "connection ended with an error");
+                    }
+                }
+            }
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("some connections were still open after the drain timeout");
+    }
+}
+
+async fn handshake(
+    acceptor: &TlsAcceptor,
+    stream: TcpStream,
+    peer: SocketAddr,
+) -> Option<tokio_rustls::server::TlsStream<TcpStream>> {
+    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+        Ok(Ok(tls)) => Some(tls),
+        Ok(Err(e)) => {
+            tracing::debug!(peer = %peer, error = %e, "TLS handshake failed");
+            None
+        }
+        Err(_) => {
+            tracing::debug!(peer = %peer, "TLS handshake timed out");
+            None
+        }
+    }
+}
+
+/// Periodic housekeeping: purge dead sessions; remove the setup link once used.
+async fn maintain(
+    stores: Arc<Stores>,
+    clock: Arc<dyn Clock>,
+    idle_timeout: Duration,
+    data_dir: DataDir,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let mut interval = tokio::time::interval(MAINTENANCE_INTERVAL);
+    loop {
+        tokio::select! {
+            _ = interval.tick() => {}
+            _ = stopped.changed() => return,
+        }
+        match stores
+            .control()
+            .purge_sessions(clock.now(), idle_timeout)
+            .await
+        {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(sessions = n, "purged expired sessions"),
+            Err(e) => tracing::warn!(error = %e, "could not purge expired sessions"),
+        }
+        if data_dir.setup_url_file().exists()
+            && stores.control().count_users().await.is_ok_and(|n| n > 0)
+        {
+            setup_link::remove_leftover(&data_dir);
+        }
+    }
+}

@@ -1,0 +1,322 @@
+//! The test harness: a server on a temporary data directory (SQLite, or a fresh
+//! PostgreSQL database), its injected clock, and an HTTPS client that trusts the
+//! server's generated CA and behaves like a browser when told to (cookie, CSRF
+//! token, same-origin headers).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use reqwest::Method;
+use reqwest::header::HeaderMap;
+use sentinel::RunningServer;
+use sentinel::config::{Config, Settings};
+use sentinel_core::{Clock, ManualClock, SystemClock};
+use sentinel_store::testing::{TestDatabase, postgres_admin_url};
+use serde_json::{Value, json};
+
+/// A password every test account uses; it meets the policy.
+pub const PASSWORD: &str = "orbit lantern velvet quarry";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+pub struct TestServer {
+    pub server: Option<RunningServer>,
+    pub addr: SocketAddr,
+    pub origin: String,
+    pub clock: ManualClock,
+    pub ca_pem: String,
+    pub config: Config,
+    _dir: tempfile::TempDir,
+    pg: Option<TestDatabase>,
+    http: reqwest::Client,
+}
+
+/// A logged-in user as a browser would hold them.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub cookie: String,
+    pub csrf: String,
+    pub user_id: String,
+}
+
+/// An HTTP response, body parsed as JSON when it is JSON.
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub text: String,
+}
+
+impl Resp {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.text).unwrap_or(Value::Null)
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+pub fn https_client(ca_pem: &str, addr: SocketAddr) -> reqwest::Client {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .resolve("localhost", addr)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+impl TestServer {
+    /// A fresh server on SQLite with default settings.
+    pub async fn start() -> TestServer {
+        Self::start_on(Engine::Sqlite, |_| {}).await.unwrap()
+    }
+
+    /// A fresh server on `engine`, with `configure` applied to its settings. None when
+    /// PostgreSQL is asked for but not available (outside CI).
+    pub async fn start_on(
+        engine: Engine,
+        configure: impl FnOnce(&mut Settings),
+    ) -> Option<TestServer> {
+        let dir = tempfile::tempdir().unwrap();
+        let pg = match engine {
+            Engine::Sqlite => None,
+            Engine::Postgres => {
+                let admin = postgres_admin_url("integration").unwrap()?;
+                Some(TestDatabase::create(&admin).await.unwrap())
+            }
+        };
+        let mut settings = Settings {
+            data_dir: Some(dir.path().join("data")),
+            listen: Some("127.0.0.1:0".parse().unwrap()),
+            database_url: pg
+                .as_ref()
+                .map(|db| sentinel_core::SecretString::new(db.url())),
+            ..Settings::default()
+        };
+        configure(&mut settings);
+        let config = Config::from_settings(settings).unwrap();
+        let clock = ManualClock::starting_at(SystemClock.now());
+        let server = sentinel::start(&config, Arc::new(clock.clone()))
+            .await
+            .unwrap();
+        let addr = server.local_addr;
+        let ca_pem = server.ca_cert_pem.clone().unwrap_or_default();
+        let http = https_client(&ca_pem, addr);
+        Some(TestServer {
+            origin: format!("https://localhost:{}", addr.port()),
+            server: Some(server),
+            addr,
+            clock,
+            ca_pem,
+            config,
+            _dir: dir,
+            pg,
+            http,
+        })
+    }
+
+    /// Stops the server and starts it again on the same data (a restart).
+    pub async fn restart(&mut self) {
+        if let Some(server) = self.server.take() {
+            server.shutdown().await;
+        }
+        let mut config = self.config.clone();
+        config.listen = self.addr;
+        let server = sentinel::start(&config, Arc::new(self.clock.clone()))
+            .await
+            .unwrap();
+        self.server = Some(server);
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(server) = self.server.take() {
+            server.shutdown().await;
+        }
+        if let Some(db) = self.pg.take() {
+            db.drop_database().await.unwrap();
+        }
+    }
+
+    pub fn running(&self) -> &RunningServer {
+        self.server.as_ref().unwrap()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.origin)
+    }
+
+    /// A bare request, as any client could send it.
+    pub fn raw(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        self.http.request(method, self.url(path))
+    }
+
+    /// A request as the browser of `session` would send it: its cookie, its CSRF
+    /// token and a same-origin `Origin`.
+    pub fn as_user(
+        &self,
+        session: &Session,
+        method: Method,
+        path: &str,
+    ) -> reqwest::RequestBuilder {
+        self.raw(method, path)
+            .header("cookie", &session.cookie)
+            .header("x-csrf-token", &session.csrf)
+            .header("origin", &self.origin)
+    }
+
+    pub async fn send(rb: reqwest::RequestBuilder) -> Resp {
+        let response = rb.send().await.unwrap();
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap();
+        Resp {
+            status,
+            headers,
+            text,
+        }
+    }
+
+    pub async fn get(&self, session: &Session, path: &str) -> Resp {
+        Self::send(self.as_user(session, Method::GET, path)).await
+    }
+
+    pub async fn call(&self, session: &Session, method: Method, path: &str, body: Value) -> Resp {
+        Self::send(self.as_user(session, method, path).json(&body)).await
+    }
+
+    /// The token of the first-start setup link.
+    pub fn setup_token(&self) -> String {
+        let url = self.running().setup_url.clone().expect("a setup link");
+        url.split("token=").nth(1).unwrap().to_owned()
+    }
+
+    /// Completes setup with `root@example.org` and logs in as them.
+    pub async fn setup_admin(&self) -> Session {
+        let body = json!({"token": self.setup_token(), "name": "Root Admin", "email": "root@example.org", "password": PASSWORD});
+        let resp = Self::send(self.raw(Method::POST, "/api/v1/setup").json(&body)).await;
+        assert_eq!(resp.status, 201, "{}", resp.text);
+        self.login("root@example.org", PASSWORD).await.unwrap()
+    }
+
+    pub async fn try_login(&self, email: &str, password: &str) -> Resp {
+        Self::send(
+            self.raw(Method::POST, "/api/v1/auth/login")
+                .json(&json!({"email": email, "password": password})),
+        )
+        .await
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Result<Session, Resp> {
+        let resp = self.try_login(email, password).await;
+        if resp.status != 200 {
+            return Err(resp);
+        }
+        Ok(session_from(&resp))
+    }
+
+    /// Creates a user through the admin API and returns their id.
+    pub async fn create_user(&self, admin: &Session, email: &str) -> String {
+        let name = email.split('@').next().unwrap();
+        let resp = self
+            .call(
+                admin,
+                Method::POST,
+                "/api/v1/users",
+                json!({"email": email, "name": name, "password": PASSWORD}),
+            )
+            .await;
+        assert_eq!(resp.status, 201, "{}", resp.text);
+        resp.json()["id"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn create_org(&self, session: &Session, name: &str) -> String {
+        let resp = self
+            .call(session, Method::POST, "/api/v1/orgs", json!({"name": name}))
+            .await;
+        assert_eq!(resp.status, 201, "{}", resp.text);
+        resp.json()["id"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn add_member(&self, session: &Session, org: &str, email: &str, role: &str) {
+        let resp = self
+            .call(
+                session,
+                Method::POST,
+                &format!("/api/v1/orgs/{org}/members"),
+                json!({"email": email, "role": role}),
+            )
+            .await;
+        assert_eq!(resp.status, 201, "{}", resp.text);
+    }
+
+    /// A user with `role` in `org`, logged in.
+    pub async fn member(&self, admin: &Session, org: &str, email: &str, role: &str) -> Session {
+        self.create_user(admin, email).await;
+        self.add_member(admin, org, email, role).await;
+        self.login(email, PASSWORD).await.unwrap()
+    }
+}
+
+/// The session a successful login response established.
+pub fn session_from(resp: &Resp) -> Session {
+    let set_cookie = resp.header("set-cookie").expect("a session cookie");
+    let cookie = set_cookie.split(';').next().unwrap().to_owned();
+    let body = resp.json();
+    Session {
+        cookie,
+        csrf: body["csrf_token"].as_str().unwrap().to_owned(),
+        user_id: body["user"]["id"].as_str().unwrap().to_owned(),
+    }
+}
+
+/// Defines `name::sqlite` and `name::postgres` tests running `body(server)`.
+macro_rules! on_both_engines {
+    ($name:ident, $body:expr) => {
+        mod $name {
+            use super::*;
+
+            #[tokio::test]
+            async fn sqlite() {
+                let server =
+                    $crate::support::TestServer::start_on($crate::support::Engine::Sqlite, |_| {})
+                        .await
+                        .unwrap();
+                let server = ($body)(server).await;
+                server.stop().await;
+            }
+
+            #[tokio::test]
+            async fn postgres() {
+                let Some(server) = $crate::support::TestServer::start_on(
+                    $crate::support::Engine::Postgres,
+                    |_| {},
+                )
+                .await
+                else {
+                    return;
+                };
+                let server = ($body)(server).await;
+                server.stop().await;
+            }
+        }
+    };
+}
+pub(crate) use on_both_engines;
