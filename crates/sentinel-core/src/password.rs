@@ -203,6 +203,16 @@ mod tests {
     }
 
     #[test]
+    fn the_dummy_hash_costs_what_a_real_one_costs() {
+        // Unknown e-mail addresses must take as long as wrong passwords: same
+        // algorithm, version and parameters.
+        let real = PasswordHash::new(&PasswordPolicy::default().check(GOOD, &[]).unwrap()).unwrap();
+        let params = |phc: &str| phc.split('$').take(4).collect::<Vec<_>>().join("$");
+        assert_eq!(params(DUMMY_HASH), params(real.as_phc()));
+        assert!(argon2::password_hash::PasswordHash::new(DUMMY_HASH).is_ok());
+    }
+
+    #[test]
     fn dummy_verification_never_succeeds() {
         assert!(!PasswordHash::verify_dummy(GOOD));
         assert!(!PasswordHash::verify_dummy(""));

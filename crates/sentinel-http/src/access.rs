@@ -11,7 +11,7 @@
 use axum::body::Body;
 use axum::extract::{FromRequestParts, RawPathParams, Request, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::http::{Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use sentinel_core::secret::constant_time_eq;
@@ -83,7 +83,7 @@ async fn admit(guard: &Guard, request: Request) -> Result<Request, AppError> {
     );
 
     if guard.access == Access::Public {
-        if changes_state && !same_origin(state, request.headers(), false) {
+        if changes_state && !same_origin(state, &request, false) {
             return Err(AppError::Forbidden("cross-site request refused"));
         }
         let mut request = request;
@@ -95,7 +95,7 @@ async fn admit(guard: &Guard, request: Request) -> Result<Request, AppError> {
     tracing::Span::current().record("user_id", tracing::field::display(principal.user.id));
     let mut request = request;
     if changes_state {
-        if !same_origin(state, request.headers(), true) {
+        if !same_origin(state, &request, true) {
             return Err(AppError::Forbidden("cross-site request refused"));
         }
         let (checked, token_ok) = csrf_token_matches(request, &principal.csrf_token, state).await?;
@@ -172,7 +172,8 @@ async fn org_context(
 /// must be ours and a present `Sec-Fetch-Site` must say `same-origin`. With
 /// `require_evidence`, at least one of them must be present (cookie-authenticated
 /// requests); without, their absence is accepted (non-browser API clients).
-fn same_origin(state: &AppState, headers: &HeaderMap, require_evidence: bool) -> bool {
+fn same_origin(state: &AppState, request: &Request, require_evidence: bool) -> bool {
+    let headers = request.headers();
     let fetch_site = headers.get("sec-fetch-site").map(|v| v.as_bytes());
     let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
     if fetch_site.is_none() && origin.is_none() {
@@ -184,16 +185,24 @@ fn same_origin(state: &AppState, headers: &HeaderMap, require_evidence: bool) ->
     match origin {
         None => true,
         Some(origin) => {
-            expected_origin(state, headers).is_some_and(|ours| ours.eq_ignore_ascii_case(origin))
+            expected_origin(state, request).is_some_and(|ours| ours.eq_ignore_ascii_case(origin))
         }
     }
 }
 
-fn expected_origin(state: &AppState, headers: &HeaderMap) -> Option<String> {
+/// Our origin: the configured public one, else `https://` and the authority the
+/// request was sent to (the `:authority` of HTTP/2, the `Host` of HTTP/1.1).
+fn expected_origin(state: &AppState, request: &Request) -> Option<String> {
     if let Some(origin) = &state.settings.public_origin {
         return Some(origin.clone());
     }
-    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok())?;
+    let host = match request.uri().authority() {
+        Some(authority) => authority.as_str(),
+        None => request
+            .headers()
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok())?,
+    };
     Some(format!("https://{host}"))
 }
 

@@ -26,8 +26,13 @@ async fn only_tls_is_spoken_and_the_certificate_chains_to_the_generated_ca() {
         "an unknown CA must not be trusted"
     );
 
-    let h2 = TestServer::send(server.raw(Method::GET, "/healthz")).await;
-    assert_eq!(h2.status, 200);
+    let h2 = server.raw(Method::GET, "/healthz").send().await.unwrap();
+    assert_eq!(h2.status(), 200);
+    assert_eq!(
+        h2.version(),
+        reqwest::Version::HTTP_2,
+        "h2 is negotiated by ALPN"
+    );
     let response = reqwest::Client::builder()
         .tls_backend_preconfigured(tls12_only(&server.ca_pem))
         .resolve("localhost", server.addr)
@@ -38,6 +43,11 @@ async fn only_tls_is_spoken_and_the_certificate_chains_to_the_generated_ca() {
         .await
         .unwrap();
     assert_eq!(response.status(), 200, "TLS 1.2 clients are served");
+    assert_eq!(
+        response.version(),
+        reqwest::Version::HTTP_11,
+        "and HTTP/1.1 without ALPN"
+    );
     let by_ip = https_client(&server.ca_pem, server.addr)
         .get(format!("https://127.0.0.1:{}/healthz", server.addr.port()))
         .send()
