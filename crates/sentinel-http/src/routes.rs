@@ -258,7 +258,10 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(state.settings.max_body_bytes))
-        .layer(from_fn_with_state(state.clone(), timeout::limit))
+        .layer(from_fn_with_state(
+            state.settings.request_timeout,
+            timeout::limit,
+        ))
         .layer(from_fn_with_state(state.clone(), client::record_client))
         .layer(from_fn(request_trace::trace))
         .layer(from_fn(security_headers::apply))
