@@ -72,6 +72,9 @@ impl Db {
         max_connections: u32,
         create: bool,
     ) -> Result<Db, StoreError> {
+        if create {
+            create_private_file(path)?;
+        }
         let options = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(create)
@@ -172,13 +175,37 @@ impl Tx {
     }
 }
 
-/// Database files hold tenant data: readable by the server's user only. (The data
-/// directory is 0700 as well; this keeps the files private if they are moved.)
+/// Creates an empty database file readable by the server's user only, before
+/// SQLite opens it: SQLite gives the `-wal` and `-shm` files it creates later the
+/// database file's permissions.
+fn create_private_file(path: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(StoreError::Io(format!("creating {}: {e}", path.display()))),
+    }
+}
+
+/// Database files hold tenant data: readable by the server's user only, with
+/// their WAL and shared-memory files. (The data directory is 0700 as well; this
+/// keeps the files private if they are moved, and repairs older files.)
 fn restrict_to_owner(path: &Path) -> Result<(), StoreError> {
     use std::os::unix::fs::PermissionsExt;
-    if path.exists() {
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(|e| {
-            StoreError::Io(format!("setting permissions of {}: {e}", path.display()))
+    let mut files = vec![path.to_owned()];
+    for suffix in ["-wal", "-shm"] {
+        let mut sibling = path.as_os_str().to_owned();
+        sibling.push(suffix);
+        files.push(sibling.into());
+    }
+    for file in files.iter().filter(|f| f.exists()) {
+        std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600)).map_err(|e| {
+            StoreError::Io(format!("setting permissions of {}: {e}", file.display()))
         })?;
     }
     Ok(())

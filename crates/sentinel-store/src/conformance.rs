@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use sentinel_core::{
-    Clock, DisplayName, Email, ManualClock, OrgName, PasswordHash, PasswordPolicy, Permission,
-    SecretHash, TenantRole, Timestamp, UserId,
+    Clock, DisplayName, Email, ManualClock, OrgId, OrgName, PasswordHash, PasswordPolicy,
+    Permission, SecretHash, TenantRole, Timestamp, UserId,
 };
 
 use crate::testing::{TestDatabase, postgres_admin_url};
@@ -177,27 +177,68 @@ conformance!(
     }
 );
 
-conformance!(password_changes_are_stored, |f: Fixture| async move {
-    let alice = f.user("alice@example.org", false).await;
-    let control = f.stores.control();
-    let new = PasswordPolicy::default()
-        .check("granite meadow cobalt whistle", &[])
-        .unwrap();
-    f.clock.advance(Duration::from_secs(60));
-    control
-        .set_password(alice.id, &PasswordHash::new(&new).unwrap(), f.clock.now())
-        .await
-        .unwrap();
-    let stored = control.user_with_password(alice.id).await.unwrap().unwrap();
-    assert!(stored.password_hash.verify("granite meadow cobalt whistle"));
-    assert!(!stored.password_hash.verify("orbit lantern velvet quarry"));
-    assert_eq!(stored.password_changed_at, f.clock.now());
-    let missing = control
-        .set_password(UserId::random(), &stored.password_hash, f.clock.now())
-        .await;
-    assert!(matches!(missing, Err(StoreError::NotFound)));
-    f
-});
+conformance!(
+    password_changes_end_every_session,
+    |f: Fixture| async move {
+        let alice = f.user("alice@example.org", false).await;
+        let control = f.stores.control();
+        let before = control.user_with_password(alice.id).await.unwrap().unwrap();
+        let session = |n: u8, checked: Timestamp| NewSession {
+            secret_hash: SecretHash::of(&[n]),
+            user_id: alice.id,
+            created_at: f.clock.now(),
+            expires_at: f.clock.now().plus(Duration::from_secs(3600)),
+            client_ip: None,
+            user_agent: None,
+            password_checked_at: checked,
+        };
+        control
+            .create_session(&session(1, before.password_changed_at))
+            .await
+            .unwrap();
+        control
+            .create_session(&session(2, before.password_changed_at))
+            .await
+            .unwrap();
+
+        let new = PasswordPolicy::default()
+            .check("granite meadow cobalt whistle", &[])
+            .unwrap();
+        f.clock.advance(Duration::from_secs(60));
+        let ended = control
+            .change_password(alice.id, &PasswordHash::new(&new).unwrap(), f.clock.now())
+            .await
+            .unwrap();
+        assert_eq!(ended, 2);
+        let stored = control.user_with_password(alice.id).await.unwrap().unwrap();
+        assert!(stored.password_hash.verify("granite meadow cobalt whistle"));
+        assert!(!stored.password_hash.verify("orbit lantern velvet quarry"));
+        assert_eq!(stored.password_changed_at, f.clock.now());
+        assert!(
+            control
+                .session_by_secret(&SecretHash::of(&[1]))
+                .await
+                .unwrap()
+                .is_none()
+        );
+
+        // A login that checked the old password loses the race: no session.
+        let late = control
+            .create_session(&session(3, before.password_changed_at))
+            .await;
+        assert!(matches!(late, Err(StoreError::NotFound)), "{late:?}");
+        control
+            .create_session(&session(4, stored.password_changed_at))
+            .await
+            .unwrap();
+
+        let missing = control
+            .change_password(UserId::random(), &stored.password_hash, f.clock.now())
+            .await;
+        assert!(matches!(missing, Err(StoreError::NotFound)));
+        f
+    }
+);
 
 conformance!(the_last_platform_admin_stays, |f: Fixture| async move {
     let root = f.user("root@example.org", true).await;
@@ -291,17 +332,18 @@ conformance!(memberships_keep_an_owner, |f: Fixture| async move {
         .unwrap();
     let control = f.stores.control();
     let now = f.clock.now();
+    let a = alice.id;
 
     control
-        .add_member(org.id, bob.id, TenantRole::Readonly, now)
+        .add_member(org.id, a, bob.id, TenantRole::Readonly, now)
         .await
         .unwrap();
     let again = control
-        .add_member(org.id, bob.id, TenantRole::Admin, now)
+        .add_member(org.id, a, bob.id, TenantRole::Admin, now)
         .await;
     assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
     let ghost = control
-        .add_member(org.id, UserId::random(), TenantRole::Admin, now)
+        .add_member(org.id, a, UserId::random(), TenantRole::Admin, now)
         .await;
     assert!(matches!(ghost, Err(StoreError::NotFound)), "{ghost:?}");
 
@@ -317,56 +359,112 @@ conformance!(memberships_keep_an_owner, |f: Fixture| async move {
         ]
     );
 
+    let last = control.change_role(org.id, a, a, TenantRole::Admin).await;
+    assert!(matches!(last, Err(StoreError::Refused(_))), "{last:?}");
     assert!(matches!(
-        control
-            .change_role(org.id, alice.id, TenantRole::Admin)
-            .await,
+        control.remove_member(org.id, a, a).await,
         Err(StoreError::Refused(_))
     ));
     assert!(matches!(
-        control.remove_member(org.id, alice.id).await,
-        Err(StoreError::Refused(_))
-    ));
-    assert!(matches!(
-        control.delete_user(alice.id).await,
+        control.delete_user(a).await,
         Err(StoreError::Refused(_))
     ));
 
     assert_eq!(
         control
-            .change_role(org.id, bob.id, TenantRole::Owner)
+            .change_role(org.id, a, bob.id, TenantRole::Owner)
             .await
             .unwrap(),
         TenantRole::Readonly
     );
     assert_eq!(
         control
-            .change_role(org.id, alice.id, TenantRole::Analyst)
+            .change_role(org.id, a, a, TenantRole::Analyst)
             .await
             .unwrap(),
         TenantRole::Owner
     );
+    let b = bob.id;
     assert_eq!(
-        control.remove_member(org.id, alice.id).await.unwrap(),
+        control.remove_member(org.id, b, a).await.unwrap(),
         TenantRole::Analyst
     );
+    assert!(control.membership(org.id, a).await.unwrap().is_none());
+    assert!(matches!(
+        control.remove_member(org.id, b, a).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        control.change_role(org.id, b, a, TenantRole::Admin).await,
+        Err(StoreError::NotFound)
+    ));
+    f
+});
+
+conformance!(the_actors_current_role_decides, |f: Fixture| async move {
+    let owner = f.user("owner@example.org", false).await;
+    let admin = f.user("admin@example.org", false).await;
+    let member = f.user("member@example.org", false).await;
+    let outsider = f.user("outsider@example.org", false).await;
+    let org = f
+        .stores
+        .create_organization(&OrgName::parse("Acme").unwrap(), owner.id, &f.clock)
+        .await
+        .unwrap();
+    let control = f.stores.control();
+    let now = f.clock.now();
+    control
+        .add_member(org.id, owner.id, admin.id, TenantRole::Admin, now)
+        .await
+        .unwrap();
+
+    let grant_owner = control
+        .add_member(org.id, admin.id, member.id, TenantRole::Owner, now)
+        .await;
     assert!(
-        control
-            .membership(org.id, alice.id)
-            .await
-            .unwrap()
-            .is_none()
+        matches!(grant_owner, Err(StoreError::NotPermitted(_))),
+        "{grant_owner:?}"
     );
-    assert!(matches!(
-        control.remove_member(org.id, alice.id).await,
-        Err(StoreError::NotFound)
-    ));
-    assert!(matches!(
-        control
-            .change_role(org.id, alice.id, TenantRole::Admin)
-            .await,
-        Err(StoreError::NotFound)
-    ));
+    control
+        .add_member(org.id, admin.id, member.id, TenantRole::Analyst, now)
+        .await
+        .unwrap();
+    let promote = control
+        .change_role(org.id, admin.id, member.id, TenantRole::Owner)
+        .await;
+    assert!(matches!(promote, Err(StoreError::NotPermitted(_))));
+    let demote_owner = control
+        .change_role(org.id, admin.id, owner.id, TenantRole::Readonly)
+        .await;
+    assert!(matches!(demote_owner, Err(StoreError::NotPermitted(_))));
+    let remove_owner = control.remove_member(org.id, admin.id, owner.id).await;
+    assert!(matches!(remove_owner, Err(StoreError::NotPermitted(_))));
+    let by_outsider = control
+        .change_role(org.id, outsider.id, member.id, TenantRole::Admin)
+        .await;
+    assert!(matches!(by_outsider, Err(StoreError::NotPermitted(_))));
+
+    // Once the owner makes the member an owner, the admin can no longer demote them.
+    control
+        .change_role(org.id, owner.id, member.id, TenantRole::Owner)
+        .await
+        .unwrap();
+    let stale = control
+        .change_role(org.id, admin.id, member.id, TenantRole::Readonly)
+        .await;
+    assert!(
+        matches!(stale, Err(StoreError::NotPermitted(_))),
+        "{stale:?}"
+    );
+    // And a demoted admin has lost their powers at once.
+    control
+        .change_role(org.id, owner.id, admin.id, TenantRole::Readonly)
+        .await
+        .unwrap();
+    let demoted = control
+        .add_member(org.id, admin.id, outsider.id, TenantRole::Readonly, now)
+        .await;
+    assert!(matches!(demoted, Err(StoreError::NotPermitted(_))));
     f
 });
 
@@ -377,35 +475,74 @@ conformance!(
         let bob = f.user("bob@example.org", false).await;
         let control = f.stores.control();
         for round in 0..5 {
+            let name = OrgName::parse(&format!("Race {round}")).unwrap();
             let org = f
                 .stores
-                .create_organization(
-                    &OrgName::parse(&format!("Race {round}")).unwrap(),
-                    alice.id,
-                    &f.clock,
-                )
+                .create_organization(&name, alice.id, &f.clock)
                 .await
                 .unwrap();
             control
-                .add_member(org.id, bob.id, TenantRole::Owner, f.clock.now())
+                .add_member(org.id, alice.id, bob.id, TenantRole::Owner, f.clock.now())
                 .await
                 .unwrap();
             let (a, b) = tokio::join!(
-                control.change_role(org.id, alice.id, TenantRole::Admin),
-                control.change_role(org.id, bob.id, TenantRole::Admin),
+                control.change_role(org.id, bob.id, alice.id, TenantRole::Admin),
+                control.change_role(org.id, alice.id, bob.id, TenantRole::Admin),
             );
             assert!(
                 a.is_ok() != b.is_ok(),
                 "exactly one demotion may succeed: {a:?} {b:?}"
             );
-            let owners = control
-                .members(org.id)
+            let members = control.members(org.id).await.unwrap();
+            assert_eq!(
+                members
+                    .iter()
+                    .filter(|m| m.role == TenantRole::Owner)
+                    .count(),
+                1
+            );
+        }
+        f
+    }
+);
+
+conformance!(
+    deleting_a_user_never_leaves_an_organization_ownerless,
+    |f: Fixture| async move {
+        let alice = f.user("alice@example.org", false).await;
+        let bob = f.user("bob@example.org", false).await;
+        let control = f.stores.control();
+        for round in 0..5 {
+            let name = OrgName::parse(&format!("Race {round}")).unwrap();
+            let org = f
+                .stores
+                .create_organization(&name, alice.id, &f.clock)
                 .await
-                .unwrap()
-                .into_iter()
-                .filter(|m| m.role == TenantRole::Owner)
-                .count();
-            assert_eq!(owners, 1);
+                .unwrap();
+            control
+                .add_member(org.id, alice.id, bob.id, TenantRole::Owner, f.clock.now())
+                .await
+                .unwrap();
+            let (stepped_down, deleted) = tokio::join!(
+                control.change_role(org.id, alice.id, alice.id, TenantRole::Admin),
+                control.delete_user(bob.id),
+            );
+            let members = control.members(org.id).await.unwrap();
+            assert_eq!(
+                members
+                    .iter()
+                    .filter(|m| m.role == TenantRole::Owner)
+                    .count(),
+                1,
+                "round {round}: {stepped_down:?} {deleted:?}"
+            );
+            if deleted.is_ok() {
+                break;
+            }
+            control
+                .change_role(org.id, bob.id, alice.id, TenantRole::Owner)
+                .await
+                .ok();
         }
         f
     }
@@ -415,7 +552,14 @@ conformance!(sessions_expire_and_end, |f: Fixture| async move {
     let alice = f.user("alice@example.org", false).await;
     let control = f.stores.control();
     let idle = Duration::from_secs(30 * 60);
+    let checked = control
+        .user_with_password(alice.id)
+        .await
+        .unwrap()
+        .unwrap()
+        .password_changed_at;
     let new_session = |n: u8| NewSession {
+        password_checked_at: checked,
         secret_hash: SecretHash::of(&[n]),
         user_id: alice.id,
         created_at: f.clock.now(),
@@ -623,7 +767,13 @@ conformance!(
             .await
             .unwrap();
         control
-            .add_member(a.id, reader.id, TenantRole::Readonly, f.clock.now())
+            .add_member(
+                a.id,
+                alice.id,
+                reader.id,
+                TenantRole::Readonly,
+                f.clock.now(),
+            )
             .await
             .unwrap();
 
@@ -708,6 +858,33 @@ conformance!(
     }
 );
 
+conformance!(stray_tenant_stores_are_found, |f: Fixture| async move {
+    let alice = f.user("alice@example.org", false).await;
+    let kept = f
+        .stores
+        .create_organization(&OrgName::parse("Kept").unwrap(), alice.id, &f.clock)
+        .await
+        .unwrap();
+    let _ = kept;
+    assert!(f.stores.stray_tenant_stores().await.unwrap().is_empty());
+    // An organization whose control rows vanish without its tenant store.
+    let lost = OrgId::random();
+    f.stores
+        .tenants()
+        .provision(lost, f.clock.now())
+        .await
+        .unwrap();
+    let strays = f.stores.stray_tenant_stores().await.unwrap();
+    assert_eq!(strays.len(), 1, "{strays:?}");
+    assert!(
+        strays[0].contains(&lost.as_uuid().simple().to_string())
+            || strays[0].contains(&lost.to_string())
+    );
+    f.stores.tenants().destroy(lost).await.unwrap();
+    assert!(f.stores.stray_tenant_stores().await.unwrap().is_empty());
+    f
+});
+
 #[tokio::test]
 async fn a_swapped_sqlite_tenant_file_is_refused() {
     let f = Fixture::sqlite().await;
@@ -768,10 +945,17 @@ async fn sqlite_files_are_private_to_the_server_user() {
     let StoreLocation::Sqlite { data_dir } = &f.location else {
         unreachable!()
     };
-    for path in [
+    let tenant = data_dir.join("orgs").join(format!("{}.db", a.id));
+    let files = [
         data_dir.join("control.db"),
-        data_dir.join("orgs").join(format!("{}.db", a.id)),
-    ] {
+        data_dir.join("control.db-wal"),
+        data_dir.join("control.db-shm"),
+        tenant.with_extension("db-wal"),
+        tenant.with_extension("db-shm"),
+        tenant,
+    ];
+    for path in files {
+        // The WAL files exist while the store is open and has written.
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600, "{}", path.display());
     }

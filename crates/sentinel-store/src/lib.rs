@@ -63,6 +63,9 @@ pub enum StoreError {
     /// The change would break an invariant (e.g. remove an organization's last owner).
     #[error("{0}")]
     Refused(&'static str),
+    /// The acting member's role does not allow this particular change.
+    #[error("{0}")]
+    NotPermitted(&'static str),
     #[error("database error: {0}")]
     Database(#[source] sqlx::Error),
     #[error("schema migration: {0}")]
@@ -132,10 +135,31 @@ impl Stores {
         };
         migrate::migrate(&control_db, control::SCHEMA, migrate::CONTROL, now).await?;
         let control = ControlStore::new(control_db);
+        let mut known = std::collections::HashSet::new();
         for org in control.all_organizations().await? {
             tenants.migrate_existing(org.id, now).await?;
+            known.insert(org.id);
+        }
+        for stray in tenants.strays(&known).await? {
+            tracing::warn!(
+                tenant_store = %stray,
+                "a tenant store belongs to no organization (left by a failed deletion?); remove it once you are sure"
+            );
         }
         Ok(Stores { control, tenants })
+    }
+
+    /// Tenant stores that belong to no organization (see [`Stores::open`], which
+    /// warns about them at every start).
+    pub async fn stray_tenant_stores(&self) -> Result<Vec<String>, StoreError> {
+        let known = self
+            .control
+            .all_organizations()
+            .await?
+            .into_iter()
+            .map(|o| o.id)
+            .collect();
+        self.tenants.strays(&known).await
     }
 
     pub fn control(&self) -> &ControlStore {
@@ -176,10 +200,15 @@ impl Stores {
     }
 
     /// Deletes an organization: its control rows (memberships go with it), then its
-    /// tenant store. Irreversible.
+    /// tenant store. Irreversible. Once the control rows are gone the organization
+    /// is gone for everyone; if its data cannot be removed, that is logged and
+    /// reported again at every start as a stray tenant store.
     pub async fn delete_organization(&self, id: OrgId) -> Result<(), StoreError> {
         self.control.delete_organization(id).await?;
-        self.tenants.destroy(id).await
+        if let Err(e) = self.tenants.destroy(id).await {
+            tracing::error!(org_id = %id, error = %e, "the organization is deleted but its tenant store could not be removed");
+        }
+        Ok(())
     }
 
     /// Closes every pool; pending writes are committed or rolled back first.

@@ -7,7 +7,7 @@
 //! transaction on a tenant store sets its search path to that schema and nothing
 //! else, so an unqualified table name can only mean this organization's table.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Mutex;
 
@@ -15,7 +15,7 @@ use sentinel_core::{OrgId, Permission, TenantRole, Timestamp};
 use sqlx::{AssertSqlSafe, PgPool};
 
 use crate::StoreError;
-use crate::backend::{Db, Tx, with_db, with_tx};
+use crate::backend::{Db, Tx, with_tx};
 use crate::migrate;
 
 /// Proof that the holder was authorized for one permission in one organization.
@@ -193,8 +193,19 @@ impl TenantStores {
         }
     }
 
-    /// Creates the store of a new organization, migrated and stamped with its id.
+    /// Creates the store of a new organization, migrated and stamped with its id;
+    /// on failure, whatever was created is removed again.
     pub(crate) async fn provision(&self, org: OrgId, now: Timestamp) -> Result<(), StoreError> {
+        let result = self.try_provision(org, now).await;
+        if result.is_err()
+            && let Err(cleanup) = self.destroy(org).await
+        {
+            tracing::error!(org_id = %org, error = %cleanup, "could not remove a half-created tenant store");
+        }
+        result
+    }
+
+    async fn try_provision(&self, org: OrgId, now: Timestamp) -> Result<(), StoreError> {
         let store = match &self.engine {
             Engine::Sqlite { dir, .. } => {
                 let db = Db::open_sqlite(
@@ -285,6 +296,38 @@ impl TenantStores {
         }
     }
 
+    /// Tenant stores that belong to no organization in `known` (left behind by a
+    /// deletion whose cleanup failed, or copied in by hand), by file or schema name.
+    pub(crate) async fn strays(&self, known: &HashSet<OrgId>) -> Result<Vec<String>, StoreError> {
+        let mut strays = Vec::new();
+        match &self.engine {
+            Engine::Sqlite { dir, .. } => {
+                let entries = std::fs::read_dir(dir)
+                    .map_err(|e| StoreError::Io(format!("listing {}: {e}", dir.display())))?;
+                for entry in entries.flatten() {
+                    let name = entry.file_name().to_string_lossy().into_owned();
+                    let Some(stem) = name.strip_suffix(".db") else {
+                        continue;
+                    };
+                    if !stem.parse::<OrgId>().is_ok_and(|id| known.contains(&id)) {
+                        strays.push(entry.path().display().to_string());
+                    }
+                }
+            }
+            Engine::Postgres { pool } => {
+                let schemas: Vec<String> = sqlx::query_scalar(
+                    "SELECT schema_name::TEXT FROM information_schema.schemata WHERE schema_name LIKE 'sentinel\\_org\\_%'",
+                )
+                .fetch_all(pool)
+                .await?;
+                let known: HashSet<String> = known.iter().map(|id| schema_name(*id)).collect();
+                strays.extend(schemas.into_iter().filter(|s| !known.contains(s)));
+            }
+        }
+        strays.sort();
+        Ok(strays)
+    }
+
     pub(crate) async fn ping(&self) -> Result<(), StoreError> {
         match &self.engine {
             Engine::Sqlite { dir, .. } => {
@@ -326,7 +369,9 @@ fn create_private_dir(dir: &std::path::Path) -> Result<(), StoreError> {
         .map_err(|e| StoreError::Io(format!("creating {}: {e}", dir.display())))
 }
 
-/// One organization's data. Obtained only through [`TenantStores::open`].
+/// One organization's data. Obtained only through [`TenantStores::open`]. Every
+/// query goes through [`TenantStore::begin`], which scopes it to this
+/// organization's schema.
 #[derive(Debug, Clone)]
 pub struct TenantStore {
     org_id: OrgId,
@@ -370,9 +415,12 @@ impl TenantStore {
         Ok(())
     }
 
-    /// Checks that the store answers.
+    /// Checks that the store answers. Like every tenant query it runs in a
+    /// transaction scoped to this organization's schema: on PostgreSQL a query on
+    /// the bare pool would see the control schema instead.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        with_db!(&self.db, p => sqlx::query("SELECT 1").execute(p).await.map(|r| r.rows_affected()))?;
-        Ok(())
+        let mut tx = self.begin().await?;
+        with_tx!(&mut tx, c => sqlx::query("SELECT 1").execute(c).await.map(|r| r.rows_affected()))?;
+        tx.commit().await
     }
 }

@@ -66,10 +66,10 @@ fn parse_role(s: &str) -> Result<TenantRole, StoreError> {
         .map_err(|_| StoreError::Corrupt(format!("unknown role {s:?} in memberships")))
 }
 
-/// Key that serializes changes to one organization's owners.
-pub(crate) fn owners_lock(org: OrgId) -> String {
-    format!("owners:{org}")
-}
+/// Key that serializes every change to memberships (and the deletion of users,
+/// which removes memberships), so that the owner rules are checked against the
+/// state they change. Membership changes are rare; one lock keeps them simple.
+pub(crate) const MEMBERSHIPS_LOCK: &str = "memberships";
 
 pub(crate) async fn count_owners(tx: &mut Tx, org: OrgId) -> Result<i64, StoreError> {
     let n = with_tx!(tx, c =>
@@ -83,6 +83,30 @@ pub(crate) async fn count_owners(tx: &mut Tx, org: OrgId) -> Result<i64, StoreEr
 
 const LAST_OWNER: &str =
     "an organization must keep at least one owner; make someone else owner first";
+const OWNERS_ONLY: &str = "only owners can grant, change or remove the owner role";
+
+/// Checks, inside the transaction, that `actor` may move a member from `from` to
+/// `to` (see [`TenantRole::may_change_membership`]).
+async fn check_actor(
+    tx: &mut Tx,
+    org: OrgId,
+    actor: UserId,
+    from: Option<TenantRole>,
+    to: Option<TenantRole>,
+) -> Result<(), StoreError> {
+    let actor_role = role_in(tx, org, actor)
+        .await?
+        .ok_or(StoreError::NotPermitted(OWNERS_ONLY))?;
+    if actor_role.may_change_membership(from, to) {
+        Ok(())
+    } else if actor_role.grants(Permission::MembersManage) {
+        Err(StoreError::NotPermitted(OWNERS_ONLY))
+    } else {
+        Err(StoreError::NotPermitted(
+            "your role in this organization does not allow this",
+        ))
+    }
+}
 
 impl ControlStore {
     pub async fn membership(
@@ -133,26 +157,32 @@ impl ControlStore {
             .collect()
     }
 
-    /// Adds an existing user. `NotFound` if the user or organization does not
-    /// exist, `Conflict` if they are already a member.
+    /// `actor` adds an existing user with `role`. `NotPermitted` unless the
+    /// actor's current role allows it, `NotFound` if the user or organization does
+    /// not exist, `Conflict` if they are already a member.
     pub async fn add_member(
         &self,
         org: OrgId,
+        actor: UserId,
         user: UserId,
         role: TenantRole,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        let result = with_db!(&self.db, p =>
+        let mut tx = self.db.begin().await?;
+        tx.serialize_on(MEMBERSHIPS_LOCK).await?;
+        check_actor(&mut tx, org, actor, None, Some(role)).await?;
+        let result = with_tx!(&mut tx, c =>
             sqlx::query("INSERT INTO memberships (org_id, user_id, role, created_at) VALUES ($1, $2, $3, $4)")
                 .bind(org)
                 .bind(user)
                 .bind(role.as_str())
                 .bind(now)
-                .execute(p)
-                .await.map(|r| r.rows_affected())
+                .execute(c)
+                .await
+                .map(|r| r.rows_affected())
         );
         match result {
-            Ok(_) => Ok(()),
+            Ok(_) => tx.commit().await,
             Err(sqlx::Error::Database(e)) if e.is_foreign_key_violation() => {
                 Err(StoreError::NotFound)
             }
@@ -160,17 +190,22 @@ impl ControlStore {
         }
     }
 
-    /// Changes a member's role and returns the previous one. Demoting the last
-    /// owner is refused.
+    /// `actor` changes a member's role; returns the previous one. The actor's and
+    /// the member's roles are read under the lock, so the owner rules hold against
+    /// concurrent changes. Demoting the last owner is refused.
     pub async fn change_role(
         &self,
         org: OrgId,
+        actor: UserId,
         user: UserId,
         role: TenantRole,
     ) -> Result<TenantRole, StoreError> {
         let mut tx = self.db.begin().await?;
-        tx.serialize_on(&owners_lock(org)).await?;
-        let previous = current_role(&mut tx, org, user).await?;
+        tx.serialize_on(MEMBERSHIPS_LOCK).await?;
+        let previous = role_in(&mut tx, org, user)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        check_actor(&mut tx, org, actor, Some(previous), Some(role)).await?;
         if previous == TenantRole::Owner
             && role != TenantRole::Owner
             && count_owners(&mut tx, org).await? <= 1
@@ -189,12 +224,20 @@ impl ControlStore {
         Ok(previous)
     }
 
-    /// Removes a member and returns the role they had. Removing the last owner is
-    /// refused.
-    pub async fn remove_member(&self, org: OrgId, user: UserId) -> Result<TenantRole, StoreError> {
+    /// `actor` removes a member; returns the role they had. Removing the last
+    /// owner is refused.
+    pub async fn remove_member(
+        &self,
+        org: OrgId,
+        actor: UserId,
+        user: UserId,
+    ) -> Result<TenantRole, StoreError> {
         let mut tx = self.db.begin().await?;
-        tx.serialize_on(&owners_lock(org)).await?;
-        let previous = current_role(&mut tx, org, user).await?;
+        tx.serialize_on(MEMBERSHIPS_LOCK).await?;
+        let previous = role_in(&mut tx, org, user)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        check_actor(&mut tx, org, actor, Some(previous), None).await?;
         if previous == TenantRole::Owner && count_owners(&mut tx, org).await? <= 1 {
             return Err(StoreError::Refused(LAST_OWNER));
         }
@@ -210,7 +253,7 @@ impl ControlStore {
     }
 }
 
-async fn current_role(tx: &mut Tx, org: OrgId, user: UserId) -> Result<TenantRole, StoreError> {
+async fn role_in(tx: &mut Tx, org: OrgId, user: UserId) -> Result<Option<TenantRole>, StoreError> {
     let role: Option<String> = with_tx!(tx, c =>
         sqlx::query_scalar("SELECT role FROM memberships WHERE org_id = $1 AND user_id = $2")
             .bind(org)
@@ -218,5 +261,5 @@ async fn current_role(tx: &mut Tx, org: OrgId, user: UserId) -> Result<TenantRol
             .fetch_optional(c)
             .await
     )?;
-    parse_role(&role.ok_or(StoreError::NotFound)?)
+    role.as_deref().map(parse_role).transpose()
 }

@@ -18,6 +18,10 @@ pub struct NewSession {
     pub expires_at: Timestamp,
     pub client_ip: Option<String>,
     pub user_agent: Option<String>,
+    /// The user's `password_changed_at` when their password was checked: the
+    /// session is only recorded if the password has not changed since, so a login
+    /// racing a password change cannot outlive it.
+    pub password_checked_at: Timestamp,
 }
 
 /// A stored session.
@@ -41,12 +45,15 @@ impl SessionRecord {
 }
 
 impl ControlStore {
+    /// Records a new session. `NotFound` if the user is gone or their password
+    /// changed after it was checked.
     pub async fn create_session(&self, new: &NewSession) -> Result<SessionId, StoreError> {
         let id = SessionId::random();
-        with_db!(&self.db, p =>
+        let inserted = with_db!(&self.db, p =>
             sqlx::query(
                 "INSERT INTO sessions (id, secret_hash, user_id, created_at, last_seen_at, expires_at, client_ip, user_agent)
-                 VALUES ($1, $2, $3, $4, $4, $5, $6, $7)",
+                 SELECT $1, $2, $3, $4, $4, $5, $6, $7
+                 WHERE EXISTS (SELECT 1 FROM users WHERE id = $3 AND password_changed_at = $8)",
             )
             .bind(id)
             .bind(new.secret_hash)
@@ -55,9 +62,13 @@ impl ControlStore {
             .bind(new.expires_at)
             .bind(new.client_ip.as_deref())
             .bind(new.user_agent.as_deref())
+            .bind(new.password_checked_at)
             .execute(p)
             .await.map(|r| r.rows_affected())
         )?;
+        if inserted == 0 {
+            return Err(StoreError::NotFound);
+        }
         Ok(id)
     }
 

@@ -126,24 +126,36 @@ impl ControlStore {
             .collect())
     }
 
-    pub async fn set_password(
+    /// Replaces a user's password and ends all their sessions, in one
+    /// transaction; returns how many sessions ended. (Sessions whose login checked
+    /// the old password cannot be recorded afterwards: see
+    /// [`NewSession::password_checked_at`](super::NewSession).)
+    pub async fn change_password(
         &self,
         id: UserId,
         hash: &PasswordHash,
         now: Timestamp,
-    ) -> Result<(), StoreError> {
-        let done = with_db!(&self.db, p =>
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.db.begin().await?;
+        let done = with_tx!(&mut tx, c =>
             sqlx::query("UPDATE users SET password_hash = $1, password_changed_at = $2 WHERE id = $3")
                 .bind(hash)
                 .bind(now)
                 .bind(id)
-                .execute(p)
+                .execute(c)
                 .await.map(|r| r.rows_affected())
         )?;
         if done == 0 {
             return Err(StoreError::NotFound);
         }
-        Ok(())
+        let ended = with_tx!(&mut tx, c =>
+            sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+                .bind(id)
+                .execute(c)
+                .await.map(|r| r.rows_affected())
+        )?;
+        tx.commit().await?;
+        Ok(ended)
     }
 
     /// Grants or revokes the platform-admin role. The last platform admin cannot
@@ -177,6 +189,7 @@ impl ControlStore {
     pub async fn delete_user(&self, id: UserId) -> Result<(), StoreError> {
         let mut tx = self.db.begin().await?;
         tx.serialize_on(PLATFORM_ADMINS_LOCK).await?;
+        tx.serialize_on(super::members::MEMBERSHIPS_LOCK).await?;
         let owned: Vec<OrgId> = with_tx!(&mut tx, c =>
             sqlx::query_scalar("SELECT org_id FROM memberships WHERE user_id = $1 AND role = 'owner'")
                 .bind(id)
@@ -184,7 +197,6 @@ impl ControlStore {
                 .await
         )?;
         for org in owned {
-            tx.serialize_on(&super::members::owners_lock(org)).await?;
             if super::members::count_owners(&mut tx, org).await? <= 1 {
                 return Err(StoreError::Refused(
                     "this user is the last owner of an organization; make someone else owner first",
