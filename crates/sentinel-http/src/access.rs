@@ -228,7 +228,15 @@ async fn csrf_token_matches(
     let (parts, body) = request.into_parts();
     let bytes = axum::body::to_bytes(body, state.settings.max_body_bytes)
         .await
-        .map_err(|_| AppError::PayloadTooLarge)?;
+        .map_err(|e| {
+            let too_large = std::error::Error::source(&e)
+                .is_some_and(|cause| cause.is::<http_body_util::LengthLimitError>());
+            if too_large {
+                AppError::PayloadTooLarge
+            } else {
+                AppError::BadRequest(String::from("the request body could not be read"))
+            }
+        })?;
     let ok = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&bytes)
         .ok()
         .and_then(|fields| fields.into_iter().find(|(k, _)| k == "csrf_token"))

@@ -39,6 +39,9 @@ pub enum AppError {
     UnsupportedMediaType(String),
     #[error("the request took too long")]
     Timeout,
+    /// The server is at capacity for this kind of work; retry shortly.
+    #[error("the server is busy; retry in a moment")]
+    Busy,
     /// Anything the client cannot fix; the text is logged, never sent.
     #[error("internal error")]
     Internal(String),
@@ -56,7 +59,7 @@ impl AppError {
             AppError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            AppError::Timeout => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Timeout | AppError::Busy => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -75,6 +78,7 @@ impl AppError {
             AppError::PayloadTooLarge => "payload-too-large",
             AppError::UnsupportedMediaType(_) => "unsupported-media-type",
             AppError::Timeout => "timeout",
+            AppError::Busy => "busy",
             AppError::Internal(_) => "internal",
         }
     }
@@ -106,6 +110,7 @@ impl From<StoreError> for AppError {
             StoreError::NotFound => AppError::NotFound("resource"),
             StoreError::Conflict(m) => AppError::Conflict(m.to_owned()),
             StoreError::Refused(m) => AppError::Conflict(m.to_owned()),
+            StoreError::NotPermitted(m) => AppError::Forbidden(m),
             other => AppError::Internal(other.to_string()),
         }
     }
@@ -168,6 +173,11 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        if matches!(error, AppError::Busy) {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
@@ -192,6 +202,12 @@ impl IntoResponse for UiError {
     fn into_response(self) -> Response {
         let error = self.0;
         error.log_if_internal();
-        crate::ui::error_page(error.status(), &error.detail())
+        let mut response = crate::ui::error_page(error.status(), &error.detail());
+        if matches!(error, AppError::Busy) {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        response
     }
 }

@@ -16,6 +16,7 @@ mod error;
 mod extract;
 mod middleware;
 mod ops;
+mod password_work;
 pub mod routes;
 mod session;
 mod state;

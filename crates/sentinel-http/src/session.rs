@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use axum::http::{HeaderMap, HeaderValue, header};
-use sentinel_core::{BearerSecret, SessionId, UserId};
+use sentinel_core::{BearerSecret, SessionId, Timestamp, UserId};
 use sentinel_store::{NewSession, User};
 
 use crate::client::ClientInfo;
@@ -77,9 +77,12 @@ pub struct StartedSession {
 
 /// Starts a new session for `user` (always a new id: a session id that existed
 /// before login is never promoted). `replaces` is ended first.
+/// `password_checked_at` is the user's `password_changed_at` as seen when the
+/// password was checked; if it has changed since, no session is made (NotFound).
 pub async fn start(
     state: &AppState,
     user: UserId,
+    password_checked_at: Timestamp,
     client: &ClientInfo,
     replaces: Option<SessionId>,
 ) -> Result<StartedSession, AppError> {
@@ -98,8 +101,13 @@ pub async fn start(
             expires_at: now.plus(lifetime),
             client_ip: Some(client.ip.to_string()),
             user_agent: client.user_agent.clone(),
+            password_checked_at,
         })
-        .await?;
+        .await
+        .map_err(|e| match e {
+            sentinel_store::StoreError::NotFound => AppError::NotFound("user"),
+            other => other.into(),
+        })?;
     let cookie = format!(
         "{SESSION_COOKIE}={}; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age={}",
         secret.expose(),

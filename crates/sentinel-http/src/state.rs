@@ -7,6 +7,8 @@ use ipnet::IpNet;
 use sentinel_core::{Clock, PasswordPolicy};
 use sentinel_store::Stores;
 
+use crate::password_work::PasswordWork;
+
 /// Settings of the HTTP layer (the `sentinel` binary fills them from configuration).
 #[derive(Debug, Clone)]
 pub struct HttpSettings {
@@ -52,6 +54,8 @@ pub struct Inner {
     pub stores: Arc<Stores>,
     pub clock: Arc<dyn Clock>,
     pub settings: HttpSettings,
+    /// Where password hashing and verification run (off the async workers).
+    pub password_work: PasswordWork,
 }
 
 impl AppState {
@@ -60,6 +64,7 @@ impl AppState {
             stores,
             clock,
             settings,
+            password_work: PasswordWork::per_core(),
         }))
     }
 }

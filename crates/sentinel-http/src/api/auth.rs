@@ -110,11 +110,14 @@ pub struct ChangePasswordRequest {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ChangePasswordResponse {
+    /// The new session's CSRF token (the session cookie is replaced too).
+    pub csrf_token: String,
     /// How many of the caller's other sessions were ended.
     pub other_sessions_ended: u64,
 }
 
-/// Changes the caller's password; every other session of theirs ends.
+/// Changes the caller's password. Every session of theirs ends; the caller gets a
+/// new one (`Set-Cookie`, and a new CSRF token in the body).
 #[utoipa::path(put, path = "/api/v1/me/password", tag = "auth", request_body = ChangePasswordRequest,
     responses(
         (status = 200, body = ChangePasswordResponse),
@@ -123,16 +126,20 @@ pub struct ChangePasswordResponse {
 pub async fn change_password(
     State(state): State<AppState>,
     principal: Principal,
+    client: ClientInfo,
     ApiJson(body): ApiJson<ChangePasswordRequest>,
-) -> ApiResult<Json<ChangePasswordResponse>> {
-    let ended = ops::auth::change_password(
+) -> ApiResult<Response> {
+    let (session, ended) = ops::auth::change_password(
         &state,
         &principal,
+        &client,
         body.current_password.expose(),
         body.new_password.expose(),
     )
     .await?;
-    Ok(Json(ChangePasswordResponse {
+    let body = ChangePasswordResponse {
+        csrf_token: session.csrf_token,
         other_sessions_ended: ended,
-    }))
+    };
+    Ok(([(header::SET_COOKIE, session.set_cookie)], Json(body)).into_response())
 }

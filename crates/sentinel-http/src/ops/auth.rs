@@ -24,23 +24,35 @@ pub async fn login(
         Ok(email) => state.stores.control().user_by_email(&email).await?,
         Err(_) => None,
     };
-    let verified = match &account {
-        Some(account) => account.password_hash.verify(password),
-        None => PasswordHash::verify_dummy(password),
-    };
+    let stored = account.as_ref().map(|a| a.password_hash.clone());
+    let candidate = password.to_owned();
+    let verified = state
+        .password_work
+        .run(move || match stored {
+            Some(hash) => hash.verify(&candidate),
+            None => PasswordHash::verify_dummy(&candidate),
+        })
+        .await?;
     let Some(account) = account.filter(|_| verified) else {
         tracing::info!(client_ip = %client.ip, "login failed");
         return Err(AppError::InvalidCredentials);
     };
+    let user = account.user;
     let started = session::start(
         state,
-        account.user.id,
+        user.id,
+        account.password_changed_at,
         client,
         previous.map(|p| p.session_id),
     )
-    .await?;
-    tracing::info!(user_id = %account.user.id, client_ip = %client.ip, "login");
-    Ok((account.user, started))
+    .await
+    .map_err(|e| match e {
+        // The password changed while it was being checked.
+        AppError::NotFound(_) => AppError::InvalidCredentials,
+        other => other,
+    })?;
+    tracing::info!(user_id = %user.id, client_ip = %client.ip, "login");
+    Ok((user, started))
 }
 
 /// Ends the caller's session.
@@ -54,36 +66,45 @@ pub async fn logout(state: &AppState, principal: &Principal) -> Result<(), AppEr
     Ok(())
 }
 
-/// Changes the caller's password after checking the current one, and ends all
-/// their other sessions. Returns how many sessions ended.
+/// Changes the caller's password after checking the current one. Every session
+/// of theirs ends — the one making the change too, which is replaced by a new
+/// session (so a stolen cookie does not survive the change). Returns the new
+/// session and how many other sessions ended.
 pub async fn change_password(
     state: &AppState,
     principal: &Principal,
+    client: &ClientInfo,
     current: &str,
     new: &str,
-) -> Result<u64, AppError> {
+) -> Result<(StartedSession, u64), AppError> {
     let control = state.stores.control();
     let account = control
         .user_with_password(principal.user.id)
         .await?
         .ok_or(AppError::Unauthenticated)?;
-    if !account.password_hash.verify(current) {
-        return Err(
-            ValidationError::new("current_password", "is not your current password").into(),
-        );
-    }
-    let user = &account.user;
-    let password = state
-        .settings
-        .password_policy
-        .check(new, &[user.email.as_str(), user.name.as_str()])?;
-    let hash = PasswordHash::new(&password)?;
-    control
-        .set_password(user.id, &hash, state.clock.now())
-        .await?;
-    let ended = control
-        .delete_sessions_of(user.id, Some(principal.session_id))
-        .await?;
-    tracing::info!(user_id = %user.id, other_sessions_ended = ended, "password changed");
-    Ok(ended)
+    let user = account.user.clone();
+    let (current, new) = (current.to_owned(), new.to_owned());
+    let policy = state.settings.password_policy;
+    let checked = state
+        .password_work
+        .run(move || -> Result<PasswordHash, AppError> {
+            if !account.password_hash.verify(&current) {
+                return Err(ValidationError::new(
+                    "current_password",
+                    "is not your current password",
+                )
+                .into());
+            }
+            let password = policy.check(
+                &new,
+                &[account.user.email.as_str(), account.user.name.as_str()],
+            )?;
+            Ok(PasswordHash::new(&password)?)
+        })
+        .await??;
+    let now = state.clock.now();
+    let ended = control.change_password(user.id, &checked, now).await?;
+    let started = session::start(state, user.id, now, client, None).await?;
+    tracing::info!(user_id = %user.id, sessions_ended = ended, "password changed");
+    Ok((started, ended.saturating_sub(1)))
 }

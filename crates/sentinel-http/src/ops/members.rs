@@ -1,7 +1,8 @@
 //! Adding members, changing their roles and removing them. The route's
-//! `members.manage` permission admits the caller; the role table then decides
-//! whether this particular change is theirs to make (only owners touch the owner
-//! role), and the store keeps at least one owner.
+//! `members.manage` permission admits the caller; the store then checks, under
+//! its lock and against current roles, that this particular change is the
+//! caller's to make (only owners touch the owner role) and that the
+//! organization keeps an owner.
 
 use sentinel_core::{Email, TenantRole, UserId};
 use sentinel_store::{Member, StoreError};
@@ -17,8 +18,6 @@ pub enum UserRef {
     Id(UserId),
 }
 
-const OWNERS_ONLY: &str = "only owners can grant, change or remove the owner role";
-
 pub async fn list(state: &AppState, ctx: &OrgContext) -> Result<Vec<Member>, AppError> {
     Ok(state.stores.control().members(ctx.organization.id).await?)
 }
@@ -29,13 +28,6 @@ pub async fn add(
     who: UserRef,
     role: TenantRole,
 ) -> Result<Member, AppError> {
-    if !ctx
-        .membership
-        .role()
-        .may_change_membership(None, Some(role))
-    {
-        return Err(AppError::Forbidden(OWNERS_ONLY));
-    }
     let control = state.stores.control();
     let user = match who {
         UserRef::Email(email) => {
@@ -45,10 +37,11 @@ pub async fn add(
         UserRef::Id(id) => control.user(id).await?,
     }
     .ok_or(AppError::NotFound("user"))?;
-    let org = ctx.organization.id;
+    let (org, actor) = (ctx.organization.id, ctx.principal.user.id);
     control
-        .add_member(org, user.id, role, state.clock.now())
-        .await?;
+        .add_member(org, actor, user.id, role, state.clock.now())
+        .await
+        .map_err(not_found_as("user"))?;
     tracing::info!(org_id = %org, member = %user.id, %role, "member added");
     find(state, ctx, user.id).await
 }
@@ -59,41 +52,25 @@ pub async fn change_role(
     user: UserId,
     role: TenantRole,
 ) -> Result<Member, AppError> {
-    let current = find(state, ctx, user).await?;
-    if !ctx
-        .membership
-        .role()
-        .may_change_membership(Some(current.role), Some(role))
-    {
-        return Err(AppError::Forbidden(OWNERS_ONLY));
-    }
-    let org = ctx.organization.id;
+    let (org, actor) = (ctx.organization.id, ctx.principal.user.id);
     let previous = state
         .stores
         .control()
-        .change_role(org, user, role)
+        .change_role(org, actor, user, role)
         .await
-        .map_err(not_a_member)?;
+        .map_err(not_found_as("member"))?;
     tracing::info!(org_id = %org, member = %user, from = %previous, to = %role, "member role changed");
     find(state, ctx, user).await
 }
 
 pub async fn remove(state: &AppState, ctx: &OrgContext, user: UserId) -> Result<(), AppError> {
-    let current = find(state, ctx, user).await?;
-    if !ctx
-        .membership
-        .role()
-        .may_change_membership(Some(current.role), None)
-    {
-        return Err(AppError::Forbidden(OWNERS_ONLY));
-    }
-    let org = ctx.organization.id;
+    let (org, actor) = (ctx.organization.id, ctx.principal.user.id);
     let previous = state
         .stores
         .control()
-        .remove_member(org, user)
+        .remove_member(org, actor, user)
         .await
-        .map_err(not_a_member)?;
+        .map_err(not_found_as("member"))?;
     tracing::info!(org_id = %org, member = %user, role = %previous, "member removed");
     Ok(())
 }
@@ -109,9 +86,9 @@ async fn find(state: &AppState, ctx: &OrgContext, user: UserId) -> Result<Member
         .ok_or(AppError::NotFound("member"))
 }
 
-fn not_a_member(e: StoreError) -> AppError {
-    match e {
-        StoreError::NotFound => AppError::NotFound("member"),
+fn not_found_as(what: &'static str) -> impl Fn(StoreError) -> AppError {
+    move |e| match e {
+        StoreError::NotFound => AppError::NotFound(what),
         other => other.into(),
     }
 }

@@ -21,7 +21,8 @@ pub async fn link_usable(state: &AppState, token: &str) -> Result<bool, AppError
         .await?)
 }
 
-/// Creates the first platform admin, spending the setup token.
+/// Creates the first platform admin, spending the setup token. The token is
+/// checked before any password work, so a dead link costs the server nothing.
 pub async fn complete(
     state: &AppState,
     token: &str,
@@ -30,13 +31,23 @@ pub async fn complete(
     password: &str,
 ) -> Result<User, AppError> {
     let secret = BearerSecret::parse(token).ok_or(AppError::Forbidden(INVALID_LINK))?;
-    let account = NewAccount::parse(email, name, password, &state.settings.password_policy)?;
-    let admin = NewUser {
-        password_hash: PasswordHash::new(&account.password)?,
-        email: account.email,
-        name: account.name,
-        platform_admin: true,
-    };
+    if !link_usable(state, token).await? {
+        return Err(AppError::Forbidden(INVALID_LINK));
+    }
+    let (name, email, password) = (name.to_owned(), email.to_owned(), password.to_owned());
+    let policy = state.settings.password_policy;
+    let admin = state
+        .password_work
+        .run(move || -> Result<NewUser, AppError> {
+            let account = NewAccount::parse(&email, &name, &password, &policy)?;
+            Ok(NewUser {
+                password_hash: PasswordHash::new(&account.password)?,
+                email: account.email,
+                name: account.name,
+                platform_admin: true,
+            })
+        })
+        .await??;
     match state
         .stores
         .control()

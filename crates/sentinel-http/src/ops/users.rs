@@ -20,13 +20,20 @@ pub async fn create(
     password: &str,
     platform_admin: bool,
 ) -> Result<User, AppError> {
-    let account = NewAccount::parse(email, name, password, &state.settings.password_policy)?;
-    let new = NewUser {
-        password_hash: PasswordHash::new(&account.password)?,
-        email: account.email,
-        name: account.name,
-        platform_admin,
-    };
+    let (email, name, password) = (email.to_owned(), name.to_owned(), password.to_owned());
+    let policy = state.settings.password_policy;
+    let new = state
+        .password_work
+        .run(move || -> Result<NewUser, AppError> {
+            let account = NewAccount::parse(&email, &name, &password, &policy)?;
+            Ok(NewUser {
+                password_hash: PasswordHash::new(&account.password)?,
+                email: account.email,
+                name: account.name,
+                platform_admin,
+            })
+        })
+        .await??;
     let user = state
         .stores
         .control()

@@ -103,7 +103,7 @@ fn notice_text(key: &str) -> Option<&'static str> {
         "member-added" => "Member added.",
         "role-changed" => "Role changed.",
         "member-removed" => "Member removed.",
-        "password-changed" => "Password changed. Your other sessions have been signed out.",
+        "password-changed" => "Password changed. All your other sessions have been signed out.",
         "user-created" => "User created.",
         "user-updated" => "User updated.",
         "user-deleted" => "User deleted.",

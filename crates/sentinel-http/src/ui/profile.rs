@@ -2,12 +2,14 @@
 
 use askama::Template;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
 use serde::Deserialize;
 
 use super::orgs::NoticeQuery;
 use super::{Layout, UiResult, render, see_other};
 use crate::access::Principal;
+use crate::client::ClientInfo;
 use crate::error::AppError;
 use crate::extract::{UiForm, UiQuery};
 use crate::ops;
@@ -68,6 +70,7 @@ pub struct PasswordForm {
 pub async fn change_password(
     State(state): State<AppState>,
     principal: Principal,
+    client: ClientInfo,
     UiForm(form): UiForm<PasswordForm>,
 ) -> UiResult {
     if form.new_password != form.new_password_confirm {
@@ -84,12 +87,17 @@ pub async fn change_password(
     match ops::auth::change_password(
         &state,
         &principal,
+        &client,
         &form.current_password,
         &form.new_password,
     )
     .await
     {
-        Ok(_) => Ok(see_other("/profile?notice=password-changed")),
+        Ok((session, _)) => Ok((
+            [(header::SET_COOKIE, session.set_cookie)],
+            see_other("/profile?notice=password-changed"),
+        )
+            .into_response()),
         Err(e @ AppError::Invalid(_)) => {
             profile_page(&state, &principal, e.status(), None, Some(e.detail())).await
         }

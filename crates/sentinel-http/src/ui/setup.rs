@@ -77,7 +77,7 @@ pub async fn submit(
     }
     match ops::setup::complete(&state, &form.token, &form.name, &form.email, &form.password).await {
         Ok(user) => {
-            let started = session::start(&state, user.id, &client, None).await?;
+            let started = session::start(&state, user.id, user.created_at, &client, None).await?;
             Ok((
                 [(header::SET_COOKIE, started.set_cookie)],
                 see_other("/orgs"),
