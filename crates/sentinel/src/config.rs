@@ -89,6 +89,21 @@ impl<'de> Deserialize<'de> for HumanDuration {
     }
 }
 
+/// An address (`10.0.0.5`, a single host) or a network (`10.0.0.0/8`).
+fn parse_network(s: &str) -> Result<IpNet, String> {
+    let s = s.trim();
+    s.parse::<IpNet>()
+        .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
+        .map_err(|_| format!("{s:?} is neither an IP address nor a network like 10.0.0.0/8"))
+}
+
+fn deserialize_networks<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<IpNet>, D::Error> {
+    Vec::<String>::deserialize(d)?
+        .iter()
+        .map(|s| parse_network(s).map_err(serde::de::Error::custom))
+        .collect()
+}
+
 fn parse_secret(s: &str) -> Result<SecretString, String> {
     Ok(SecretString::new(s))
 }
@@ -140,10 +155,11 @@ pub struct Settings {
     #[arg(
         long = "trusted-proxy",
         env = "SENTINEL_TRUSTED_PROXIES",
-        value_name = "CIDR",
-        value_delimiter = ','
+        value_name = "IP|CIDR",
+        value_delimiter = ',',
+        value_parser = parse_network
     )]
-    #[serde(default)]
+    #[serde(default, deserialize_with = "deserialize_networks")]
     pub trusted_proxies: Vec<IpNet>,
 
     /// Sessions unused for this long end [default: 30m]
@@ -161,6 +177,10 @@ pub struct Settings {
     /// Largest accepted request body in bytes [default: 65536]
     #[arg(long, env = "SENTINEL_MAX_BODY_BYTES", value_name = "BYTES")]
     pub max_body_bytes: Option<usize>,
+
+    /// Most client connections served at once; more are closed on accept [default: 10000]
+    #[arg(long, env = "SENTINEL_MAX_CONNECTIONS", value_name = "N")]
+    pub max_connections: Option<usize>,
 
     /// Longest time a request may take [default: 30s]
     #[arg(long, env = "SENTINEL_REQUEST_TIMEOUT", value_name = "DURATION")]
@@ -202,6 +222,7 @@ impl Settings {
             session_lifetime: self.session_lifetime.or(lower.session_lifetime),
             allow_org_self_service: self.allow_org_self_service.or(lower.allow_org_self_service),
             max_body_bytes: self.max_body_bytes.or(lower.max_body_bytes),
+            max_connections: self.max_connections.or(lower.max_connections),
             request_timeout: self.request_timeout.or(lower.request_timeout),
             log_format: self.log_format.or(lower.log_format),
             log_level: self.log_level.or(lower.log_level),
@@ -228,12 +249,16 @@ pub struct Config {
     pub listen: SocketAddr,
     pub database_url: Option<SecretString>,
     pub tls: Tls,
+    /// Most client connections served at once (lowered at start to fit the
+    /// process's open-file limit).
+    pub max_connections: usize,
     pub http: HttpSettings,
     pub log_format: LogFormat,
     pub log_level: String,
 }
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:8443";
+const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 
 impl Config {
     /// Layers `flags_and_env` over the file `config_file` (if any) over defaults,
@@ -264,6 +289,12 @@ impl Config {
                     return Err(invalid(
                         "trusted_proxies",
                         "is required with behind_proxy: plain HTTP is accepted only from listed proxies",
+                    ));
+                }
+                if s.public_url.is_none() {
+                    return Err(invalid(
+                        "public_url",
+                        "is required with behind_proxy: it is the origin browsers use, which the proxy hides",
                     ));
                 }
                 Tls::BehindProxy
@@ -321,6 +352,10 @@ impl Config {
                 "must be between 1024 and 67108864",
             ));
         }
+        let max_connections = s.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS);
+        if !(1..=1_000_000).contains(&max_connections) {
+            return Err(invalid("max_connections", "must be between 1 and 1000000"));
+        }
         let request_timeout = s.request_timeout.map_or(defaults.request_timeout, |d| d.0);
         if !(Duration::from_secs(1)..=Duration::from_secs(600)).contains(&request_timeout) {
             return Err(invalid("request_timeout", "must be between 1s and 10m"));
@@ -337,6 +372,7 @@ impl Config {
             listen,
             database_url: s.database_url,
             tls,
+            max_connections,
             http: HttpSettings {
                 session_idle_timeout,
                 session_lifetime,
@@ -373,6 +409,7 @@ impl Config {
             session_lifetime: String,
             allow_org_self_service: bool,
             max_body_bytes: usize,
+            max_connections: usize,
             request_timeout: String,
             log_format: LogFormat,
             log_level: &'a str,
@@ -405,6 +442,7 @@ impl Config {
             session_lifetime: HumanDuration(self.http.session_lifetime).to_string(),
             allow_org_self_service: self.http.allow_org_self_service,
             max_body_bytes: self.http.max_body_bytes,
+            max_connections: self.max_connections,
             request_timeout: HumanDuration(self.http.request_timeout).to_string(),
             log_format: self.log_format,
             log_level: &self.log_level,
@@ -436,7 +474,10 @@ fn public_origin(url: &str) -> Result<String, ConfigError> {
             "must be https://host or https://host:port, without a path",
         ));
     }
-    Ok(format!("https://{}", authority.to_ascii_lowercase()))
+    // Browsers leave the default port out of `Origin`.
+    let authority = authority.to_ascii_lowercase();
+    let authority = authority.strip_suffix(":443").unwrap_or(&authority);
+    Ok(format!("https://{authority}"))
 }
 
 fn validate_hostname(name: &str) -> Result<(), ConfigError> {
@@ -541,6 +582,14 @@ mod tests {
             trusted_proxies: vec!["10.0.0.0/8".parse().unwrap()],
             ..Settings::default()
         };
+        assert_eq!(
+            Config::from_settings(s.clone()).unwrap_err().setting,
+            "public_url"
+        );
+        let s = Settings {
+            public_url: Some("https://sentinel.example.org".into()),
+            ..s
+        };
         assert_eq!(Config::from_settings(s).unwrap().tls, Tls::BehindProxy);
     }
 
@@ -637,6 +686,20 @@ mod tests {
         assert_eq!(c.listen.port(), 9000);
         assert!(c.http.allow_org_self_service);
         assert_eq!(c.http.session_idle_timeout, Duration::from_secs(600));
+    }
+
+    #[test]
+    fn proxies_are_addresses_or_networks() {
+        assert_eq!(
+            parse_network("10.0.0.5").unwrap().to_string(),
+            "10.0.0.5/32"
+        );
+        assert_eq!(parse_network("fd00::/8").unwrap().to_string(), "fd00::/8");
+        assert!(parse_network("proxy.example.org").is_err());
+        let file: Settings =
+            toml::from_str("trusted_proxies = [\"10.0.0.5\", \"192.168.0.0/16\"]").unwrap();
+        assert_eq!(file.trusted_proxies.len(), 2);
+        assert!(toml::from_str::<Settings>("trusted_proxies = [\"nope\"]").is_err());
     }
 
     #[test]

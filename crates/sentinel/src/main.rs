@@ -24,7 +24,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the server
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Administrative tasks on a data directory
     #[command(subcommand)]
     Admin(AdminCommand),
@@ -83,7 +83,7 @@ fn main() -> ExitCode {
         Err(e) => return fail(&format!("cannot start the runtime: {e}")),
     };
     let result = match cli.command {
-        Command::Serve(args) => runtime.block_on(serve(args)),
+        Command::Serve(args) => runtime.block_on(serve(*args)),
         Command::Admin(AdminCommand::CreateUser(args)) => runtime.block_on(create_user(args)),
     };
     match result {

@@ -4,7 +4,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::extract::ConnectInfo;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -15,8 +15,8 @@ use sentinel_core::Clock;
 use sentinel_http::{AppState, router};
 use sentinel_store::{StoreLocation, Stores};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
-use tokio::task::JoinHandle;
+use tokio::sync::{Semaphore, watch};
+use tokio::task::{JoinHandle, JoinSet};
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
@@ -29,6 +29,8 @@ use crate::{setup_link, tls};
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// On shutdown, open connections get this long to finish their requests.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// Concurrent requests on one HTTP/2 connection.
+const H2_MAX_STREAMS: u32 = 100;
 /// How often expired sessions are purged.
 const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(60);
 
@@ -109,7 +111,15 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<RunningServ
         data_dir,
         stopped.clone(),
     ));
-    let serving = tokio::spawn(serve(listener, app, acceptor, trusted_proxies, stopped));
+    let max_connections = connection_limit(config.max_connections);
+    let serving = tokio::spawn(serve(
+        listener,
+        app,
+        acceptor,
+        trusted_proxies,
+        max_connections,
+        stopped,
+    ));
     Ok(RunningServer {
         local_addr,
         ca_cert_pem: tls.and_then(|t| t.ca_cert_pem),
@@ -141,12 +151,44 @@ fn public_origin(config: &Config, addr: SocketAddr) -> String {
     format!("{scheme}://{host}:{}", addr.port())
 }
 
-/// Accepts connections until `stopped`, then drains them.
+/// File descriptors kept free for databases, certificates and logs when the
+/// connection limit is fitted to the process's open-file limit.
+const RESERVED_FILES: usize = 256;
+
+/// `configured`, lowered to what the process's open-file limit allows.
+fn connection_limit(configured: usize) -> usize {
+    let Some(open_files) = open_file_limit() else {
+        return configured;
+    };
+    let fits = open_files.saturating_sub(RESERVED_FILES).max(1);
+    if configured > fits {
+        tracing::warn!(
+            configured,
+            open_file_limit = open_files,
+            using = fits,
+            "max_connections exceeds what the open-file limit allows; raise the limit (ulimit -n) to serve more"
+        );
+        return fits;
+    }
+    configured
+}
+
+/// The soft limit on open files, from /proc (Linux); None where unknown.
+fn open_file_limit() -> Option<usize> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
+}
+
+/// Accepts connections until `stopped`, then drains them: open requests get
+/// [`DRAIN_TIMEOUT`] to finish, then whatever is left is aborted, so nothing runs
+/// after the stores close.
 async fn serve(
     listener: TcpListener,
     app: axum::Router,
     acceptor: Option<TlsAcceptor>,
     trusted_proxies: Option<Vec<ipnet::IpNet>>,
+    max_connections: usize,
     mut stopped: watch::Receiver<bool>,
 ) {
     let graceful = GracefulShutdown::new();
@@ -158,8 +200,13 @@ async fn serve(
     builder
         .http2()
         .timer(TokioTimer::new())
-        .keep_alive_interval(Duration::from_secs(30));
+        .max_concurrent_streams(H2_MAX_STREAMS)
+        .keep_alive_interval(Duration::from_secs(30))
+        .keep_alive_timeout(Duration::from_secs(20));
     let builder = Arc::new(builder);
+    let slots = Arc::new(Semaphore::new(max_connections));
+    let mut connections = JoinSet::new();
+    let mut last_full_warning: Option<Instant> = None;
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -171,6 +218,7 @@ async fn serve(
                     continue;
                 }
             },
+            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
             _ = stopped.changed() => break,
         };
         if let Some(proxies) = &trusted_proxies
@@ -179,11 +227,23 @@ async fn serve(
             tracing::warn!(peer = %peer.ip(), "refused a plain-HTTP connection from a peer that is not a trusted proxy");
             continue;
         }
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            if last_full_warning.is_none_or(|at| at.elapsed() > Duration::from_secs(10)) {
+                tracing::warn!(
+                    max_connections,
+                    "connection limit reached; closing new connections"
+                );
+                last_full_warning = Some(Instant::now());
+            }
+            continue;
+        };
         let app = app.clone();
         let builder = builder.clone();
         let acceptor = acceptor.clone();
         let watcher = graceful.watcher();
-        tokio::spawn(async move {
+        let stopping = stopped.clone();
+        connections.spawn(async move {
+            let _slot = slot;
             let service = app.map_request(
                 move |mut request: axum::http::Request<hyper::body::Incoming>| {
                     request.extensions_mut().insert(ConnectInfo(peer));
@@ -191,24 +251,26 @@ async fn serve(
                 },
             );
             let service = TowerToHyperService::new(service);
-            match acceptor {
+            let result = match acceptor {
                 Some(acceptor) => {
                     let Some(tls) = handshake(&acceptor, stream, peer).await else {
                         return;
                     };
+                    if *stopping.borrow() {
+                        return;
+                    }
                     let connection =
                         builder.serve_connection_with_upgrades(TokioIo::new(tls), service);
-                    if let Err(e) = watcher.watch(connection.into_owned()).await {
-                        tracing::debug!(peer = %peer, error = %e, "connection ended with an error");
-                    }
+                    watcher.watch(connection.into_owned()).await
                 }
                 None => {
                     let connection =
                         builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-                    if let Err(e) = watcher.watch(connection.into_owned()).await {
-                        tracing::debug!(peer = %peer, error = %e, "connection ended with an error");
-                    }
+                    watcher.watch(connection.into_owned()).await
                 }
+            };
+            if let Err(e) = result {
+                tracing::debug!(peer = %peer, error = %e, "connection ended with an error");
             }
         });
     }
@@ -217,8 +279,10 @@ async fn serve(
         .await
         .is_err()
     {
-        tracing::warn!("some connections were still open after the drain timeout");
+        tracing::warn!("connections still open after the drain timeout are closed");
     }
+    connections.abort_all();
+    while connections.join_next().await.is_some() {}
 }
 
 async fn handshake(

@@ -7,14 +7,15 @@
 //! is within 30 days of expiry; the CA stays.
 
 use std::collections::BTreeSet;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
-    Issuer, KeyPair, KeyUsagePurpose,
+    BasicConstraints, CertificateParams, CidrSubnet, DistinguishedName, DnType,
+    ExtendedKeyUsagePurpose, GeneralSubtree, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+    NameConstraints,
 };
 use rustls::ServerConfig;
 use rustls::pki_types::pem::PemObject;
@@ -65,8 +66,8 @@ pub fn prepare(
         Tls::Generated { hostnames } => {
             let dir = data_dir.tls_dir();
             create_private_dir(&dir)?;
-            let (ca_pem, ca_key) = ensure_ca(&dir, now)?;
             let names = certificate_names(hostnames, listen);
+            let (ca_pem, ca_key) = ensure_ca(&dir, &names, now)?;
             ensure_server_cert(&dir, &ca_pem, ca_key, &names, now)?;
             let chain = read_chain(&dir.join("server.pem"))?;
             let key = read_key(&dir.join("server.key"))?;
@@ -95,14 +96,40 @@ fn tls_error(what: &str) -> impl Fn(rcgen::Error) -> StartError + '_ {
     move |e| StartError::Tls(format!("{what}: {e}"))
 }
 
-/// Loads the CA, creating it on first start.
-fn ensure_ca(dir: &Path, now: Timestamp) -> Result<(String, KeyPair), StartError> {
-    let (cert_path, key_path) = (dir.join("ca.pem"), dir.join("ca.key"));
-    if cert_path.exists() && key_path.exists() {
+/// What the CA may sign for (`tls/ca.json`).
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+struct CaInfo {
+    names: BTreeSet<String>,
+}
+
+/// Loads the CA, creating it on first start — and again when the server's names
+/// are no longer all within the names the CA is constrained to.
+///
+/// The CA carries X.509 name constraints: it can only vouch for this server's
+/// names. Whoever trusts `ca.pem` (browsers, agents) trusts it for nothing else,
+/// even if `ca.key` leaks with a backup of the data directory.
+fn ensure_ca(
+    dir: &Path,
+    names: &BTreeSet<String>,
+    now: Timestamp,
+) -> Result<(String, KeyPair), StartError> {
+    let (cert_path, key_path, info_path) =
+        (dir.join("ca.pem"), dir.join("ca.key"), dir.join("ca.json"));
+    let covered = std::fs::read(&info_path)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<CaInfo>(&b).ok())
+        .is_some_and(|info| names.is_subset(&info.names));
+    if covered && cert_path.exists() && key_path.exists() {
         let pem = read_text(&cert_path)?;
         let key =
             KeyPair::from_pem(&read_text(&key_path)?).map_err(tls_error("reading the CA key"))?;
         return Ok((pem, key));
+    }
+    if cert_path.exists() {
+        tracing::warn!(
+            path = %cert_path.display(),
+            "the server's names changed beyond what the local CA may sign; issued a new CA, which clients must trust instead"
+        );
     }
     let key = KeyPair::generate().map_err(tls_error("generating the CA key"))?;
     let mut params =
@@ -123,6 +150,19 @@ fn ensure_ca(dir: &Path, now: Timestamp) -> Result<(String, KeyPair), StartError
         KeyUsagePurpose::CrlSign,
         KeyUsagePurpose::DigitalSignature,
     ];
+    params.name_constraints = Some(NameConstraints {
+        permitted_subtrees: names
+            .iter()
+            .map(|n| match n.parse::<IpAddr>() {
+                Ok(ip) => GeneralSubtree::IpAddress(CidrSubnet::from_addr_prefix(
+                    ip,
+                    if ip.is_ipv4() { 32 } else { 128 },
+                )),
+                Err(_) => GeneralSubtree::DnsName(n.clone()),
+            })
+            .collect(),
+        excluded_subtrees: Vec::new(),
+    });
     params.not_before = now.minus(Duration::from_secs(3600)).to_offset_datetime();
     params.not_after = now.plus(CA_VALIDITY).to_offset_datetime();
     let cert = params
@@ -130,7 +170,16 @@ fn ensure_ca(dir: &Path, now: Timestamp) -> Result<(String, KeyPair), StartError
         .map_err(tls_error("signing the CA certificate"))?;
     write_private(&key_path, key.serialize_pem().as_bytes())?;
     write_private(&cert_path, cert.pem().as_bytes())?;
-    tracing::info!(path = %cert_path.display(), "created a local certificate authority");
+    let info = CaInfo {
+        names: names.clone(),
+    };
+    write_private(
+        &info_path,
+        &serde_json::to_vec_pretty(&info).unwrap_or_default(),
+    )?;
+    // A new CA means the server certificate must be reissued by it.
+    let _ = std::fs::remove_file(dir.join("server.json"));
+    tracing::info!(path = %cert_path.display(), names = ?names, "created a local certificate authority");
     Ok((cert.pem(), key))
 }
 
@@ -269,7 +318,10 @@ mod tests {
             hostnames: vec!["sentinel.example.org".into()],
         };
         let renamed = prepare(&named, &dir, listen, now()).unwrap().unwrap();
-        assert_eq!(first.ca_cert_pem, renamed.ca_cert_pem);
+        assert_ne!(
+            first.ca_cert_pem, renamed.ca_cert_pem,
+            "the CA may only sign the names it was made for"
+        );
         assert_ne!(
             server_pem,
             std::fs::read(dir.tls_dir().join("server.pem")).unwrap(),
@@ -280,12 +332,75 @@ mod tests {
             .plus(SERVER_VALIDITY)
             .minus(Duration::from_secs(86_400));
         let before = std::fs::read(dir.tls_dir().join("server.pem")).unwrap();
-        prepare(&named, &dir, listen, later).unwrap();
+        let renewed = prepare(&named, &dir, listen, later).unwrap().unwrap();
         assert_ne!(
             before,
             std::fs::read(dir.tls_dir().join("server.pem")).unwrap(),
             "renewed before expiry"
         );
+        assert_eq!(
+            renamed.ca_cert_pem, renewed.ca_cert_pem,
+            "renewal keeps the CA"
+        );
+    }
+
+    /// Whether a client trusting only `ca_pem` accepts `leaf` for `name`.
+    fn accepted(ca_pem: &str, leaf: &rcgen::Certificate, name: &str) -> bool {
+        use rustls::client::danger::ServerCertVerifier;
+        use rustls::pki_types::{ServerName, UnixTime};
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(CertificateDer::from_pem_slice(ca_pem.as_bytes()).unwrap())
+            .unwrap();
+        let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(
+            Arc::new(roots),
+            Arc::new(rustls::crypto::ring::default_provider()),
+        )
+        .build()
+        .unwrap();
+        let server_name = ServerName::try_from(name.to_owned()).unwrap();
+        let when = UnixTime::since_unix_epoch(Duration::from_secs(now().unix_seconds() as u64));
+        verifier
+            .verify_server_cert(leaf.der(), &[], &server_name, &[], when)
+            .is_ok()
+    }
+
+    #[test]
+    fn the_ca_can_vouch_for_this_server_only() {
+        let parent = tempfile::tempdir().unwrap();
+        let dir = DataDir::open(&parent.path().join("d")).unwrap();
+        let tls = Tls::Generated {
+            hostnames: vec!["sentinel.example.org".into()],
+        };
+        let setup = prepare(&tls, &dir, "127.0.0.1:8443".parse().unwrap(), now())
+            .unwrap()
+            .unwrap();
+        let ca_pem = setup.ca_cert_pem.unwrap();
+        let ca_key =
+            KeyPair::from_pem(&std::fs::read_to_string(dir.tls_dir().join("ca.key")).unwrap())
+                .unwrap();
+        let issuer = Issuer::from_ca_cert_pem(&ca_pem, ca_key).unwrap();
+        let sign = |name: &str| {
+            let key = KeyPair::generate().unwrap();
+            let mut params = CertificateParams::new(vec![name.to_owned()]).unwrap();
+            params.not_before = now().minus(Duration::from_secs(60)).to_offset_datetime();
+            params.not_after = now().plus(Duration::from_secs(86_400)).to_offset_datetime();
+            params.signed_by(&key, &issuer).unwrap()
+        };
+        // Someone holding the CA key tries to impersonate another site.
+        assert!(!accepted(
+            &ca_pem,
+            &sign("bank.example.com"),
+            "bank.example.com"
+        ));
+        assert!(!accepted(&ca_pem, &sign("192.0.2.10"), "192.0.2.10"));
+        // The names the CA was made for still work.
+        assert!(accepted(
+            &ca_pem,
+            &sign("sentinel.example.org"),
+            "sentinel.example.org"
+        ));
+        assert!(accepted(&ca_pem, &sign("localhost"), "localhost"));
     }
 
     #[test]

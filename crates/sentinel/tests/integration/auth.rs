@@ -231,6 +231,23 @@ on_both_engines!(
     }
 );
 
+/// The session a password change response established.
+fn session_from_change(resp: &crate::support::Resp, before: &Session) -> Session {
+    let cookie = resp
+        .header("set-cookie")
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let csrf = resp.json()["csrf_token"].as_str().unwrap().to_owned();
+    Session {
+        cookie,
+        csrf,
+        user_id: before.user_id.clone(),
+    }
+}
+
 #[tokio::test]
 async fn cross_site_logins_are_refused() {
     let server = TestServer::start().await;
@@ -285,9 +302,25 @@ on_both_engines!(
         );
         assert_eq!(
             server.get(&admin, "/api/v1/me").await.status,
-            200,
-            "this session stays"
+            401,
+            "the session that made the change is replaced too (a stolen cookie dies)"
         );
+        let renewed = session_from_change(&ok, &admin);
+        assert_ne!(renewed.cookie, admin.cookie);
+        assert_eq!(
+            server.get(&renewed, "/api/v1/me").await.status,
+            200,
+            "the new session works"
+        );
+        let create = server
+            .call(
+                &renewed,
+                Method::POST,
+                "/api/v1/orgs",
+                json!({"name": "After"}),
+            )
+            .await;
+        assert_eq!(create.status, 201, "with its new CSRF token");
         assert_eq!(
             server.try_login("root@example.org", PASSWORD).await.status,
             401

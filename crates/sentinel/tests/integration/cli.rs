@@ -126,6 +126,11 @@ fn invalid_configuration_names_the_setting_before_anything_starts() {
             "--session-idle-timeout",
         ),
         (vec!["--behind-proxy"], "trusted_proxies"),
+        (
+            vec!["--behind-proxy", "--trusted-proxy", "10.0.0.1"],
+            "public_url",
+        ),
+        (vec!["--max-connections", "0"], "max_connections"),
         (vec!["--tls-cert", "/x/cert.pem"], "tls_key"),
         (vec!["--database-url", "mysql://db/x"], "database_url"),
         (

@@ -216,6 +216,18 @@ async fn no_secret_reaches_the_logs() {
     .unwrap();
     assert_eq!(changed.status(), 200);
     secrets.push(String::from("granite meadow cobalt whistle"));
+    // The change replaced the session: its new cookie and CSRF token are secrets too.
+    let renewed_cookie = changed.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let renewed: Value = changed.json().await.unwrap();
+    let renewed_csrf = renewed["csrf_token"].as_str().unwrap().to_owned();
+    secrets.push(renewed_cookie.split('=').nth(1).unwrap().to_owned());
+    secrets.push(renewed_csrf.clone());
     let member = client
         .post(url("/login"))
         .header("origin", &origin)
@@ -239,7 +251,20 @@ async fn no_secret_reaches_the_logs() {
             .unwrap()
             .to_owned(),
     );
-    let logout = call(Method::POST, "/api/v1/auth/logout", json!({}))
+    let stale = call(Method::POST, "/api/v1/auth/logout", json!({}))
+        .await
+        .unwrap();
+    assert_eq!(
+        stale.status(),
+        401,
+        "the session before the password change is gone"
+    );
+    let logout = client
+        .post(url("/api/v1/auth/logout"))
+        .header("cookie", &renewed_cookie)
+        .header("x-csrf-token", &renewed_csrf)
+        .header("origin", &origin)
+        .send()
         .await
         .unwrap();
     assert_eq!(logout.status(), 204);

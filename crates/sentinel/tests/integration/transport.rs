@@ -241,6 +241,7 @@ async fn plain_http_is_served_only_to_trusted_proxies() {
     let untrusted = TestServer::start_on(Engine::Sqlite, |s| {
         s.behind_proxy = Some(true);
         s.trusted_proxies = vec!["10.0.0.0/8".parse().unwrap()];
+        s.public_url = Some("https://sentinel.example.org".into());
     })
     .await
     .unwrap();
@@ -256,4 +257,36 @@ async fn plain_http_is_served_only_to_trusted_proxies() {
         "a peer that is not a trusted proxy is not served"
     );
     untrusted.stop().await;
+}
+
+#[tokio::test]
+async fn connections_beyond_the_limit_are_closed_until_slots_free_up() {
+    let server = TestServer::start_on(Engine::Sqlite, |s| s.max_connections = Some(2))
+        .await
+        .unwrap();
+    // Two clients that connect and then say nothing hold both slots.
+    let idle: Vec<std::net::TcpStream> = (0..2)
+        .map(|_| std::net::TcpStream::connect(server.addr).unwrap())
+        .collect();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let refused = https_client(&server.ca_pem, server.addr)
+        .get(server.url("/healthz"))
+        .send()
+        .await;
+    assert!(refused.is_err(), "a third connection is closed at once");
+    drop(idle);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let fresh = https_client(&server.ca_pem, server.addr);
+        if let Ok(resp) = fresh.get(server.url("/healthz")).send().await {
+            assert_eq!(resp.status(), 200);
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the slots were not released"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    server.stop().await;
 }
