@@ -304,35 +304,7 @@ impl fmt::Display for ApkVersion {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::hash_map::DefaultHasher;
-
-    fn v(s: &str) -> ApkVersion {
-        ApkVersion::parse(s).unwrap_or_else(|e| panic!("{s:?} should parse: {e}"))
-    }
-
-    fn cmp(a: &str, b: &str) -> Ordering {
-        v(a).cmp(&v(b))
-    }
-
-    fn hash_of(s: &str) -> u64 {
-        let mut hasher = DefaultHasher::new();
-        v(s).hash(&mut hasher);
-        hasher.finish()
-    }
-
-    fn assert_increasing(versions: &[&str]) {
-        for pair in versions.windows(2) {
-            if let [a, b] = pair {
-                assert_eq!(cmp(a, b), Ordering::Less, "{a} < {b}");
-                assert_eq!(cmp(b, a), Ordering::Greater, "{b} > {a}");
-            }
-        }
-    }
-
-    fn assert_equal(a: &str, b: &str) {
-        assert_eq!(cmp(a, b), Ordering::Equal, "{a} == {b}");
-        assert_eq!(hash_of(a), hash_of(b), "hash({a}) == hash({b})");
-    }
+    crate::ordering_test_helpers!(ApkVersion);
 
     #[test]
     fn release_candidates_revisions_and_patches() {

@@ -128,6 +128,47 @@ impl fmt::Display for VersionError {
 
 impl std::error::Error for VersionError {}
 
+/// Test helpers shared by the ecosystem modules, defined for one version type:
+/// `v` parses (panicking with the input on failure), `cmp` compares two strings,
+/// `assert_increasing` checks a strictly increasing list in both directions, and
+/// `assert_equal` checks equality of order, value and hash.
+#[cfg(test)]
+#[macro_export]
+macro_rules! ordering_test_helpers {
+    ($version:ty) => {
+        fn v(s: &str) -> $version {
+            <$version>::parse(s).unwrap_or_else(|e| panic!("{s:?} should parse: {e}"))
+        }
+
+        fn cmp(a: &str, b: &str) -> std::cmp::Ordering {
+            v(a).cmp(&v(b))
+        }
+
+        fn hash_of(s: &str) -> u64 {
+            use std::hash::{Hash, Hasher};
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            v(s).hash(&mut hasher);
+            hasher.finish()
+        }
+
+        /// Asserts that the versions are listed in strictly increasing order.
+        fn assert_increasing(versions: &[&str]) {
+            for pair in versions.windows(2) {
+                if let [a, b] = pair {
+                    assert_eq!(cmp(a, b), std::cmp::Ordering::Less, "{a} < {b}");
+                    assert_eq!(cmp(b, a), std::cmp::Ordering::Greater, "{b} > {a}");
+                }
+            }
+        }
+
+        fn assert_equal(a: &str, b: &str) {
+            assert_eq!(cmp(a, b), std::cmp::Ordering::Equal, "{a} == {b}");
+            assert_eq!(v(a), v(b));
+            assert_eq!(hash_of(a), hash_of(b), "hash({a}) == hash({b})");
+        }
+    };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

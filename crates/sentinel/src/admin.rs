@@ -3,7 +3,7 @@
 
 use std::io::{BufRead, IsTerminal};
 
-use sentinel_core::{Clock, NewAccount, PasswordHash, PasswordPolicy};
+use sentinel_core::{Clock, NewAccount, PasswordPolicy};
 use sentinel_store::{NewUser, StoreLocation, Stores, User};
 
 use crate::StartError;
@@ -30,14 +30,8 @@ pub async fn create_user(
         },
     };
     let stores = Stores::open(&location, clock).await?;
-    let hash =
-        PasswordHash::new(&account.password).map_err(|e| StartError::Refused(e.to_string()))?;
-    let new = NewUser {
-        email: account.email,
-        name: account.name,
-        password_hash: hash,
-        platform_admin,
-    };
+    let new =
+        NewUser::hashed(account, platform_admin).map_err(|e| StartError::Refused(e.to_string()))?;
     let created = stores.control().create_user(&new, clock.now()).await;
     stores.close().await;
     let user = created?;

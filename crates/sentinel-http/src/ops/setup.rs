@@ -1,6 +1,6 @@
 //! Completing the first-admin setup with the one-time link printed at first start.
 
-use sentinel_core::{BearerSecret, NewAccount, PasswordHash};
+use sentinel_core::{BearerSecret, NewAccount};
 use sentinel_store::{NewUser, SetupOutcome, User};
 
 use crate::error::AppError;
@@ -40,12 +40,7 @@ pub async fn complete(
         .password_work
         .run(move || -> Result<NewUser, AppError> {
             let account = NewAccount::parse(&email, &name, &password, &policy)?;
-            Ok(NewUser {
-                password_hash: PasswordHash::new(&account.password)?,
-                email: account.email,
-                name: account.name,
-                platform_admin: true,
-            })
+            Ok(NewUser::hashed(account, true)?)
         })
         .await??;
     match state

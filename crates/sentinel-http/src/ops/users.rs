@@ -1,6 +1,6 @@
 //! Platform administration of user accounts.
 
-use sentinel_core::{NewAccount, PasswordHash, UserId};
+use sentinel_core::{NewAccount, UserId};
 use sentinel_store::{NewUser, StoreError, User};
 
 use crate::access::Principal;
@@ -26,12 +26,7 @@ pub async fn create(
         .password_work
         .run(move || -> Result<NewUser, AppError> {
             let account = NewAccount::parse(&email, &name, &password, &policy)?;
-            Ok(NewUser {
-                password_hash: PasswordHash::new(&account.password)?,
-                email: account.email,
-                name: account.name,
-                platform_admin,
-            })
+            Ok(NewUser::hashed(account, platform_admin)?)
         })
         .await??;
     let user = state

@@ -1,6 +1,7 @@
 //! People who can log in, with their password hashes and the platform-admin flag.
 
-use sentinel_core::{DisplayName, Email, OrgId, PasswordHash, Timestamp, UserId};
+use sentinel_core::password::HashError;
+use sentinel_core::{DisplayName, Email, NewAccount, OrgId, PasswordHash, Timestamp, UserId};
 
 use super::ControlStore;
 use crate::backend::{with_db, with_tx};
@@ -31,6 +32,19 @@ pub struct NewUser {
     pub name: DisplayName,
     pub password_hash: PasswordHash,
     pub platform_admin: bool,
+}
+
+impl NewUser {
+    /// A user from a validated account request, its password hashed. Slow
+    /// (Argon2id): callers on an async executor run it off the worker threads.
+    pub fn hashed(account: NewAccount, platform_admin: bool) -> Result<NewUser, HashError> {
+        Ok(NewUser {
+            password_hash: PasswordHash::new(&account.password)?,
+            email: account.email,
+            name: account.name,
+            platform_admin,
+        })
+    }
 }
 
 #[derive(sqlx::FromRow)]

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::support::{PASSWORD, https_client};
+use crate::support::{PASSWORD, cookie_pair, cookie_value, https_client};
 
 const MEMBER_PASSWORD: &str = "harbor tulip quantum ember";
 const WRONG_PASSWORD: &str = "not-the-password-but-still-secret";
@@ -138,14 +138,7 @@ async fn no_secret_reaches_the_logs() {
         .await
         .unwrap();
     assert_eq!(done.status(), 303);
-    let ui_cookie = done.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
-    secrets.push(ui_cookie.split('=').nth(1).unwrap().to_owned());
+    secrets.push(cookie_value(done.headers()));
 
     let failed = client
         .post(url("/api/v1/auth/login"))
@@ -161,16 +154,10 @@ async fn no_secret_reaches_the_logs() {
         .await
         .unwrap();
     assert_eq!(login.status(), 200);
-    let cookie = login.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let cookie = cookie_pair(login.headers());
+    secrets.push(cookie_value(login.headers()));
     let body: Value = login.json().await.unwrap();
     let csrf = body["csrf_token"].as_str().unwrap().to_owned();
-    secrets.push(cookie.split('=').nth(1).unwrap().to_owned());
     secrets.push(csrf.clone());
 
     let call = |method: Method, path: &str, body: Value| {
@@ -217,16 +204,10 @@ async fn no_secret_reaches_the_logs() {
     assert_eq!(changed.status(), 200);
     secrets.push(String::from("granite meadow cobalt whistle"));
     // The change replaced the session: its new cookie and CSRF token are secrets too.
-    let renewed_cookie = changed.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let renewed_cookie = cookie_pair(changed.headers());
+    secrets.push(cookie_value(changed.headers()));
     let renewed: Value = changed.json().await.unwrap();
     let renewed_csrf = renewed["csrf_token"].as_str().unwrap().to_owned();
-    secrets.push(renewed_cookie.split('=').nth(1).unwrap().to_owned());
     secrets.push(renewed_csrf.clone());
     let member = client
         .post(url("/login"))
@@ -239,18 +220,7 @@ async fn no_secret_reaches_the_logs() {
         .await
         .unwrap();
     assert_eq!(member.status(), 303);
-    secrets.push(
-        member.headers()["set-cookie"]
-            .to_str()
-            .unwrap()
-            .split(';')
-            .next()
-            .unwrap()
-            .split('=')
-            .nth(1)
-            .unwrap()
-            .to_owned(),
-    );
+    secrets.push(cookie_value(member.headers()));
     let stale = call(Method::POST, "/api/v1/auth/logout", json!({}))
         .await
         .unwrap();

@@ -278,10 +278,24 @@ impl TestServer {
     }
 }
 
+/// The `name=value` pair of the cookie a response sets.
+pub fn cookie_pair(headers: &HeaderMap) -> String {
+    let set_cookie = headers
+        .get("set-cookie")
+        .expect("a cookie")
+        .to_str()
+        .unwrap();
+    set_cookie.split(';').next().unwrap().to_owned()
+}
+
+/// The value alone of the cookie a response sets.
+pub fn cookie_value(headers: &HeaderMap) -> String {
+    cookie_pair(headers).split_once('=').unwrap().1.to_owned()
+}
+
 /// The session a successful login response established.
 pub fn session_from(resp: &Resp) -> Session {
-    let set_cookie = resp.header("set-cookie").expect("a session cookie");
-    let cookie = set_cookie.split(';').next().unwrap().to_owned();
+    let cookie = cookie_pair(&resp.headers);
     let body = resp.json();
     Session {
         cookie,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use reqwest::Method;
 use serde_json::json;
 
-use crate::support::{Engine, PASSWORD, TestServer, https_client};
+use crate::support::{Engine, PASSWORD, TestServer, cookie_pair, https_client};
 
 #[tokio::test]
 async fn only_tls_is_spoken_and_the_certificate_chains_to_the_generated_ca() {
@@ -207,13 +207,7 @@ async fn plain_http_is_served_only_to_trusted_proxies() {
             .contains("Secure"),
         "the browser side is HTTPS"
     );
-    let cookie = login.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let cookie = cookie_pair(login.headers());
     let csrf = login.json::<serde_json::Value>().await.unwrap()["csrf_token"]
         .as_str()
         .unwrap()
