@@ -64,8 +64,10 @@ struct CreateUserArgs {
         hide_env_values = true
     )]
     database_url: Option<String>,
+    /// The new user's e-mail address (their login name)
     #[arg(long)]
     email: String,
+    /// The new user's display name
     #[arg(long)]
     name: String,
     /// Make the user a platform admin
