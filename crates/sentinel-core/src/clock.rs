@@ -23,8 +23,6 @@ use time::format_description::well_known::Rfc3339;
 pub struct Timestamp(i64);
 
 impl Timestamp {
-    pub const UNIX_EPOCH: Timestamp = Timestamp(0);
-
     pub fn from_unix_micros(micros: i64) -> Self {
         Self(micros)
     }
@@ -199,13 +197,6 @@ impl ManualClock {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         *now = now.plus(d);
-    }
-
-    pub fn set(&self, t: Timestamp) {
-        *self
-            .0
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()) = t;
     }
 }
 

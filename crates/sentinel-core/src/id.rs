@@ -25,10 +25,6 @@ macro_rules! uuid_id {
                 Self(Uuid::new_v4())
             }
 
-            pub fn from_uuid(uuid: Uuid) -> Self {
-                Self(uuid)
-            }
-
             pub fn as_uuid(&self) -> Uuid {
                 self.0
             }

@@ -123,11 +123,6 @@ impl SecretHash {
         &self.0
     }
 
-    /// Constant-time comparison, for the places that compare rather than look up.
-    pub fn matches(&self, other: &SecretHash) -> bool {
-        self.0.ct_eq(&other.0).into()
-    }
-
     fn from_slice(bytes: &[u8]) -> Result<Self, BoxDynError> {
         let array: [u8; 32] = bytes
             .try_into()
