@@ -44,9 +44,15 @@ pub enum Access {
 #[derive(Debug, Clone)]
 pub struct OrgContext {
     pub principal: Principal,
-    pub organization: Organization,
     pub membership: Membership,
     pub access: TenantAccess,
+}
+
+impl OrgContext {
+    /// The organization in the route's path.
+    pub fn organization(&self) -> &Organization {
+        self.membership.organization()
+    }
 }
 
 /// The principal on a public route, if the caller happens to be logged in.
@@ -147,14 +153,11 @@ async fn org_context(
     let org_id: OrgId = raw
         .parse()
         .map_err(|_| AppError::BadRequest("the URL contains an invalid organization id".into()))?;
-    let control = state.stores.control();
     // A non-member learns nothing, not even whether the organization exists.
-    let membership = control
+    let membership = state
+        .stores
+        .control()
         .membership(org_id, principal.user.id)
-        .await?
-        .ok_or(AppError::NotFound("organization"))?;
-    let organization = control
-        .organization(org_id)
         .await?
         .ok_or(AppError::NotFound("organization"))?;
     let access = membership
@@ -162,7 +165,6 @@ async fn org_context(
         .map_err(|_| AppError::Forbidden("your role in this organization does not allow this"))?;
     Ok(OrgContext {
         principal,
-        organization,
         membership,
         access,
     })
@@ -250,55 +252,27 @@ fn urlencode(path: &str) -> String {
         .unwrap_or_default()
 }
 
-fn missing_guard() -> Response {
-    tracing::error!("a handler expected an access guard that its route does not have");
-    (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
+/// Extractors for what the guard (and the client middleware) put into the
+/// request. Missing means a route lacks its guard: a bug, answered with a 500
+/// (the route-table tests would catch it first).
+macro_rules! from_extensions {
+    ($($type:ty),+) => {$(
+        impl<S: Send + Sync> FromRequestParts<S> for $type {
+            type Rejection = Response;
+
+            async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Response> {
+                parts.extensions.get::<$type>().cloned().ok_or_else(|| {
+                    tracing::error!("a handler expected an access guard that its route does not have");
+                    (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
+                })
+            }
+        }
+    )+};
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for Principal {
-    type Rejection = Response;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Response> {
-        parts
-            .extensions
-            .get::<Principal>()
-            .cloned()
-            .ok_or_else(missing_guard)
-    }
-}
-
-impl<S: Send + Sync> FromRequestParts<S> for OrgContext {
-    type Rejection = Response;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Response> {
-        parts
-            .extensions
-            .get::<OrgContext>()
-            .cloned()
-            .ok_or_else(missing_guard)
-    }
-}
-
-impl<S: Send + Sync> FromRequestParts<S> for MaybePrincipal {
-    type Rejection = Response;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Response> {
-        parts
-            .extensions
-            .get::<MaybePrincipal>()
-            .cloned()
-            .ok_or_else(missing_guard)
-    }
-}
-
-impl<S: Send + Sync> FromRequestParts<S> for crate::client::ClientInfo {
-    type Rejection = Response;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Response> {
-        parts
-            .extensions
-            .get::<crate::client::ClientInfo>()
-            .cloned()
-            .ok_or_else(missing_guard)
-    }
-}
+from_extensions!(
+    Principal,
+    OrgContext,
+    MaybePrincipal,
+    crate::client::ClientInfo
+);

@@ -574,7 +574,8 @@ conformance!(sessions_expire_and_end, |f: Fixture| async move {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!((record.id, user.id), (first, alice.id));
+    assert_eq!(record.id, first);
+    assert_eq!(user, alice, "the session's user, every field");
     assert!(
         control
             .session_by_secret(&SecretHash::of(&[3]))
@@ -613,13 +614,6 @@ conformance!(sessions_expire_and_end, |f: Fixture| async move {
     let _ = second;
 
     let third = control.create_session(&new_session(3)).await.unwrap();
-    assert_eq!(
-        control
-            .delete_sessions_of(alice.id, Some(third))
-            .await
-            .unwrap(),
-        1
-    );
     assert!(
         control
             .session_by_secret(&SecretHash::of(&[3]))

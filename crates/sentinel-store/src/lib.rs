@@ -11,11 +11,10 @@
 //! ```compile_fail,E0451
 //! // A TenantAccess cannot be forged outside this crate: its fields are private
 //! // and it has no public constructor.
-//! use sentinel_core::{OrgId, Permission, TenantRole};
+//! use sentinel_core::{OrgId, TenantRole};
 //! let access = sentinel_store::TenantAccess {
 //!     org_id: OrgId::random(),
 //!     role: TenantRole::Owner,
-//!     permission: Permission::OrgManage,
 //! };
 //! ```
 

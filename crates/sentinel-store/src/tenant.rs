@@ -27,16 +27,11 @@ use crate::migrate;
 pub struct TenantAccess {
     org_id: OrgId,
     role: TenantRole,
-    permission: Permission,
 }
 
 impl TenantAccess {
-    pub(crate) fn new(org_id: OrgId, role: TenantRole, permission: Permission) -> Self {
-        Self {
-            org_id,
-            role,
-            permission,
-        }
+    pub(crate) fn new(org_id: OrgId, role: TenantRole) -> Self {
+        Self { org_id, role }
     }
 
     pub fn org_id(&self) -> OrgId {
@@ -45,11 +40,6 @@ impl TenantAccess {
 
     pub fn role(&self) -> TenantRole {
         self.role
-    }
-
-    /// The permission this access was granted for.
-    pub fn permission(&self) -> Permission {
-        self.permission
     }
 }
 

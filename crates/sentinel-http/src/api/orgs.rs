@@ -60,7 +60,10 @@ pub async fn create(
     params(("org_id" = OrgId, Path)),
     responses((status = 200, body = OrgView), (status = 404, body = Problem)))]
 pub async fn get(ctx: OrgContext) -> Json<OrgView> {
-    Json(OrgView::new(ctx.organization, Some(ctx.membership.role())))
+    Json(OrgView::new(
+        ctx.organization().clone(),
+        Some(ctx.membership.role()),
+    ))
 }
 
 /// Renames an organization (`org.manage`); its slug stays.

@@ -19,7 +19,11 @@ pub enum UserRef {
 }
 
 pub async fn list(state: &AppState, ctx: &OrgContext) -> Result<Vec<Member>, AppError> {
-    Ok(state.stores.control().members(ctx.organization.id).await?)
+    Ok(state
+        .stores
+        .control()
+        .members(ctx.organization().id)
+        .await?)
 }
 
 pub async fn add(
@@ -37,7 +41,7 @@ pub async fn add(
         UserRef::Id(id) => control.user(id).await?,
     }
     .ok_or(AppError::NotFound("user"))?;
-    let (org, actor) = (ctx.organization.id, ctx.principal.user.id);
+    let (org, actor) = (ctx.organization().id, ctx.principal.user.id);
     control
         .add_member(org, actor, user.id, role, state.clock.now())
         .await
@@ -52,7 +56,7 @@ pub async fn change_role(
     user: UserId,
     role: TenantRole,
 ) -> Result<Member, AppError> {
-    let (org, actor) = (ctx.organization.id, ctx.principal.user.id);
+    let (org, actor) = (ctx.organization().id, ctx.principal.user.id);
     let previous = state
         .stores
         .control()
@@ -64,7 +68,7 @@ pub async fn change_role(
 }
 
 pub async fn remove(state: &AppState, ctx: &OrgContext, user: UserId) -> Result<(), AppError> {
-    let (org, actor) = (ctx.organization.id, ctx.principal.user.id);
+    let (org, actor) = (ctx.organization().id, ctx.principal.user.id);
     let previous = state
         .stores
         .control()
@@ -79,7 +83,7 @@ async fn find(state: &AppState, ctx: &OrgContext, user: UserId) -> Result<Member
     state
         .stores
         .control()
-        .members(ctx.organization.id)
+        .members(ctx.organization().id)
         .await?
         .into_iter()
         .find(|m| m.user_id == user)

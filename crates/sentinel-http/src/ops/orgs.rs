@@ -45,7 +45,7 @@ pub async fn rename(
     let org = state
         .stores
         .control()
-        .rename_organization(ctx.organization.id, &name, state.clock.now())
+        .rename_organization(ctx.organization().id, &name, state.clock.now())
         .await?;
     tracing::info!(org_id = %org.id, "organization renamed");
     Ok(org)

@@ -44,7 +44,7 @@ async fn members_page(
     error: Option<String>,
     email: String,
 ) -> UiResult {
-    let org = &ctx.organization;
+    let org = ctx.organization();
     let layout = Layout::signed_in(
         state,
         &ctx.principal,
@@ -126,7 +126,7 @@ pub async fn add(
     match ops::members::add(&state, &ctx, UserRef::Email(form.email.clone()), form.role).await {
         Ok(_) => Ok(see_other(&format!(
             "/orgs/{}/members?notice=member-added",
-            ctx.organization.id
+            ctx.organization().id
         ))),
         Err(e) => or_show(&state, &ctx, e, form.email).await,
     }
@@ -146,7 +146,7 @@ pub async fn change_role(
     match ops::members::change_role(&state, &ctx, user, form.role).await {
         Ok(_) => Ok(see_other(&format!(
             "/orgs/{}/members?notice=role-changed",
-            ctx.organization.id
+            ctx.organization().id
         ))),
         Err(e) => or_show(&state, &ctx, e, String::new()).await,
     }
@@ -161,7 +161,7 @@ pub async fn remove(
         Ok(()) if user == ctx.principal.user.id => Ok(see_other("/orgs?notice=member-removed")),
         Ok(()) => Ok(see_other(&format!(
             "/orgs/{}/members?notice=member-removed",
-            ctx.organization.id
+            ctx.organization().id
         ))),
         Err(e) => or_show(&state, &ctx, e, String::new()).await,
     }

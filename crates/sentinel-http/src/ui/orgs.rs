@@ -132,7 +132,7 @@ async fn org_page(
     notice: Option<&str>,
     error: Option<String>,
 ) -> UiResult {
-    let org = &ctx.organization;
+    let org = ctx.organization();
     let layout = Layout::signed_in(state, &ctx.principal, org.name.as_str(), Some(org.id))
         .await?
         .with_notice(notice)

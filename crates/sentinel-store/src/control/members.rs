@@ -4,6 +4,7 @@
 use sentinel_core::{DisplayName, Email, OrgId, Permission, TenantRole, Timestamp, UserId};
 
 use super::ControlStore;
+use super::orgs::{OrgWithRoleRow, Organization};
 use crate::backend::{Tx, with_db, with_tx};
 use crate::tenant::{PermissionDenied, TenantAccess};
 use crate::{StoreError, conflict_on_unique};
@@ -13,18 +14,14 @@ use crate::{StoreError, conflict_on_unique};
 /// [`TenantAccess`] trustworthy: see [`Membership::authorize`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Membership {
-    org_id: OrgId,
-    user_id: UserId,
+    organization: Organization,
     role: TenantRole,
 }
 
 impl Membership {
-    pub fn org_id(&self) -> OrgId {
-        self.org_id
-    }
-
-    pub fn user_id(&self) -> UserId {
-        self.user_id
+    /// The organization this membership is of.
+    pub fn organization(&self) -> &Organization {
+        &self.organization
     }
 
     pub fn role(&self) -> TenantRole {
@@ -35,7 +32,7 @@ impl Membership {
     /// `permission`.
     pub fn authorize(&self, permission: Permission) -> Result<TenantAccess, PermissionDenied> {
         if self.role.grants(permission) {
-            Ok(TenantAccess::new(self.org_id, self.role, permission))
+            Ok(TenantAccess::new(self.organization.id, self.role))
         } else {
             Err(PermissionDenied { permission })
         }
@@ -109,26 +106,31 @@ async fn check_actor(
 }
 
 impl ControlStore {
+    /// `user`'s membership of `org`, with the organization, in one query (every
+    /// organization route asks this).
     pub async fn membership(
         &self,
         org: OrgId,
         user: UserId,
     ) -> Result<Option<Membership>, StoreError> {
-        let role: Option<String> = with_db!(&self.db, p =>
-            sqlx::query_scalar("SELECT role FROM memberships WHERE org_id = $1 AND user_id = $2")
-                .bind(org)
-                .bind(user)
-                .fetch_optional(p)
-                .await
+        let row: Option<OrgWithRoleRow> = with_db!(&self.db, p =>
+            sqlx::query_as(
+                "SELECT o.id, o.name, o.slug, o.created_at, m.role
+                 FROM memberships m JOIN organizations o ON o.id = m.org_id
+                 WHERE m.org_id = $1 AND m.user_id = $2",
+            )
+            .bind(org)
+            .bind(user)
+            .fetch_optional(p)
+            .await
         )?;
-        role.map(|r| {
-            Ok(Membership {
-                org_id: org,
-                user_id: user,
-                role: parse_role(&r)?,
-            })
-        })
-        .transpose()
+        let Some(row) = row else { return Ok(None) };
+        let role = row.role.as_deref().map(parse_role).transpose()?;
+        let role = role.ok_or_else(|| StoreError::Corrupt("a membership without a role".into()))?;
+        Ok(Some(Membership {
+            organization: row.org.into(),
+            role,
+        }))
     }
 
     /// The organization's members, by name.

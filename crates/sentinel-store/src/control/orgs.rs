@@ -23,7 +23,7 @@ pub struct OrganizationWithRole {
 }
 
 #[derive(sqlx::FromRow)]
-struct OrgRow {
+pub(super) struct OrgRow {
     id: OrgId,
     name: String,
     slug: String,
@@ -41,11 +41,12 @@ impl From<OrgRow> for Organization {
     }
 }
 
+/// An organization row with one user's role in it (None: not a member).
 #[derive(sqlx::FromRow)]
-struct OrgWithRoleRow {
+pub(super) struct OrgWithRoleRow {
     #[sqlx(flatten)]
-    org: OrgRow,
-    role: Option<String>,
+    pub org: OrgRow,
+    pub role: Option<String>,
 }
 
 /// How many `-2`, `-3`, … alternatives are tried when a slug is taken.

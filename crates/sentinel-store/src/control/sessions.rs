@@ -1,7 +1,7 @@
 //! Server-side login sessions. The browser holds a 256-bit secret; the store keeps
 //! its SHA-256, a public id, and the times that decide expiry.
 
-use sentinel_core::{SecretHash, SessionId, Timestamp, UserId};
+use sentinel_core::{DisplayName, Email, SecretHash, SessionId, Timestamp, UserId};
 
 use super::ControlStore;
 use super::users::User;
@@ -34,6 +34,16 @@ pub struct SessionRecord {
     pub expires_at: Timestamp,
     pub client_ip: Option<String>,
     pub user_agent: Option<String>,
+}
+
+#[derive(sqlx::FromRow)]
+struct SessionUserRow {
+    #[sqlx(flatten)]
+    session: SessionRecord,
+    email: String,
+    display_name: String,
+    platform_admin: bool,
+    user_created_at: Timestamp,
 }
 
 impl SessionRecord {
@@ -77,22 +87,29 @@ impl ControlStore {
         &self,
         hash: &SecretHash,
     ) -> Result<Option<(SessionRecord, User)>, StoreError> {
-        let record: Option<SessionRecord> = with_db!(&self.db, p =>
+        // One query on the path of every authenticated request.
+        let row: Option<SessionUserRow> = with_db!(&self.db, p =>
             sqlx::query_as(
-                "SELECT id, user_id, created_at, last_seen_at, expires_at, client_ip, user_agent
-                 FROM sessions WHERE secret_hash = $1",
+                "SELECT s.id, s.user_id, s.created_at, s.last_seen_at, s.expires_at, s.client_ip,
+                        s.user_agent, u.email, u.display_name, u.platform_admin,
+                        u.created_at AS user_created_at
+                 FROM sessions s JOIN users u ON u.id = s.user_id
+                 WHERE s.secret_hash = $1",
             )
             .bind(*hash)
             .fetch_optional(p)
             .await
         )?;
-        let Some(record) = record else {
-            return Ok(None);
-        };
-        let Some(user) = self.user(record.user_id).await? else {
-            return Ok(None);
-        };
-        Ok(Some((record, user)))
+        Ok(row.map(|row| {
+            let user = User {
+                id: row.session.user_id,
+                email: Email::from_trusted(row.email),
+                name: DisplayName::from_trusted(row.display_name),
+                platform_admin: row.platform_admin,
+                created_at: row.user_created_at,
+            };
+            (row.session, user)
+        }))
     }
 
     /// Records activity on a session (for the idle timeout).
@@ -113,22 +130,6 @@ impl ControlStore {
             sqlx::query("DELETE FROM sessions WHERE id = $1").bind(id).execute(p).await.map(|r| r.rows_affected())
         )?;
         Ok(())
-    }
-
-    /// Ends every session of `user` except `keep`, and returns how many ended.
-    pub async fn delete_sessions_of(
-        &self,
-        user: UserId,
-        keep: Option<SessionId>,
-    ) -> Result<u64, StoreError> {
-        let done = with_db!(&self.db, p =>
-            sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND ($2 IS NULL OR id <> $2)")
-                .bind(user)
-                .bind(keep)
-                .execute(p)
-                .await.map(|r| r.rows_affected())
-        )?;
-        Ok(done)
     }
 
     /// Deletes sessions past their absolute expiry or idle for longer than
