@@ -91,6 +91,16 @@ impl AppError {
         }
     }
 
+    /// Tells the client when to retry, for errors that pass.
+    fn add_retry_hint(&self, mut response: Response) -> Response {
+        if matches!(self, AppError::Busy) {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        response
+    }
+
     fn log_if_internal(&self) {
         if let AppError::Internal(cause) = self {
             tracing::error!(error = %cause, "request failed");
@@ -173,18 +183,13 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
-        if matches!(error, AppError::Busy) {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-        }
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Cookie realm=\"sentinel\""),
             );
         }
-        response
+        error.add_retry_hint(response)
     }
 }
 
@@ -202,12 +207,30 @@ impl IntoResponse for UiError {
     fn into_response(self) -> Response {
         let error = self.0;
         error.log_if_internal();
-        let mut response = crate::ui::error_page(error.status(), &error.detail());
-        if matches!(error, AppError::Busy) {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        error.add_retry_hint(crate::ui::error_page(error.status(), &error.detail()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn busy_answers_say_when_to_retry_on_both_surfaces() {
+        for response in [
+            ApiError(AppError::Busy).into_response(),
+            UiError(AppError::Busy).into_response(),
+        ] {
+            assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(response.headers()[header::RETRY_AFTER], "1");
         }
-        response
+        let other = ApiError(AppError::Timeout).into_response();
+        assert!(other.headers().get(header::RETRY_AFTER).is_none());
+    }
+
+    #[test]
+    fn internal_errors_say_nothing_of_their_cause() {
+        let error = AppError::Internal(String::from("SELECT secret FROM /var/lib/x.db"));
+        assert!(!error.detail().contains("SELECT") && !error.detail().contains("/var"));
     }
 }
