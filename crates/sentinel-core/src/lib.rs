@@ -1,11 +1,13 @@
 //! Sentinel's domain vocabulary, free of I/O: identifiers, the injected clock,
 //! secrets and bearer tokens, e-mail addresses, passwords, organizations, and the
-//! one table that maps tenant roles to permissions.
+//! one table that maps tenant roles to permissions, and the audit trail's entries,
+//! hash chain and signed checkpoints.
 //!
 //! Everything here is pure and unit-tested; the stores and the HTTP layer build on
 //! these types so that a value that exists has already been validated.
 
 pub mod account;
+pub mod audit;
 pub mod clock;
 pub mod email;
 pub mod id;

@@ -42,14 +42,17 @@ pub enum Permission {
     MembersRead,
     /// Add members and change or remove non-owner members.
     MembersManage,
+    /// Read and export the organization's audit log.
+    AuditRead,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 4] = [
+    pub const ALL: [Permission; 5] = [
         Permission::OrgRead,
         Permission::OrgManage,
         Permission::MembersRead,
         Permission::MembersManage,
+        Permission::AuditRead,
     ];
 
     /// The stable dotted name used in the API, documentation and (later) tokens.
@@ -59,6 +62,7 @@ impl Permission {
             Permission::OrgManage => "org.manage",
             Permission::MembersRead => "members.read",
             Permission::MembersManage => "members.manage",
+            Permission::AuditRead => "audit.read",
         }
     }
 }
@@ -81,9 +85,9 @@ impl TenantRole {
     pub fn permissions(self) -> &'static [Permission] {
         use Permission::*;
         match self {
-            TenantRole::Owner => &[OrgRead, OrgManage, MembersRead, MembersManage],
-            TenantRole::Admin => &[OrgRead, MembersRead, MembersManage],
-            TenantRole::Analyst => &[OrgRead, MembersRead],
+            TenantRole::Owner => &[OrgRead, OrgManage, MembersRead, MembersManage, AuditRead],
+            TenantRole::Admin => &[OrgRead, MembersRead, MembersManage, AuditRead],
+            TenantRole::Analyst => &[OrgRead, MembersRead, AuditRead],
             TenantRole::Readonly => &[OrgRead, MembersRead],
         }
     }

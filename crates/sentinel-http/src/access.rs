@@ -7,6 +7,10 @@
 //! organization route it loads the caller's membership and turns it into a
 //! [`TenantAccess`] — the only thing that opens a tenant store — and hands both to
 //! the handler as an [`OrgContext`]. Handlers never check roles themselves.
+//!
+//! Handlers of authenticated routes receive the caller's [`audit::Audit`];
+//! public routes receive the request's [`audit::RequestOrigin`]. A refusal of a logged-in
+//! caller on a mutating route is audited (see [`crate::audit`]).
 
 use axum::body::Body;
 use axum::extract::{FromRequestParts, RawPathParams, Request, State};
@@ -14,10 +18,12 @@ use axum::http::request::Parts;
 use axum::http::{Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
+use sentinel_core::audit::{AuditAction, Entity, EntityType, LogId, Origin};
 use sentinel_core::secret::constant_time_eq;
 use sentinel_core::{OrgId, Permission};
 use sentinel_store::{Membership, Organization, TenantAccess};
 
+use crate::audit::{self, Denied, Refused};
 use crate::error::AppError;
 use crate::routes::Surface;
 pub use crate::session::Principal;
@@ -65,24 +71,71 @@ pub struct Guard {
     pub state: AppState,
     pub access: Access,
     pub surface: Surface,
+    /// The action a mutating route performs: what a refusal is audited as.
+    pub action: Option<AuditAction>,
 }
 
-/// Middleware: enforces the route's [`Access`].
+/// Middleware: enforces the route's [`Access`], and audits refusals of
+/// authenticated callers on mutating routes.
 pub async fn enforce(State(guard): State<Guard>, request: Request, next: Next) -> Response {
     let wants_page = guard.surface == Surface::Ui && request.method() == Method::GET;
+    let method = request.method().clone();
     let target = request.uri().path().to_owned();
-    match admit(&guard, request).await {
-        Ok(request) => next.run(request).await,
-        Err(AppError::Unauthenticated) if wants_page => {
+    let origin = audit::origin_of(&request);
+    let (result, refused) = admit(&guard, request, &origin).await;
+    let denial = match result {
+        Ok(request) => {
+            let response = next.run(request).await;
+            let denied = response.extensions().get::<Denied>().copied();
+            if let (Some(Denied(reason)), Some(refused)) = (denied, &refused) {
+                audit_denial(&guard, refused, &method, &target, reason).await;
+            }
+            return response;
+        }
+        Err(error) => error,
+    };
+    match (&denial, &refused) {
+        (AppError::Forbidden(reason), Some(refused)) => {
+            audit_denial(&guard, refused, &method, &target, reason).await;
+        }
+        (AppError::NotFound(_), Some(refused)) => {
+            audit_denial(&guard, refused, &method, &target, "not a member").await;
+        }
+        (AppError::Unauthenticated | AppError::Forbidden(_), None) if guard.action.is_some() => {
+            guard
+                .state
+                .metrics
+                .unauthenticated_refusals
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        _ => {}
+    }
+    match denial {
+        AppError::Unauthenticated if wants_page => {
             Redirect::to(&format!("/login?next={}", urlencode(&target))).into_response()
         }
-        Err(e) => guard.surface.error_response(e),
+        e => guard.surface.error_response(e),
     }
 }
 
-async fn admit(guard: &Guard, request: Request) -> Result<Request, AppError> {
+async fn audit_denial(guard: &Guard, refused: &Refused, method: &Method, path: &str, reason: &str) {
+    if let Some(action) = guard.action {
+        audit::record_denial(&guard.state, refused, action, method, path, reason).await;
+    }
+}
+
+/// Admits the request or says why not; either way, once the caller is known,
+/// who they are for the audit log.
+async fn admit(
+    guard: &Guard,
+    request: Request,
+    origin: &Origin,
+) -> (Result<Request, AppError>, Option<Refused>) {
     let state = &guard.state;
-    let principal = resolve(state, request.headers()).await?;
+    let principal = match resolve(state, request.headers()).await {
+        Ok(principal) => principal,
+        Err(e) => return (Err(e), None),
+    };
     let changes_state = !matches!(
         *request.method(),
         Method::GET | Method::HEAD | Method::OPTIONS
@@ -90,15 +143,47 @@ async fn admit(guard: &Guard, request: Request) -> Result<Request, AppError> {
 
     if guard.access == Access::Public {
         if changes_state && !same_origin(state, &request, false) {
-            return Err(AppError::Forbidden("cross-site request refused"));
+            return (Err(AppError::Forbidden("cross-site request refused")), None);
         }
         let mut request = request;
+        request
+            .extensions_mut()
+            .insert(audit::RequestOrigin(origin.clone()));
         request.extensions_mut().insert(MaybePrincipal(principal));
-        return Ok(request);
+        return (Ok(request), None);
     }
 
-    let principal = principal.ok_or(AppError::Unauthenticated)?;
+    let Some(principal) = principal else {
+        return (Err(AppError::Unauthenticated), None);
+    };
     tracing::Span::current().record("user_id", tracing::field::display(principal.user.id));
+    let context = audit::context_of(&principal, origin);
+    let mut refused = Refused {
+        context: context.clone(),
+        log: LogId::Platform,
+        entity: Entity::new(EntityType::User, principal.user.id),
+    };
+    let result = authorize(guard, request, principal, &mut refused).await;
+    let result = result.map(|mut request| {
+        request.extensions_mut().insert(audit::Audit(context));
+        request
+    });
+    (result, Some(refused))
+}
+
+/// The checks for a logged-in principal: CSRF protection, then the route's
+/// access. Narrows `refused` to the organization once it is known.
+async fn authorize(
+    guard: &Guard,
+    request: Request,
+    principal: Principal,
+    refused: &mut Refused,
+) -> Result<Request, AppError> {
+    let state = &guard.state;
+    let changes_state = !matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    );
     let mut request = request;
     if changes_state {
         if !same_origin(state, &request, true) {
@@ -127,7 +212,8 @@ async fn admit(guard: &Guard, request: Request) -> Result<Request, AppError> {
         }
         Access::Org(permission) => {
             let (mut parts, body) = request.into_parts();
-            let context = org_context(state, &mut parts, principal.clone(), permission).await?;
+            let context =
+                org_context(state, &mut parts, principal.clone(), permission, refused).await?;
             parts.extensions.insert(context);
             request = Request::from_parts(parts, body);
         }
@@ -141,6 +227,7 @@ async fn org_context(
     parts: &mut Parts,
     principal: Principal,
     permission: Permission,
+    refused: &mut Refused,
 ) -> Result<OrgContext, AppError> {
     let params = RawPathParams::from_request_parts(parts, &())
         .await
@@ -153,6 +240,7 @@ async fn org_context(
     let org_id: OrgId = raw
         .parse()
         .map_err(|_| AppError::BadRequest("the URL contains an invalid organization id".into()))?;
+    refused.entity = Entity::new(EntityType::Organization, org_id);
     // A non-member learns nothing, not even whether the organization exists.
     let membership = state
         .stores
@@ -160,6 +248,7 @@ async fn org_context(
         .membership(org_id, principal.user.id)
         .await?
         .ok_or(AppError::NotFound("organization"))?;
+    refused.log = LogId::Org(org_id);
     let access = membership
         .authorize(permission)
         .map_err(|_| AppError::Forbidden("your role in this organization does not allow this"))?;
@@ -274,5 +363,7 @@ from_extensions!(
     Principal,
     OrgContext,
     MaybePrincipal,
+    crate::audit::Audit,
+    crate::audit::RequestOrigin,
     crate::client::ClientInfo
 );

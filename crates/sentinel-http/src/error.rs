@@ -101,6 +101,15 @@ impl AppError {
         response
     }
 
+    /// Marks a refusal for the access guard to audit (see [`crate::audit`]).
+    fn mark_denial(&self, response: &mut Response) {
+        if let AppError::Forbidden(reason) = self {
+            response
+                .extensions_mut()
+                .insert(crate::audit::Denied(reason));
+        }
+    }
+
     fn log_if_internal(&self) {
         if let AppError::Internal(cause) = self {
             tracing::error!(error = %cause, "request failed");
@@ -179,6 +188,7 @@ impl IntoResponse for ApiError {
         };
         let body = serde_json::to_vec(&problem).unwrap_or_default();
         let mut response = (status, body).into_response();
+        error.mark_denial(&mut response);
         response.headers_mut().insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
@@ -207,7 +217,9 @@ impl IntoResponse for UiError {
     fn into_response(self) -> Response {
         let error = self.0;
         error.log_if_internal();
-        error.add_retry_hint(crate::ui::error_page(error.status(), &error.detail()))
+        let mut response = crate::ui::error_page(error.status(), &error.detail());
+        error.mark_denial(&mut response);
+        error.add_retry_hint(response)
     }
 }
 

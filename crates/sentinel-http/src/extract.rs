@@ -85,3 +85,8 @@ pub struct UiPath<T>(pub T);
 #[derive(Debug, FromRequestParts)]
 #[from_request(via(axum::extract::Query), rejection(UiError))]
 pub struct UiQuery<T>(pub T);
+
+/// Query parameters for the API.
+#[derive(Debug, FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(ApiError))]
+pub struct ApiQuery<T>(pub T);

@@ -3,14 +3,16 @@
 //!
 //! Request path (outermost first): security headers → request id and access log →
 //! client address → timeout → routing → the route's [`access::Access`] check
-//! (session, CSRF, platform role or organization permission) → handler → an
-//! operation in [`ops`] → the stores.
+//! (session, CSRF, platform role or organization permission; refusals of
+//! authenticated callers audited) → handler → an operation in [`ops`] → the
+//! stores, where each change records its audit entry.
 //!
 //! Every route is registered in [`routes`] together with the access it requires;
 //! tests walk that table.
 
 pub mod access;
 mod api;
+pub mod audit;
 mod client;
 mod error;
 mod extract;

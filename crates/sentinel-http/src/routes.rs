@@ -12,6 +12,8 @@ use axum::middleware::{from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodFilter, MethodRouter, on};
 use sentinel_core::Permission::*;
+use sentinel_core::audit::AuditAction as A;
+use sentinel_core::audit::AuditAction;
 
 use crate::access::{Access, Guard, enforce};
 use crate::error::{ApiError, AppError, UiError};
@@ -45,13 +47,31 @@ impl Surface {
     }
 }
 
-/// One route: method, path, what it requires, and its handler.
+/// One route: method, path, what it requires, what it does, and its handler.
 pub struct RouteSpec {
     pub method: Method,
     pub path: &'static str,
     pub access: Access,
     pub surface: Surface,
+    /// The audited action of a mutating route (every one has one: a test checks).
+    pub action: Option<AuditAction>,
     handler: MethodRouter<AppState>,
+}
+
+impl RouteSpec {
+    /// Declares the action this route performs, recorded in the audit log on
+    /// success (by the operation) and on refusal (by the guard).
+    fn audited(self, action: AuditAction) -> RouteSpec {
+        RouteSpec {
+            action: Some(action),
+            ..self
+        }
+    }
+
+    /// Whether the route changes state (anything but GET, HEAD and OPTIONS).
+    pub fn mutates(&self) -> bool {
+        !matches!(self.method, Method::GET | Method::HEAD | Method::OPTIONS)
+    }
 }
 
 impl std::fmt::Debug for RouteSpec {
@@ -71,6 +91,7 @@ where
         method,
         path,
         access,
+        action: None,
         handler: on(filter, handler),
     }
 }
@@ -85,19 +106,20 @@ pub fn route_table() -> Vec<RouteSpec> {
         route(M::GET, "/readyz", Public, api::health::readyz),
         route(M::GET, "/api/v1/openapi.json", Public, api::openapi_json),
         // API: setup, authentication, the caller's account.
-        route(M::POST, "/api/v1/setup", Public, api::setup::complete),
-        route(M::POST, "/api/v1/auth/login", Public, api::auth::login),
-        route(M::POST, "/api/v1/auth/logout", User, api::auth::logout),
+        route(M::POST, "/api/v1/setup", Public, api::setup::complete).audited(A::SetupCompleted),
+        route(M::POST, "/api/v1/auth/login", Public, api::auth::login).audited(A::Login),
+        route(M::POST, "/api/v1/auth/logout", User, api::auth::logout).audited(A::Logout),
         route(M::GET, "/api/v1/me", User, api::auth::me),
         route(
             M::PUT,
             "/api/v1/me/password",
             User,
             api::auth::change_password,
-        ),
+        )
+        .audited(A::PasswordChanged),
         // API: organizations and members.
         route(M::GET, "/api/v1/orgs", User, api::orgs::list),
-        route(M::POST, "/api/v1/orgs", OrgCreator, api::orgs::create),
+        route(M::POST, "/api/v1/orgs", OrgCreator, api::orgs::create).audited(A::OrgCreated),
         route(
             M::GET,
             "/api/v1/orgs/{org_id}",
@@ -109,13 +131,15 @@ pub fn route_table() -> Vec<RouteSpec> {
             "/api/v1/orgs/{org_id}",
             Org(OrgManage),
             api::orgs::rename,
-        ),
+        )
+        .audited(A::OrgRenamed),
         route(
             M::DELETE,
             "/api/v1/orgs/{org_id}",
             PlatformAdmin,
             api::orgs::delete,
-        ),
+        )
+        .audited(A::OrgDeleted),
         route(
             M::GET,
             "/api/v1/orgs/{org_id}/members",
@@ -127,34 +151,70 @@ pub fn route_table() -> Vec<RouteSpec> {
             "/api/v1/orgs/{org_id}/members",
             Org(MembersManage),
             api::members::add,
-        ),
+        )
+        .audited(A::MemberAdded),
         route(
             M::PATCH,
             "/api/v1/orgs/{org_id}/members/{user_id}",
             Org(MembersManage),
             api::members::change_role,
-        ),
+        )
+        .audited(A::MemberRoleChanged),
         route(
             M::DELETE,
             "/api/v1/orgs/{org_id}/members/{user_id}",
             Org(MembersManage),
             api::members::remove,
+        )
+        .audited(A::MemberRemoved),
+        // API: audit logs.
+        route(
+            M::GET,
+            "/api/v1/orgs/{org_id}/audit",
+            Org(AuditRead),
+            api::audit::org_entries,
+        ),
+        route(
+            M::GET,
+            "/api/v1/orgs/{org_id}/audit/export",
+            Org(AuditRead),
+            api::audit::org_export,
+        ),
+        route(
+            M::GET,
+            "/api/v1/audit",
+            PlatformAdmin,
+            api::audit::platform_entries,
+        ),
+        route(
+            M::GET,
+            "/api/v1/audit/export",
+            PlatformAdmin,
+            api::audit::platform_export,
+        ),
+        route(
+            M::GET,
+            "/api/v1/metrics",
+            PlatformAdmin,
+            api::health::metrics,
         ),
         // API: user accounts.
         route(M::GET, "/api/v1/users", PlatformAdmin, api::users::list),
-        route(M::POST, "/api/v1/users", PlatformAdmin, api::users::create),
+        route(M::POST, "/api/v1/users", PlatformAdmin, api::users::create).audited(A::UserCreated),
         route(
             M::PATCH,
             "/api/v1/users/{user_id}",
             PlatformAdmin,
             api::users::update,
-        ),
+        )
+        .audited(A::PlatformAdminChanged),
         route(
             M::DELETE,
             "/api/v1/users/{user_id}",
             PlatformAdmin,
             api::users::delete,
-        ),
+        )
+        .audited(A::UserDeleted),
         // UI: public pages and assets.
         route(M::GET, "/", Public, ui::home),
         route(
@@ -164,26 +224,28 @@ pub fn route_table() -> Vec<RouteSpec> {
             ui::assets::stylesheet,
         ),
         route(M::GET, "/setup", Public, ui::setup::page),
-        route(M::POST, "/setup", Public, ui::setup::submit),
+        route(M::POST, "/setup", Public, ui::setup::submit).audited(A::SetupCompleted),
         route(M::GET, "/login", Public, ui::auth::login_page),
-        route(M::POST, "/login", Public, ui::auth::login),
-        route(M::POST, "/logout", User, ui::auth::logout),
+        route(M::POST, "/login", Public, ui::auth::login).audited(A::Login),
+        route(M::POST, "/logout", User, ui::auth::logout).audited(A::Logout),
         // UI: organizations and members.
         route(M::GET, "/orgs", User, ui::orgs::list),
-        route(M::POST, "/orgs", OrgCreator, ui::orgs::create),
+        route(M::POST, "/orgs", OrgCreator, ui::orgs::create).audited(A::OrgCreated),
         route(M::GET, "/orgs/{org_id}", Org(OrgRead), ui::orgs::overview),
         route(
             M::POST,
             "/orgs/{org_id}/rename",
             Org(OrgManage),
             ui::orgs::rename,
-        ),
+        )
+        .audited(A::OrgRenamed),
         route(
             M::POST,
             "/orgs/{org_id}/delete",
             PlatformAdmin,
             ui::orgs::delete,
-        ),
+        )
+        .audited(A::OrgDeleted),
         route(
             M::GET,
             "/orgs/{org_id}/members",
@@ -195,18 +257,27 @@ pub fn route_table() -> Vec<RouteSpec> {
             "/orgs/{org_id}/members",
             Org(MembersManage),
             ui::members::add,
-        ),
+        )
+        .audited(A::MemberAdded),
         route(
             M::POST,
             "/orgs/{org_id}/members/{user_id}/role",
             Org(MembersManage),
             ui::members::change_role,
-        ),
+        )
+        .audited(A::MemberRoleChanged),
         route(
             M::POST,
             "/orgs/{org_id}/members/{user_id}/remove",
             Org(MembersManage),
             ui::members::remove,
+        )
+        .audited(A::MemberRemoved),
+        route(
+            M::GET,
+            "/orgs/{org_id}/audit",
+            Org(AuditRead),
+            ui::audit::org_page,
         ),
         // UI: the caller's profile.
         route(M::GET, "/profile", User, ui::profile::page),
@@ -215,27 +286,37 @@ pub fn route_table() -> Vec<RouteSpec> {
             "/profile/password",
             User,
             ui::profile::change_password,
-        ),
+        )
+        .audited(A::PasswordChanged),
         // UI: platform administration.
         route(M::GET, "/admin/users", PlatformAdmin, ui::admin::users),
+        route(
+            M::GET,
+            "/admin/audit",
+            PlatformAdmin,
+            ui::audit::platform_page,
+        ),
         route(
             M::POST,
             "/admin/users",
             PlatformAdmin,
             ui::admin::create_user,
-        ),
+        )
+        .audited(A::UserCreated),
         route(
             M::POST,
             "/admin/users/{user_id}/platform-admin",
             PlatformAdmin,
             ui::admin::set_platform_admin,
-        ),
+        )
+        .audited(A::PlatformAdminChanged),
         route(
             M::POST,
             "/admin/users/{user_id}/delete",
             PlatformAdmin,
             ui::admin::delete_user,
-        ),
+        )
+        .audited(A::UserDeleted),
     ]
 }
 
@@ -248,6 +329,7 @@ pub fn router(state: AppState) -> Router {
             state: state.clone(),
             access: spec.access,
             surface: spec.surface,
+            action: spec.action,
         };
         router = router.route(
             spec.path,

@@ -9,6 +9,7 @@
 use std::time::Duration;
 
 use axum::http::{HeaderMap, HeaderValue, header};
+use sentinel_core::audit::{AuditAction, AuditContext, Entity, EntityType};
 use sentinel_core::{BearerSecret, SessionId, Timestamp, UserId};
 use sentinel_store::{NewSession, User};
 
@@ -55,7 +56,7 @@ pub async fn resolve(state: &AppState, headers: &HeaderMap) -> Result<Option<Pri
     };
     let now = state.clock.now();
     if !session.is_live(now, state.settings.session_idle_timeout) {
-        control.delete_session(session.id).await?;
+        control.delete_session(session.id, None).await?;
         return Ok(None);
     }
     if now.since(session.last_seen_at) >= TOUCH_INTERVAL {
@@ -79,30 +80,45 @@ pub struct StartedSession {
 /// before login is never promoted). `replaces` is ended first.
 /// `password_checked_at` is the user's `password_changed_at` as seen when the
 /// password was checked; if it has changed since, no session is made (NotFound).
+/// With `login`, the login is audited in the same transaction.
 pub async fn start(
     state: &AppState,
     user: UserId,
     password_checked_at: Timestamp,
     client: &ClientInfo,
     replaces: Option<SessionId>,
+    login: Option<&AuditContext>,
 ) -> Result<StartedSession, AppError> {
     let control = state.stores.control();
     if let Some(old) = replaces {
-        control.delete_session(old).await?;
+        control.delete_session(old, None).await?;
     }
     let secret = BearerSecret::generate()?;
     let now = state.clock.now();
     let lifetime = state.settings.session_lifetime;
+    let id = SessionId::random();
+    let event = login.map(|audit| {
+        audit.success(
+            now,
+            AuditAction::Login,
+            Entity::new(EntityType::Session, id),
+            serde_json::json!({}),
+        )
+    });
     control
-        .create_session(&NewSession {
-            secret_hash: secret.hash(),
-            user_id: user,
-            created_at: now,
-            expires_at: now.plus(lifetime),
-            client_ip: Some(client.ip.to_string()),
-            user_agent: client.user_agent.clone(),
-            password_checked_at,
-        })
+        .create_session(
+            &NewSession {
+                id,
+                secret_hash: secret.hash(),
+                user_id: user,
+                created_at: now,
+                expires_at: now.plus(lifetime),
+                client_ip: Some(client.ip.to_string()),
+                user_agent: client.user_agent.clone(),
+                password_checked_at,
+            },
+            event,
+        )
         .await
         .map_err(|e| match e {
             sentinel_store::StoreError::NotFound => AppError::NotFound("user"),

@@ -7,6 +7,7 @@ use ipnet::IpNet;
 use sentinel_core::{Clock, PasswordPolicy};
 use sentinel_store::Stores;
 
+use crate::audit::Metrics;
 use crate::password_work::PasswordWork;
 
 /// Settings of the HTTP layer (the `sentinel` binary fills them from configuration).
@@ -56,6 +57,7 @@ pub struct Inner {
     pub settings: HttpSettings,
     /// Where password hashing and verification run (off the async workers).
     pub password_work: PasswordWork,
+    pub metrics: Metrics,
 }
 
 impl AppState {
@@ -65,6 +67,7 @@ impl AppState {
             clock,
             settings,
             password_work: PasswordWork::per_core(),
+            metrics: Metrics::default(),
         }))
     }
 }

@@ -3,6 +3,7 @@
 //! schema each).
 //!
 //! - [`ControlStore`]: users, organizations, memberships, sessions, setup tokens.
+//! - [`AuditLog`]: the hash-chained audit logs, one in each store (see [`audit`]).
 //! - [`TenantStores`]: the per-organization databases. A [`TenantStore`] handle can
 //!   only be obtained with a [`TenantAccess`], and a `TenantAccess` can only be made
 //!   by [`Membership::authorize`] from a membership read from the control store:
@@ -18,6 +19,7 @@
 //! };
 //! ```
 
+pub mod audit;
 mod backend;
 #[cfg(test)]
 mod conformance;
@@ -28,9 +30,12 @@ mod tenant;
 pub mod testing;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
+use sentinel_core::audit::{AuditContext, AuditEvent, LogId};
 use sentinel_core::{Clock, OrgId, OrgName, SecretString, UserId};
 
+pub use audit::{AuditFilter, AuditLog, CheckpointQueue};
 pub use control::{
     ControlStore, Member, Membership, NewSession, NewUser, Organization, OrganizationWithRole,
     SessionRecord, SetupOutcome, User, UserWithPassword,
@@ -76,6 +81,9 @@ pub enum StoreError {
     /// Stored data that violates the schema's own rules.
     #[error("corrupt data: {0}")]
     Corrupt(String),
+    /// An audit entry could not be written.
+    #[error("audit log: {0}")]
+    Audit(String),
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -97,7 +105,13 @@ pub(crate) fn conflict_on_unique(message: &'static str) -> impl Fn(sqlx::Error) 
 pub struct Stores {
     control: ControlStore,
     tenants: TenantStores,
+    checkpoints: Arc<CheckpointQueue>,
+    audit_writer: audit::writer::AuditWriter,
 }
+
+/// A log is signed as soon as it has this many unsigned entries (and otherwise
+/// on the server's checkpoint interval and at shutdown).
+pub const CHECKPOINT_EVERY_ENTRIES: u64 = 1000;
 
 /// Connection pool sizes.
 const SQLITE_CONTROL_CONNECTIONS: u32 = 8;
@@ -133,7 +147,8 @@ impl Stores {
             }
         };
         migrate::migrate(&control_db, control::SCHEMA, migrate::CONTROL, now).await?;
-        let control = ControlStore::new(control_db);
+        let checkpoints = Arc::new(CheckpointQueue::new(CHECKPOINT_EVERY_ENTRIES));
+        let control = ControlStore::new(control_db, checkpoints.clone());
         let mut known = std::collections::HashSet::new();
         for org in control.all_organizations().await? {
             tenants.migrate_existing(org.id, now).await?;
@@ -145,7 +160,12 @@ impl Stores {
                 "a tenant store belongs to no organization (left by a failed deletion?); remove it once you are sure"
             );
         }
-        Ok(Stores { control, tenants })
+        Ok(Stores {
+            control,
+            tenants,
+            checkpoints,
+            audit_writer: audit::writer::AuditWriter::default(),
+        })
     }
 
     /// Tenant stores that belong to no organization (see [`Stores::open`], which
@@ -169,6 +189,61 @@ impl Stores {
         &self.tenants
     }
 
+    /// The log `log`, for the server's own use: recording, signing, pruning and
+    /// verifying. (Readers reach an organization's log with
+    /// [`Stores::org_audit_log`].)
+    pub async fn audit_log(&self, log: LogId) -> Result<AuditLog, StoreError> {
+        match log {
+            LogId::Platform => Ok(self.control.audit_log()),
+            LogId::Org(org) => Ok(self
+                .tenants
+                .open_existing(org)
+                .await?
+                .audit_log(self.checkpoints.clone())),
+        }
+    }
+
+    /// The audit log of the organization `access` was granted for.
+    pub async fn org_audit_log(&self, access: &TenantAccess) -> Result<AuditLog, StoreError> {
+        self.audit_log(LogId::Org(access.org_id())).await
+    }
+
+    /// Which logs have entries no checkpoint signs yet.
+    pub fn checkpoint_queue(&self) -> &CheckpointQueue {
+        &self.checkpoints
+    }
+
+    /// Records `event` in `log` through group commit; returns once it is
+    /// durable. For events that accompany no change of their own — a change
+    /// records its event in its own transaction.
+    pub async fn record(&self, log: LogId, event: AuditEvent) -> Result<(), StoreError> {
+        let target = self.audit_log(log).await?;
+        self.audit_writer.record(&target, event).await
+    }
+
+    /// Moves `org`'s queued audit events (see [`audit::outbox`]) into its log.
+    pub async fn flush_audit_outbox(&self, org: OrgId) -> Result<(), StoreError> {
+        let events = audit::outbox::queued(self.control.db(), org).await?;
+        if events.is_empty() {
+            return Ok(());
+        }
+        self.audit_log(LogId::Org(org))
+            .await?
+            .append(&events)
+            .await?;
+        let ids: Vec<_> = events.iter().map(|e| e.id).collect();
+        audit::outbox::remove(self.control.db(), &ids).await
+    }
+
+    /// Moves every organization's queued audit events into its log (at start
+    /// and periodically, for events a crash or an error left behind).
+    pub async fn flush_all_audit_outboxes(&self) -> Result<(), StoreError> {
+        for org in audit::outbox::orgs_waiting(self.control.db()).await? {
+            self.flush_audit_outbox(org).await?;
+        }
+        Ok(())
+    }
+
     /// True when every store answers (for `/readyz`).
     pub async fn ready(&self) -> Result<(), StoreError> {
         self.control.ping().await?;
@@ -183,11 +258,16 @@ impl Stores {
         name: &OrgName,
         owner: UserId,
         clock: &dyn Clock,
+        audit: &AuditContext,
     ) -> Result<Organization, StoreError> {
         let id = OrgId::random();
         let now = clock.now();
         self.tenants.provision(id, now).await?;
-        match self.control.insert_organization(id, name, owner, now).await {
+        match self
+            .control
+            .insert_organization(id, name, owner, now, audit)
+            .await
+        {
             Ok(org) => Ok(org),
             Err(e) => {
                 if let Err(cleanup) = self.tenants.destroy(id).await {
@@ -202,8 +282,17 @@ impl Stores {
     /// tenant store. Irreversible. Once the control rows are gone the organization
     /// is gone for everyone; if its data cannot be removed, that is logged and
     /// reported again at every start as a stray tenant store.
-    pub async fn delete_organization(&self, id: OrgId) -> Result<(), StoreError> {
-        self.control.delete_organization(id).await?;
+    pub async fn delete_organization(
+        &self,
+        id: OrgId,
+        clock: &dyn Clock,
+        audit: &AuditContext,
+    ) -> Result<(), StoreError> {
+        self.control
+            .delete_organization(id, clock.now(), audit)
+            .await?;
+        self.checkpoints.forget(LogId::Org(id));
+        self.audit_writer.forget(LogId::Org(id));
         if let Err(e) = self.tenants.destroy(id).await {
             tracing::error!(org_id = %id, error = %e, "the organization is deleted but its tenant store could not be removed");
         }

@@ -34,17 +34,42 @@ macro_rules! portable {
     };
 }
 
-pub(crate) const CONTROL: &[Migration] = &[portable!(
-    1,
-    "identity",
-    "../migrations/control/0001_identity.sql"
-)];
+/// A migration with one text per engine.
+macro_rules! per_engine {
+    ($version:literal, $name:literal, $sqlite:literal, $postgres:literal) => {
+        Migration {
+            version: $version,
+            name: $name,
+            sqlite: include_str!($sqlite),
+            postgres: include_str!($postgres),
+        }
+    };
+}
 
-pub(crate) const TENANT: &[Migration] = &[portable!(
-    1,
-    "identity",
-    "../migrations/tenant/0001_identity.sql"
-)];
+pub(crate) const CONTROL: &[Migration] = &[
+    portable!(1, "identity", "../migrations/control/0001_identity.sql"),
+    per_engine!(
+        2,
+        "audit",
+        "../migrations/audit/sqlite.sql",
+        "../migrations/audit/postgres.sql"
+    ),
+    portable!(
+        3,
+        "audit outbox",
+        "../migrations/control/0003_audit_outbox.sql"
+    ),
+];
+
+pub(crate) const TENANT: &[Migration] = &[
+    portable!(1, "identity", "../migrations/tenant/0001_identity.sql"),
+    per_engine!(
+        2,
+        "audit",
+        "../migrations/audit/sqlite.sql",
+        "../migrations/audit/postgres.sql"
+    ),
+];
 
 const CREATE_LEDGER: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (
     version BIGINT PRIMARY KEY,

@@ -147,7 +147,7 @@ impl TenantStores {
         self.open_existing(access.org_id).await
     }
 
-    async fn open_existing(&self, org: OrgId) -> Result<TenantStore, StoreError> {
+    pub(crate) async fn open_existing(&self, org: OrgId) -> Result<TenantStore, StoreError> {
         match &self.engine {
             Engine::Sqlite { dir, pools } => {
                 if let Some(db) = lock(pools).get(org) {
@@ -379,6 +379,19 @@ impl TenantStore {
         let mut tx = self.db.begin().await?;
         tx.use_schema(&self.schema).await?;
         Ok(tx)
+    }
+
+    /// This organization's audit log.
+    pub(crate) fn audit_log(
+        &self,
+        queue: std::sync::Arc<crate::audit::CheckpointQueue>,
+    ) -> crate::AuditLog {
+        crate::AuditLog::new(
+            sentinel_core::audit::LogId::Org(self.org_id),
+            self.db.clone(),
+            self.schema.clone(),
+            queue,
+        )
     }
 
     /// The stamp written when this store was created.

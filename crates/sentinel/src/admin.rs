@@ -1,10 +1,11 @@
 //! `sentinel admin …`: administrative tasks run against a data directory (or a
 //! PostgreSQL database) directly, whether or not a server is running on it.
 
+use sentinel_core::audit::{Actor, ActorKind, AuditContext, Origin};
 use std::io::{BufRead, IsTerminal};
 
 use sentinel_core::{Clock, NewAccount, PasswordPolicy};
-use sentinel_store::{NewUser, StoreLocation, Stores, User};
+use sentinel_store::{NewUser, Stores, User};
 
 use crate::StartError;
 use crate::config::Config;
@@ -23,16 +24,19 @@ pub async fn create_user(
     let account = NewAccount::parse(email, name, &password, &PasswordPolicy::default())
         .map_err(|e| StartError::Refused(format!("{}: {}", e.field, e.message)))?;
     let data_dir = DataDir::open(&config.data_dir)?;
-    let location = match &config.database_url {
-        Some(url) => StoreLocation::Postgres { url: url.clone() },
-        None => StoreLocation::Sqlite {
-            data_dir: data_dir.path().to_owned(),
-        },
-    };
+    let location = config.store_location(&data_dir);
     let stores = Stores::open(&location, clock).await?;
     let new =
         NewUser::hashed(account, platform_admin).map_err(|e| StartError::Refused(e.to_string()))?;
-    let created = stores.control().create_user(&new, clock.now()).await;
+    let by = AuditContext {
+        actor: Actor {
+            kind: ActorKind::System,
+            id: String::new(),
+            name: String::from("sentinel admin create-user"),
+        },
+        origin: Origin::default(),
+    };
+    let created = stores.control().create_user(&new, clock.now(), &by).await;
     stores.close().await;
     let user = created?;
     tracing::info!(user_id = %user.id, platform_admin, "user created from the command line");

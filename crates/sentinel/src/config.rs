@@ -186,6 +186,18 @@ pub struct Settings {
     #[arg(long, env = "SENTINEL_REQUEST_TIMEOUT", value_name = "DURATION")]
     pub request_timeout: Option<HumanDuration>,
 
+    /// Audit entries older than this are pruned, up to a signed checkpoint [default: 2557d (7 years)]
+    #[arg(long, env = "SENTINEL_AUDIT_RETENTION", value_name = "DURATION")]
+    pub audit_retention: Option<HumanDuration>,
+
+    /// Every log's unsigned entries are signed at least this often [default: 5m]
+    #[arg(
+        long,
+        env = "SENTINEL_AUDIT_CHECKPOINT_INTERVAL",
+        value_name = "DURATION"
+    )]
+    pub audit_checkpoint_interval: Option<HumanDuration>,
+
     /// Log format [default: auto]
     #[arg(long, env = "SENTINEL_LOG_FORMAT", value_name = "FORMAT")]
     pub log_format: Option<LogFormat>,
@@ -224,6 +236,10 @@ impl Settings {
             max_body_bytes: self.max_body_bytes.or(lower.max_body_bytes),
             max_connections: self.max_connections.or(lower.max_connections),
             request_timeout: self.request_timeout.or(lower.request_timeout),
+            audit_retention: self.audit_retention.or(lower.audit_retention),
+            audit_checkpoint_interval: self
+                .audit_checkpoint_interval
+                .or(lower.audit_checkpoint_interval),
             log_format: self.log_format.or(lower.log_format),
             log_level: self.log_level.or(lower.log_level),
         }
@@ -252,15 +268,42 @@ pub struct Config {
     /// Most client connections served at once (lowered at start to fit the
     /// process's open-file limit).
     pub max_connections: usize,
+    pub audit: AuditSettings,
     pub http: HttpSettings,
     pub log_format: LogFormat,
     pub log_level: String,
 }
 
+/// How the audit logs are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuditSettings {
+    /// Entries older than this are pruned (up to a signed checkpoint).
+    pub retention: Duration,
+    /// Unsigned entries of every log are signed at least this often.
+    pub checkpoint_interval: Duration,
+}
+
 const DEFAULT_LISTEN: &str = "127.0.0.1:8443";
 const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+/// Seven years: what auditors commonly ask for.
+const DEFAULT_AUDIT_RETENTION: Duration = Duration::from_secs(2557 * 86_400);
+const DEFAULT_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(300);
 
 impl Config {
+    /// Where the stores are: PostgreSQL when a database URL is set, else SQLite
+    /// files in the data directory.
+    pub fn store_location(
+        &self,
+        data_dir: &crate::data_dir::DataDir,
+    ) -> sentinel_store::StoreLocation {
+        match &self.database_url {
+            Some(url) => sentinel_store::StoreLocation::Postgres { url: url.clone() },
+            None => sentinel_store::StoreLocation::Sqlite {
+                data_dir: data_dir.path().to_owned(),
+            },
+        }
+    }
+
     /// Layers `flags_and_env` over the file `config_file` (if any) over defaults,
     /// and validates the result.
     pub fn load(
@@ -360,6 +403,23 @@ impl Config {
         if !(Duration::from_secs(1)..=Duration::from_secs(600)).contains(&request_timeout) {
             return Err(invalid("request_timeout", "must be between 1s and 10m"));
         }
+        let audit = AuditSettings {
+            retention: s.audit_retention.map_or(DEFAULT_AUDIT_RETENTION, |d| d.0),
+            checkpoint_interval: s
+                .audit_checkpoint_interval
+                .map_or(DEFAULT_CHECKPOINT_INTERVAL, |d| d.0),
+        };
+        if audit.retention < Duration::from_secs(86_400) {
+            return Err(invalid("audit_retention", "must be at least 1d"));
+        }
+        if !(Duration::from_secs(1)..=Duration::from_secs(3600))
+            .contains(&audit.checkpoint_interval)
+        {
+            return Err(invalid(
+                "audit_checkpoint_interval",
+                "must be between 1s and 1h",
+            ));
+        }
         let log_level = s.log_level.unwrap_or_else(|| String::from("info"));
         tracing_subscriber::EnvFilter::try_new(&log_level).map_err(|e| {
             invalid(
@@ -373,6 +433,7 @@ impl Config {
             database_url: s.database_url,
             tls,
             max_connections,
+            audit,
             http: HttpSettings {
                 session_idle_timeout,
                 session_lifetime,
@@ -411,6 +472,8 @@ impl Config {
             max_body_bytes: usize,
             max_connections: usize,
             request_timeout: String,
+            audit_retention: String,
+            audit_checkpoint_interval: String,
             log_format: LogFormat,
             log_level: &'a str,
         }
@@ -444,6 +507,8 @@ impl Config {
             max_body_bytes: self.http.max_body_bytes,
             max_connections: self.max_connections,
             request_timeout: HumanDuration(self.http.request_timeout).to_string(),
+            audit_retention: HumanDuration(self.audit.retention).to_string(),
+            audit_checkpoint_interval: HumanDuration(self.audit.checkpoint_interval).to_string(),
             log_format: self.log_format,
             log_level: &self.log_level,
         };

@@ -61,6 +61,11 @@ impl DataDir {
         self.root.join("master.key")
     }
 
+    /// The seed of the Ed25519 key that signs audit checkpoints.
+    pub fn audit_key_file(&self) -> PathBuf {
+        self.root.join("audit.key")
+    }
+
     pub fn tls_dir(&self) -> PathBuf {
         self.root.join("tls")
     }
@@ -109,46 +114,49 @@ impl MasterKey {
     /// Loads the key, creating it on first start. A key file that group or others
     /// can read is refused: the key would no longer be a secret.
     pub fn load_or_create(path: &Path) -> Result<MasterKey, StartError> {
-        if !path.exists() {
-            let key = random_bytes::<32>().map_err(|e| StartError::Refused(e.to_string()))?;
-            let mut text = STANDARD.encode(key);
-            text.push('\n');
-            let mut file = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(path)
-                .map_err(|e| {
-                    StartError::io(format!("creating master key {}", path.display()), e)
-                })?;
-            file.write_all(text.as_bytes())
-                .and_then(|()| file.sync_all())
-                .map_err(|e| StartError::io(format!("writing master key {}", path.display()), e))?;
-            tracing::info!(path = %path.display(), "created a new master key");
-            return Ok(MasterKey(key));
-        }
-        let mode = std::fs::metadata(path)
-            .map_err(|e| StartError::io(format!("reading master key {}", path.display()), e))?
-            .permissions()
-            .mode()
-            & 0o777;
-        if mode & 0o077 != 0 {
-            return Err(StartError::Refused(format!(
-                "master key {} is readable by group or others (mode {mode:o}); run: chmod 600 {}",
-                path.display(),
-                path.display()
-            )));
-        }
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| StartError::io(format!("reading master key {}", path.display()), e))?;
-        let bytes = STANDARD.decode(text.trim()).map_err(|_| {
-            StartError::Refused(format!("master key {} is not valid base64", path.display()))
-        })?;
-        let key: [u8; 32] = bytes.try_into().map_err(|_| {
-            StartError::Refused(format!("master key {} is not 256 bits", path.display()))
-        })?;
-        Ok(MasterKey(key))
+        load_or_create_key(path, "master key").map(MasterKey)
     }
+}
+
+/// Loads a 256-bit secret kept in its own base64 file, creating it (0600) if
+/// missing. A file that group or others can read is refused.
+pub fn load_or_create_key(path: &Path, what: &str) -> Result<[u8; 32], StartError> {
+    if !path.exists() {
+        let key = random_bytes::<32>().map_err(|e| StartError::Refused(e.to_string()))?;
+        let mut text = STANDARD.encode(key);
+        text.push('\n');
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+            .map_err(|e| StartError::io(format!("creating {what} {}", path.display()), e))?;
+        file.write_all(text.as_bytes())
+            .and_then(|()| file.sync_all())
+            .map_err(|e| StartError::io(format!("writing {what} {}", path.display()), e))?;
+        tracing::info!(path = %path.display(), "created a new {what}");
+        return Ok(key);
+    }
+    let mode = std::fs::metadata(path)
+        .map_err(|e| StartError::io(format!("reading {what} {}", path.display()), e))?
+        .permissions()
+        .mode()
+        & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(StartError::Refused(format!(
+            "{what} {} is readable by group or others (mode {mode:o}); run: chmod 600 {}",
+            path.display(),
+            path.display()
+        )));
+    }
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| StartError::io(format!("reading {what} {}", path.display()), e))?;
+    let bytes = STANDARD.decode(text.trim()).map_err(|_| {
+        StartError::Refused(format!("{what} {} is not valid base64", path.display()))
+    })?;
+    bytes
+        .try_into()
+        .map_err(|_| StartError::Refused(format!("{what} {} is not 256 bits", path.display())))
 }
 
 #[cfg(test)]

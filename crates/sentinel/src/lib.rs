@@ -3,6 +3,7 @@
 //! `sentinel-http`; storage is `sentinel-store`.
 
 pub mod admin;
+pub mod audit;
 pub mod config;
 pub mod data_dir;
 pub mod logging;

@@ -7,8 +7,11 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use sentinel::config::{Config, Settings};
+use sentinel::data_dir::DataDir;
 use sentinel::{StartError, admin, logging};
 use sentinel_core::SystemClock;
+use sentinel_core::audit::checkpoint::VerifyingKey;
+use sentinel_store::Stores;
 
 #[derive(Parser)]
 #[command(
@@ -28,6 +31,61 @@ enum Command {
     /// Administrative tasks on a data directory
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// The audit logs: verify their integrity, print the checkpoint key
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Recompute every audit chain and check every signed checkpoint; exits
+    /// non-zero if anything was altered, deleted, reordered or truncated
+    Verify(VerifyArgs),
+    /// Print the public key that verifies this server's audit checkpoints
+    PublicKey(StoreArgs),
+}
+
+/// Where the stores are.
+#[derive(clap::Args)]
+struct StoreArgs {
+    /// TOML configuration file
+    #[arg(long, env = "SENTINEL_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Data directory [default: ./sentinel-data]
+    #[arg(long, env = "SENTINEL_DATA_DIR", value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// PostgreSQL URL, when the server uses PostgreSQL
+    #[arg(
+        long,
+        env = "SENTINEL_DATABASE_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    database_url: Option<String>,
+}
+
+impl StoreArgs {
+    fn config(self) -> Result<Config, StartError> {
+        let settings = Settings {
+            data_dir: self.data_dir,
+            database_url: self.database_url.map(sentinel_core::SecretString::new),
+            ..Settings::default()
+        };
+        Ok(Config::load(settings, self.config.as_deref())?)
+    }
+}
+
+#[derive(clap::Args)]
+struct VerifyArgs {
+    #[command(flatten)]
+    stores: StoreArgs,
+    /// Verify only this organization's log
+    #[arg(long, value_name = "ORG_ID")]
+    org: Option<sentinel_core::OrgId>,
+    /// Check checkpoints against this public key (hex) instead of the data
+    /// directory's own key
+    #[arg(long, value_name = "HEX")]
+    public_key: Option<String>,
 }
 
 #[derive(clap::Args)]
@@ -50,20 +108,8 @@ enum AdminCommand {
 
 #[derive(clap::Args)]
 struct CreateUserArgs {
-    /// TOML configuration file
-    #[arg(long, env = "SENTINEL_CONFIG", value_name = "FILE")]
-    config: Option<PathBuf>,
-    /// Data directory [default: ./sentinel-data]
-    #[arg(long, env = "SENTINEL_DATA_DIR", value_name = "DIR")]
-    data_dir: Option<PathBuf>,
-    /// PostgreSQL URL, when the server uses PostgreSQL
-    #[arg(
-        long,
-        env = "SENTINEL_DATABASE_URL",
-        value_name = "URL",
-        hide_env_values = true
-    )]
-    database_url: Option<String>,
+    #[command(flatten)]
+    stores: StoreArgs,
     /// The new user's e-mail address (their login name)
     #[arg(long)]
     email: String,
@@ -87,6 +133,17 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => runtime.block_on(serve(*args)),
         Command::Admin(AdminCommand::CreateUser(args)) => runtime.block_on(create_user(args)),
+        Command::Audit(AuditCommand::Verify(args)) => {
+            return match runtime.block_on(verify_audit(args)) {
+                Ok(true) => ExitCode::SUCCESS,
+                Ok(false) => ExitCode::from(1),
+                Err(e) => {
+                    fail(&e.to_string());
+                    ExitCode::from(2)
+                }
+            };
+        }
+        Command::Audit(AuditCommand::PublicKey(args)) => print_public_key(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -145,12 +202,7 @@ async fn shutdown_signal() {
 }
 
 async fn create_user(args: CreateUserArgs) -> Result<(), StartError> {
-    let settings = Settings {
-        data_dir: args.data_dir,
-        database_url: args.database_url.map(sentinel_core::SecretString::new),
-        ..Settings::default()
-    };
-    let config = Config::load(settings, args.config.as_deref())?;
+    let config = args.stores.config()?;
     logging::init(config.log_format, "warn");
     let user = admin::create_user(
         &config,
@@ -171,4 +223,66 @@ async fn create_user(args: CreateUserArgs) -> Result<(), StartError> {
         }
     );
     Ok(())
+}
+
+/// Verifies the audit logs; true when every one is intact.
+async fn verify_audit(args: VerifyArgs) -> Result<bool, StartError> {
+    let config = args.stores.config()?;
+    logging::init(config.log_format, "warn");
+    let data_dir = DataDir::open(&config.data_dir)?;
+    let key = match &args.public_key {
+        Some(hex) => VerifyingKey::from_hex(hex)
+            .map_err(|_| StartError::Refused("--public-key must be 64 hex digits".into()))?,
+        None => existing_audit_key(&data_dir)?.verifying_key(),
+    };
+    let stores = Stores::open(&config.store_location(&data_dir), &SystemClock).await?;
+    let reports = sentinel::audit::verify(&stores, &key, args.org).await;
+    stores.close().await;
+    let mut intact = true;
+    for report in reports? {
+        match report.result {
+            Ok(v) => println!(
+                "{}: intact: {} entries{}, {} checkpoints{}",
+                report.log,
+                v.entries,
+                match (v.first_seq, v.last_seq) {
+                    (Some(first), Some(last)) => format!(" ({first}..={last})"),
+                    _ => String::new(),
+                },
+                v.checkpoints,
+                match (v.last_checkpoint, v.last_seq) {
+                    (Some(signed), Some(last)) if last > signed =>
+                        format!("; entries after {signed} are not signed yet"),
+                    _ => String::new(),
+                }
+            ),
+            Err(broken) => {
+                intact = false;
+                println!("TAMPERED {broken}");
+            }
+        }
+    }
+    Ok(intact)
+}
+
+fn print_public_key(args: StoreArgs) -> Result<(), StartError> {
+    let config = args.config()?;
+    let data_dir = DataDir::open(&config.data_dir)?;
+    let key = existing_audit_key(&data_dir)?.verifying_key();
+    println!("{} (key id {})", key.to_hex(), key.key_id());
+    Ok(())
+}
+
+/// The data directory's audit key; never created here (a new key would not
+/// verify the checkpoints of the old one).
+fn existing_audit_key(
+    data_dir: &DataDir,
+) -> Result<sentinel_core::audit::checkpoint::SigningKey, StartError> {
+    if !data_dir.audit_key_file().exists() {
+        return Err(StartError::Refused(format!(
+            "{} does not exist; has this server started once? (or pass --public-key)",
+            data_dir.audit_key_file().display()
+        )));
+    }
+    sentinel::audit::signing_key(data_dir)
 }

@@ -1,6 +1,6 @@
 //! The server's lifecycle: open the data directory, keys, TLS and stores; bind the
 //! listener; serve HTTPS (or plain HTTP to trusted proxies only) until told to
-//! stop; then drain connections and close the stores.
+//! stop; then drain connections, sign the audit logs' heads and close the stores.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -13,7 +13,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use sentinel_core::Clock;
 use sentinel_http::{AppState, router};
-use sentinel_store::{StoreLocation, Stores};
+use sentinel_store::Stores;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::{JoinHandle, JoinSet};
@@ -23,7 +23,7 @@ use tower::ServiceExt;
 use crate::StartError;
 use crate::config::{Config, Tls};
 use crate::data_dir::{DataDir, MasterKey};
-use crate::{setup_link, tls};
+use crate::{audit, setup_link, tls};
 
 /// A client has this long to finish the TLS handshake, and to send request headers.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -31,8 +31,10 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// Concurrent requests on one HTTP/2 connection.
 const H2_MAX_STREAMS: u32 = 100;
-/// How often expired sessions are purged.
+/// How often expired sessions are purged and queued audit events delivered.
 const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(60);
+/// How often audit retention runs.
+const PRUNE_INTERVAL: Duration = Duration::from_secs(86_400);
 
 /// A started server.
 #[derive(Debug)]
@@ -45,6 +47,7 @@ pub struct RunningServer {
     pub setup_url: Option<String>,
     stop: watch::Sender<bool>,
     serving: JoinHandle<()>,
+    checkpointer: JoinHandle<()>,
     stores: Arc<Stores>,
 }
 
@@ -54,6 +57,9 @@ impl RunningServer {
         let _ = self.stop.send(true);
         if self.serving.await.is_err() {
             tracing::error!("the server task ended abnormally");
+        }
+        if self.checkpointer.await.is_err() {
+            tracing::error!("the audit checkpointer ended abnormally");
         }
         self.stores.close().await;
         tracing::info!("stopped");
@@ -68,13 +74,11 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<RunningServ
     let master_key = MasterKey::load_or_create(&data_dir.master_key_file())?;
     let tls = tls::prepare(&config.tls, &data_dir, config.listen, clock.now())?;
 
-    let location = match &config.database_url {
-        Some(url) => StoreLocation::Postgres { url: url.clone() },
-        None => StoreLocation::Sqlite {
-            data_dir: data_dir.path().to_owned(),
-        },
-    };
+    let location = config.store_location(&data_dir);
     let stores = Arc::new(Stores::open(&location, clock.as_ref()).await?);
+    let audit_key = Arc::new(audit::signing_key(&data_dir)?);
+    stores.flush_all_audit_outboxes().await?;
+    audit::checkpoint_all(&stores, &audit_key, clock.as_ref()).await?;
 
     let listener = TcpListener::bind(config.listen)
         .await
@@ -102,12 +106,21 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<RunningServ
         store = stores.control().engine(),
         data_dir = %data_dir.path().display(),
         master_key_id = %master_key.id(),
+        audit_key_id = %audit_key.verifying_key().key_id(),
         "serving"
+    );
+    let checkpointer = audit::spawn_checkpointer(
+        stores.clone(),
+        audit_key,
+        clock.clone(),
+        config.audit.checkpoint_interval,
+        stopped.clone(),
     );
     tokio::spawn(maintain(
         stores.clone(),
         clock,
         config.http.session_idle_timeout,
+        config.audit.retention,
         data_dir,
         stopped.clone(),
     ));
@@ -126,6 +139,7 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<RunningServ
         setup_url,
         stop,
         serving,
+        checkpointer,
         stores,
     })
 }
@@ -303,19 +317,32 @@ async fn handshake(
     }
 }
 
-/// Periodic housekeeping: purge dead sessions; remove the setup link once used.
+/// Periodic housekeeping: purge dead sessions; deliver audit events a failure
+/// left queued; prune audit entries past retention (daily); remove the setup
+/// link once used.
 async fn maintain(
     stores: Arc<Stores>,
     clock: Arc<dyn Clock>,
     idle_timeout: Duration,
+    audit_retention: Duration,
     data_dir: DataDir,
     mut stopped: watch::Receiver<bool>,
 ) {
     let mut interval = tokio::time::interval(MAINTENANCE_INTERVAL);
+    let mut last_prune: Option<Instant> = None;
     loop {
         tokio::select! {
             _ = interval.tick() => {}
             _ = stopped.changed() => return,
+        }
+        if let Err(e) = stores.flush_all_audit_outboxes().await {
+            tracing::warn!(error = %e, "could not deliver queued audit events");
+        }
+        if last_prune.is_none_or(|at| at.elapsed() >= PRUNE_INTERVAL) {
+            last_prune = Some(Instant::now());
+            if let Err(e) = audit::prune_all(&stores, clock.as_ref(), audit_retention).await {
+                tracing::warn!(error = %e, "could not prune the audit logs");
+            }
         }
         match stores
             .control()

@@ -10,6 +10,7 @@ use utoipa::ToSchema;
 
 use super::{ApiResult, OrgView, UserView};
 use crate::access::{MaybePrincipal, Principal};
+use crate::audit::{Audit, RequestOrigin};
 use crate::client::ClientInfo;
 use crate::error::Problem;
 use crate::extract::ApiJson;
@@ -40,6 +41,7 @@ pub struct LoginResponse {
     ))]
 pub async fn login(
     State(state): State<AppState>,
+    RequestOrigin(origin): RequestOrigin,
     MaybePrincipal(previous): MaybePrincipal,
     client: ClientInfo,
     ApiJson(body): ApiJson<LoginRequest>,
@@ -49,6 +51,7 @@ pub async fn login(
         &body.email,
         body.password.expose(),
         &client,
+        &origin,
         previous.as_ref(),
     )
     .await?;
@@ -62,8 +65,12 @@ pub async fn login(
 /// Ends the session.
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth",
     responses((status = 204, description = "Logged out; the cookie is cleared"), (status = 401, body = Problem)))]
-pub async fn logout(State(state): State<AppState>, principal: Principal) -> ApiResult<Response> {
-    ops::auth::logout(&state, &principal).await?;
+pub async fn logout(
+    State(state): State<AppState>,
+    Audit(audit): Audit,
+    principal: Principal,
+) -> ApiResult<Response> {
+    ops::auth::logout(&state, &principal, &audit).await?;
     Ok((
         StatusCode::NO_CONTENT,
         [(header::SET_COOKIE, clear_cookie())],
@@ -125,6 +132,7 @@ pub struct ChangePasswordResponse {
     ))]
 pub async fn change_password(
     State(state): State<AppState>,
+    Audit(audit): Audit,
     principal: Principal,
     client: ClientInfo,
     ApiJson(body): ApiJson<ChangePasswordRequest>,
@@ -133,6 +141,7 @@ pub async fn change_password(
         &state,
         &principal,
         &client,
+        &audit,
         body.current_password.expose(),
         body.new_password.expose(),
     )

@@ -38,3 +38,16 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Health>)
         }
     }
 }
+
+/// Counters in the Prometheus text format (platform admins).
+#[utoipa::path(get, path = "/api/v1/metrics", tag = "health",
+    responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain")))]
+pub async fn metrics(State(state): State<AppState>) -> impl axum::response::IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+}

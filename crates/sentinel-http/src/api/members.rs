@@ -9,6 +9,7 @@ use utoipa::ToSchema;
 
 use super::{ApiResult, MemberView};
 use crate::access::OrgContext;
+use crate::audit::Audit;
 use crate::error::{AppError, Problem};
 use crate::extract::{ApiJson, ApiPath};
 use crate::ops;
@@ -51,6 +52,7 @@ pub struct AddMemberRequest {
     ))]
 pub async fn add(
     State(state): State<AppState>,
+    Audit(audit): Audit,
     ctx: OrgContext,
     ApiJson(body): ApiJson<AddMemberRequest>,
 ) -> ApiResult<(StatusCode, Json<MemberView>)> {
@@ -63,7 +65,7 @@ pub async fn add(
             );
         }
     };
-    let member = ops::members::add(&state, &ctx, who, body.role).await?;
+    let member = ops::members::add(&state, &ctx, &audit, who, body.role).await?;
     Ok((StatusCode::CREATED, Json(member.into())))
 }
 
@@ -85,11 +87,12 @@ pub struct ChangeRoleRequest {
     ))]
 pub async fn change_role(
     State(state): State<AppState>,
+    Audit(audit): Audit,
     ctx: OrgContext,
     ApiPath((_, user)): ApiPath<(OrgId, UserId)>,
     ApiJson(body): ApiJson<ChangeRoleRequest>,
 ) -> ApiResult<Json<MemberView>> {
-    let member = ops::members::change_role(&state, &ctx, user, body.role).await?;
+    let member = ops::members::change_role(&state, &ctx, &audit, user, body.role).await?;
     Ok(Json(member.into()))
 }
 
@@ -104,9 +107,10 @@ pub async fn change_role(
     ))]
 pub async fn remove(
     State(state): State<AppState>,
+    Audit(audit): Audit,
     ctx: OrgContext,
     ApiPath((_, user)): ApiPath<(OrgId, UserId)>,
 ) -> ApiResult<StatusCode> {
-    ops::members::remove(&state, &ctx, user).await?;
+    ops::members::remove(&state, &ctx, &audit, user).await?;
     Ok(StatusCode::NO_CONTENT)
 }

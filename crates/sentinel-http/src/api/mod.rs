@@ -1,6 +1,7 @@
 //! The REST API under `/api/v1`: JSON in, JSON out, RFC 9457 problems on error,
 //! described by an OpenAPI 3.1 document generated from these handlers.
 
+pub mod audit;
 pub mod auth;
 pub mod health;
 pub mod members;
@@ -115,7 +116,7 @@ impl Modify for Security {
 #[openapi(
     info(
         title = "Sentinel API",
-        description = "Fleet security platform: organizations, members and sessions.",
+        description = "Fleet security platform: organizations, members, sessions and audit logs.",
         license(name = "AGPL-3.0-only"),
     ),
     paths(
@@ -140,6 +141,11 @@ impl Modify for Security {
         users::create,
         users::update,
         users::delete,
+        audit::org_entries,
+        audit::org_export,
+        audit::platform_entries,
+        audit::platform_export,
+        health::metrics,
     ),
     modifiers(&Security),
     security(("session" = [])),
@@ -148,6 +154,7 @@ impl Modify for Security {
         (name = "auth", description = "Setup, login, logout and the caller's own account"),
         (name = "orgs", description = "Organizations and their members"),
         (name = "users", description = "User accounts (platform admins)"),
+        (name = "audit", description = "Tamper-evident audit logs"),
     )
 )]
 struct ApiDoc;

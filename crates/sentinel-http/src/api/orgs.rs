@@ -9,6 +9,7 @@ use utoipa::ToSchema;
 
 use super::{ApiResult, OrgView};
 use crate::access::{OrgContext, Principal};
+use crate::audit::Audit;
 use crate::error::Problem;
 use crate::extract::{ApiJson, ApiPath};
 use crate::ops;
@@ -45,10 +46,11 @@ pub struct OrgNameRequest {
     ))]
 pub async fn create(
     State(state): State<AppState>,
+    Audit(audit): Audit,
     principal: Principal,
     ApiJson(body): ApiJson<OrgNameRequest>,
 ) -> ApiResult<(StatusCode, Json<OrgView>)> {
-    let org = ops::orgs::create(&state, &principal, &body.name).await?;
+    let org = ops::orgs::create(&state, &principal, &audit, &body.name).await?;
     Ok((
         StatusCode::CREATED,
         Json(OrgView::new(org, Some(sentinel_core::TenantRole::Owner))),
@@ -72,10 +74,11 @@ pub async fn get(ctx: OrgContext) -> Json<OrgView> {
     responses((status = 200, body = OrgView), (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub async fn rename(
     State(state): State<AppState>,
+    Audit(audit): Audit,
     ctx: OrgContext,
     ApiJson(body): ApiJson<OrgNameRequest>,
 ) -> ApiResult<Json<OrgView>> {
-    let org = ops::orgs::rename(&state, &ctx, &body.name).await?;
+    let org = ops::orgs::rename(&state, &ctx, &audit, &body.name).await?;
     Ok(Json(OrgView::new(org, Some(ctx.membership.role()))))
 }
 
@@ -85,9 +88,10 @@ pub async fn rename(
     responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub async fn delete(
     State(state): State<AppState>,
+    Audit(audit): Audit,
     principal: Principal,
     ApiPath(org): ApiPath<OrgId>,
 ) -> ApiResult<StatusCode> {
-    ops::orgs::delete(&state, &principal, org).await?;
+    ops::orgs::delete(&state, &principal, &audit, org).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -8,6 +8,7 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::{ApiResult, UserView};
+use crate::audit::RequestOrigin;
 use crate::error::Problem;
 use crate::extract::ApiJson;
 use crate::ops;
@@ -35,6 +36,7 @@ pub struct SetupRequest {
     ))]
 pub async fn complete(
     State(state): State<AppState>,
+    RequestOrigin(origin): RequestOrigin,
     ApiJson(body): ApiJson<SetupRequest>,
 ) -> ApiResult<(StatusCode, Json<UserView>)> {
     let user = ops::setup::complete(
@@ -43,6 +45,7 @@ pub async fn complete(
         &body.name,
         &body.email,
         body.password.expose(),
+        &origin,
     )
     .await?;
     Ok((StatusCode::CREATED, Json(user.into())))

@@ -9,6 +9,7 @@ use utoipa::ToSchema;
 
 use super::{ApiResult, UserView};
 use crate::access::Principal;
+use crate::audit::Audit;
 use crate::error::Problem;
 use crate::extract::{ApiJson, ApiPath};
 use crate::ops;
@@ -50,12 +51,14 @@ pub struct CreateUserRequest {
     ))]
 pub async fn create(
     State(state): State<AppState>,
+    Audit(audit): Audit,
     principal: Principal,
     ApiJson(body): ApiJson<CreateUserRequest>,
 ) -> ApiResult<(StatusCode, Json<UserView>)> {
     let user = ops::users::create(
         &state,
         &principal,
+        &audit,
         &body.email,
         &body.name,
         body.password.expose(),
@@ -77,12 +80,14 @@ pub struct UpdateUserRequest {
     responses((status = 200, body = UserView), (status = 404, body = Problem), (status = 409, body = Problem)))]
 pub async fn update(
     State(state): State<AppState>,
+    Audit(audit): Audit,
     principal: Principal,
     ApiPath(user): ApiPath<UserId>,
     ApiJson(body): ApiJson<UpdateUserRequest>,
 ) -> ApiResult<Json<UserView>> {
     let user =
-        ops::users::set_platform_admin(&state, &principal, user, body.platform_admin).await?;
+        ops::users::set_platform_admin(&state, &principal, &audit, user, body.platform_admin)
+            .await?;
     Ok(Json(user.into()))
 }
 
@@ -93,9 +98,10 @@ pub async fn update(
     responses((status = 204), (status = 404, body = Problem), (status = 409, body = Problem)))]
 pub async fn delete(
     State(state): State<AppState>,
+    Audit(audit): Audit,
     principal: Principal,
     ApiPath(user): ApiPath<UserId>,
 ) -> ApiResult<StatusCode> {
-    ops::users::delete(&state, &principal, user).await?;
+    ops::users::delete(&state, &principal, &audit, user).await?;
     Ok(StatusCode::NO_CONTENT)
 }

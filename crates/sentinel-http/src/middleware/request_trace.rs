@@ -21,6 +21,8 @@ pub async fn trace(request: Request, next: Next) -> Response {
         user_id = tracing::field::Empty,
     );
     let started = Instant::now();
+    let mut request = request;
+    request.extensions_mut().insert(crate::audit::RequestId(id));
     let mut response = next.run(request).instrument(span.clone()).await;
     let status = response.status().as_u16();
     let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;

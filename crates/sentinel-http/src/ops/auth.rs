@@ -1,5 +1,8 @@
 //! Logging in and out, and changing one's own password.
 
+use sentinel_core::audit::{
+    Actor, AuditAction, AuditContext, Entity, EntityType, LogId, Origin, Outcome,
+};
 use sentinel_core::{Email, PasswordHash, ValidationError};
 use sentinel_store::User;
 
@@ -12,12 +15,13 @@ use crate::state::AppState;
 /// Checks the credentials and starts a new session, ending `previous` (the
 /// session the browser held before, if any). Unknown addresses and wrong
 /// passwords fail the same way and take the same time: both run one Argon2id
-/// verification.
+/// verification, and both are audited as `auth.login_failed`.
 pub async fn login(
     state: &AppState,
     email: &str,
     password: &str,
     client: &ClientInfo,
+    origin: &Origin,
     previous: Option<&Principal>,
 ) -> Result<(User, StartedSession), AppError> {
     let account = match Email::parse(email) {
@@ -33,17 +37,44 @@ pub async fn login(
             None => PasswordHash::verify_dummy(&candidate),
         })
         .await?;
-    let Some(account) = account.filter(|_| verified) else {
-        tracing::info!(client_ip = %client.ip, "login failed");
-        return Err(AppError::InvalidCredentials);
+    let account = match account {
+        Some(account) if verified => account,
+        account => {
+            tracing::info!(client_ip = %client.ip, "login failed");
+            let (actor, entity) = match &account {
+                Some(a) => (
+                    Actor::user(a.user.id, &a.user.name),
+                    Entity::new(EntityType::User, a.user.id),
+                ),
+                None => (Actor::anonymous(email), Entity::new(EntityType::User, "")),
+            };
+            let audit = AuditContext {
+                actor,
+                origin: origin.clone(),
+            };
+            let event = audit.event(
+                state.clock.now(),
+                AuditAction::LoginFailed,
+                entity,
+                serde_json::json!({ "email": email.chars().take(254).collect::<String>() }),
+                Outcome::Failure,
+            );
+            state.stores.record(LogId::Platform, event).await?;
+            return Err(AppError::InvalidCredentials);
+        }
     };
     let user = account.user;
+    let audit = AuditContext {
+        actor: Actor::user(user.id, &user.name),
+        origin: origin.clone(),
+    };
     let started = session::start(
         state,
         user.id,
         account.password_changed_at,
         client,
         previous.map(|p| p.session_id),
+        Some(&audit),
     )
     .await
     .map_err(|e| match e {
@@ -56,11 +87,21 @@ pub async fn login(
 }
 
 /// Ends the caller's session.
-pub async fn logout(state: &AppState, principal: &Principal) -> Result<(), AppError> {
+pub async fn logout(
+    state: &AppState,
+    principal: &Principal,
+    audit: &AuditContext,
+) -> Result<(), AppError> {
+    let event = audit.success(
+        state.clock.now(),
+        AuditAction::Logout,
+        Entity::new(EntityType::Session, principal.session_id),
+        serde_json::json!({}),
+    );
     state
         .stores
         .control()
-        .delete_session(principal.session_id)
+        .delete_session(principal.session_id, Some(event))
         .await?;
     tracing::info!(user_id = %principal.user.id, "logout");
     Ok(())
@@ -74,6 +115,7 @@ pub async fn change_password(
     state: &AppState,
     principal: &Principal,
     client: &ClientInfo,
+    audit: &AuditContext,
     current: &str,
     new: &str,
 ) -> Result<(StartedSession, u64), AppError> {
@@ -103,8 +145,10 @@ pub async fn change_password(
         })
         .await??;
     let now = state.clock.now();
-    let ended = control.change_password(user.id, &checked, now).await?;
-    let started = session::start(state, user.id, now, client, None).await?;
+    let ended = control
+        .change_password(user.id, &checked, now, audit)
+        .await?;
+    let started = session::start(state, user.id, now, client, None, None).await?;
     tracing::info!(user_id = %user.id, sessions_ended = ended, "password changed");
     Ok((started, ended.saturating_sub(1)))
 }

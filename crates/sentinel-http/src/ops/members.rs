@@ -4,6 +4,7 @@
 //! caller's to make (only owners touch the owner role) and that the
 //! organization keeps an owner.
 
+use sentinel_core::audit::AuditContext;
 use sentinel_core::{Email, TenantRole, UserId};
 use sentinel_store::{Member, StoreError};
 
@@ -29,6 +30,7 @@ pub async fn list(state: &AppState, ctx: &OrgContext) -> Result<Vec<Member>, App
 pub async fn add(
     state: &AppState,
     ctx: &OrgContext,
+    audit: &AuditContext,
     who: UserRef,
     role: TenantRole,
 ) -> Result<Member, AppError> {
@@ -43,9 +45,10 @@ pub async fn add(
     .ok_or(AppError::NotFound("user"))?;
     let (org, actor) = (ctx.organization().id, ctx.principal.user.id);
     control
-        .add_member(org, actor, user.id, role, state.clock.now())
+        .add_member(org, actor, user.id, role, state.clock.now(), audit)
         .await
         .map_err(not_found_as("user"))?;
+    flush_audit(state, ctx).await;
     tracing::info!(org_id = %org, member = %user.id, %role, "member added");
     find(state, ctx, user.id).await
 }
@@ -53,6 +56,7 @@ pub async fn add(
 pub async fn change_role(
     state: &AppState,
     ctx: &OrgContext,
+    audit: &AuditContext,
     user: UserId,
     role: TenantRole,
 ) -> Result<Member, AppError> {
@@ -60,21 +64,28 @@ pub async fn change_role(
     let previous = state
         .stores
         .control()
-        .change_role(org, actor, user, role)
+        .change_role(org, actor, user, role, state.clock.now(), audit)
         .await
         .map_err(not_found_as("member"))?;
+    flush_audit(state, ctx).await;
     tracing::info!(org_id = %org, member = %user, from = %previous, to = %role, "member role changed");
     find(state, ctx, user).await
 }
 
-pub async fn remove(state: &AppState, ctx: &OrgContext, user: UserId) -> Result<(), AppError> {
+pub async fn remove(
+    state: &AppState,
+    ctx: &OrgContext,
+    audit: &AuditContext,
+    user: UserId,
+) -> Result<(), AppError> {
     let (org, actor) = (ctx.organization().id, ctx.principal.user.id);
     let previous = state
         .stores
         .control()
-        .remove_member(org, actor, user)
+        .remove_member(org, actor, user, state.clock.now(), audit)
         .await
         .map_err(not_found_as("member"))?;
+    flush_audit(state, ctx).await;
     tracing::info!(org_id = %org, member = %user, role = %previous, "member removed");
     Ok(())
 }
@@ -88,6 +99,16 @@ async fn find(state: &AppState, ctx: &OrgContext, user: UserId) -> Result<Member
         .into_iter()
         .find(|m| m.user_id == user)
         .ok_or(AppError::NotFound("member"))
+}
+
+/// Moves the change's audit event from the control store's outbox into the
+/// organization's log. The change is made either way: if this fails, the event
+/// stays queued and the server's maintenance moves it later.
+pub(crate) async fn flush_audit(state: &AppState, ctx: &OrgContext) {
+    let org = ctx.organization().id;
+    if let Err(e) = state.stores.flush_audit_outbox(org).await {
+        tracing::warn!(org_id = %org, error = %e, "audit events stay queued for later");
+    }
 }
 
 fn not_found_as(what: &'static str) -> impl Fn(StoreError) -> AppError {

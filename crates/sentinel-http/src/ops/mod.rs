@@ -3,6 +3,7 @@
 //! route's permission (who may grant the owner role, the password policy, …); the
 //! handlers only translate between HTTP and these functions.
 
+pub mod audit;
 pub mod auth;
 pub mod members;
 pub mod orgs;

@@ -1,5 +1,6 @@
 //! Listing, creating, renaming and deleting organizations.
 
+use sentinel_core::audit::AuditContext;
 use sentinel_core::{OrgId, OrgName};
 use sentinel_store::{Organization, OrganizationWithRole};
 
@@ -25,12 +26,13 @@ pub async fn list(
 pub async fn create(
     state: &AppState,
     principal: &Principal,
+    audit: &AuditContext,
     name: &str,
 ) -> Result<Organization, AppError> {
     let name = OrgName::parse(name)?;
     let org = state
         .stores
-        .create_organization(&name, principal.user.id, state.clock.as_ref())
+        .create_organization(&name, principal.user.id, state.clock.as_ref(), audit)
         .await?;
     tracing::info!(org_id = %org.id, user_id = %principal.user.id, "organization created");
     Ok(org)
@@ -39,23 +41,30 @@ pub async fn create(
 pub async fn rename(
     state: &AppState,
     ctx: &OrgContext,
+    audit: &AuditContext,
     name: &str,
 ) -> Result<Organization, AppError> {
     let name = OrgName::parse(name)?;
     let org = state
         .stores
         .control()
-        .rename_organization(ctx.organization().id, &name, state.clock.now())
+        .rename_organization(ctx.organization().id, &name, state.clock.now(), audit)
         .await?;
+    super::members::flush_audit(state, ctx).await;
     tracing::info!(org_id = %org.id, "organization renamed");
     Ok(org)
 }
 
 /// Deletes an organization and its tenant store (platform admins only).
-pub async fn delete(state: &AppState, principal: &Principal, org: OrgId) -> Result<(), AppError> {
+pub async fn delete(
+    state: &AppState,
+    principal: &Principal,
+    audit: &AuditContext,
+    org: OrgId,
+) -> Result<(), AppError> {
     state
         .stores
-        .delete_organization(org)
+        .delete_organization(org, state.clock.as_ref(), audit)
         .await
         .map_err(|e| match e {
             sentinel_store::StoreError::NotFound => AppError::NotFound("organization"),

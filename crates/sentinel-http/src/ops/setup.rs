@@ -1,5 +1,6 @@
 //! Completing the first-admin setup with the one-time link printed at first start.
 
+use sentinel_core::audit::{Actor, AuditContext, Origin};
 use sentinel_core::{BearerSecret, NewAccount};
 use sentinel_store::{NewUser, SetupOutcome, User};
 
@@ -29,11 +30,16 @@ pub async fn complete(
     name: &str,
     email: &str,
     password: &str,
+    origin: &Origin,
 ) -> Result<User, AppError> {
     let secret = BearerSecret::parse(token).ok_or(AppError::Forbidden(INVALID_LINK))?;
     if !link_usable(state, token).await? {
         return Err(AppError::Forbidden(INVALID_LINK));
     }
+    let audit = AuditContext {
+        actor: Actor::anonymous(email),
+        origin: origin.clone(),
+    };
     let (name, email, password) = (name.to_owned(), email.to_owned(), password.to_owned());
     let policy = state.settings.password_policy;
     let admin = state
@@ -46,7 +52,7 @@ pub async fn complete(
     match state
         .stores
         .control()
-        .complete_setup(&secret.hash(), &admin, state.clock.now())
+        .complete_setup(&secret.hash(), &admin, state.clock.now(), &audit)
         .await?
     {
         SetupOutcome::Completed(user) => {

@@ -1,5 +1,6 @@
 //! Platform administration of user accounts.
 
+use sentinel_core::audit::AuditContext;
 use sentinel_core::{NewAccount, UserId};
 use sentinel_store::{NewUser, StoreError, User};
 
@@ -15,6 +16,7 @@ pub async fn list(state: &AppState) -> Result<Vec<User>, AppError> {
 pub async fn create(
     state: &AppState,
     principal: &Principal,
+    audit: &AuditContext,
     email: &str,
     name: &str,
     password: &str,
@@ -32,7 +34,7 @@ pub async fn create(
     let user = state
         .stores
         .control()
-        .create_user(&new, state.clock.now())
+        .create_user(&new, state.clock.now(), audit)
         .await?;
     tracing::info!(user_id = %user.id, by = %principal.user.id, platform_admin, "user created");
     Ok(user)
@@ -41,13 +43,14 @@ pub async fn create(
 pub async fn set_platform_admin(
     state: &AppState,
     principal: &Principal,
+    audit: &AuditContext,
     user: UserId,
     platform_admin: bool,
 ) -> Result<User, AppError> {
     let updated = state
         .stores
         .control()
-        .set_platform_admin(user, platform_admin)
+        .set_platform_admin(user, platform_admin, state.clock.now(), audit)
         .await
         .map_err(no_such_user)?;
     tracing::info!(user_id = %user, by = %principal.user.id, platform_admin, "platform admin role changed");
@@ -55,7 +58,12 @@ pub async fn set_platform_admin(
 }
 
 /// Deletes an account (not one's own), with its sessions and memberships.
-pub async fn delete(state: &AppState, principal: &Principal, user: UserId) -> Result<(), AppError> {
+pub async fn delete(
+    state: &AppState,
+    principal: &Principal,
+    audit: &AuditContext,
+    user: UserId,
+) -> Result<(), AppError> {
     if user == principal.user.id {
         return Err(AppError::Conflict(
             "you cannot delete your own account".into(),
@@ -64,7 +72,7 @@ pub async fn delete(state: &AppState, principal: &Principal, user: UserId) -> Re
     state
         .stores
         .control()
-        .delete_user(user)
+        .delete_user(user, state.clock.now(), audit)
         .await
         .map_err(no_such_user)?;
     tracing::info!(user_id = %user, by = %principal.user.id, "user deleted");

@@ -9,6 +9,7 @@ use serde::Deserialize;
 use super::orgs::NoticeQuery;
 use super::{Layout, UiResult, render, see_other};
 use crate::access::Principal;
+use crate::audit::Audit;
 use crate::error::AppError;
 use crate::extract::{UiForm, UiPath, UiQuery};
 use crate::ops;
@@ -116,6 +117,7 @@ pub struct CreateUserForm {
 
 pub async fn create_user(
     State(state): State<AppState>,
+    Audit(audit): Audit,
     principal: Principal,
     UiForm(form): UiForm<CreateUserForm>,
 ) -> UiResult {
@@ -123,6 +125,7 @@ pub async fn create_user(
     match ops::users::create(
         &state,
         &principal,
+        &audit,
         &form.email,
         &form.name,
         &form.password,
@@ -142,11 +145,14 @@ pub struct PlatformAdminForm {
 
 pub async fn set_platform_admin(
     State(state): State<AppState>,
+    Audit(audit): Audit,
     principal: Principal,
     UiPath(user): UiPath<UserId>,
     UiForm(form): UiForm<PlatformAdminForm>,
 ) -> UiResult {
-    match ops::users::set_platform_admin(&state, &principal, user, form.platform_admin).await {
+    match ops::users::set_platform_admin(&state, &principal, &audit, user, form.platform_admin)
+        .await
+    {
         Ok(_) => Ok(see_other("/admin/users?notice=user-updated")),
         Err(e) => or_show(&state, &principal, e, Default::default()).await,
     }
@@ -154,10 +160,11 @@ pub async fn set_platform_admin(
 
 pub async fn delete_user(
     State(state): State<AppState>,
+    Audit(audit): Audit,
     principal: Principal,
     UiPath(user): UiPath<UserId>,
 ) -> UiResult {
-    match ops::users::delete(&state, &principal, user).await {
+    match ops::users::delete(&state, &principal, &audit, user).await {
         Ok(()) => Ok(see_other("/admin/users?notice=user-deleted")),
         Err(e) => or_show(&state, &principal, e, Default::default()).await,
     }

@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 use super::{Layout, UiResult, render, safe_next, see_other};
 use crate::access::{MaybePrincipal, Principal};
+use crate::audit::{Audit, RequestOrigin};
 use crate::client::ClientInfo;
 use crate::error::AppError;
 use crate::extract::{UiForm, UiQuery};
@@ -57,6 +58,7 @@ pub struct LoginForm {
 
 pub async fn login(
     State(state): State<AppState>,
+    RequestOrigin(origin): RequestOrigin,
     MaybePrincipal(previous): MaybePrincipal,
     client: ClientInfo,
     UiForm(form): UiForm<LoginForm>,
@@ -67,6 +69,7 @@ pub async fn login(
         &form.email,
         &form.password,
         &client,
+        &origin,
         previous.as_ref(),
     )
     .await
@@ -90,8 +93,12 @@ pub async fn login(
     }
 }
 
-pub async fn logout(State(state): State<AppState>, principal: Principal) -> UiResult {
-    ops::auth::logout(&state, &principal).await?;
+pub async fn logout(
+    State(state): State<AppState>,
+    Audit(audit): Audit,
+    principal: Principal,
+) -> UiResult {
+    ops::auth::logout(&state, &principal, &audit).await?;
     Ok((
         [(header::SET_COOKIE, clear_cookie())],
         see_other("/login?notice=logged-out"),

@@ -9,6 +9,7 @@ use serde::Deserialize;
 use super::orgs::NoticeQuery;
 use super::{Layout, UiResult, render, see_other};
 use crate::access::OrgContext;
+use crate::audit::Audit;
 use crate::error::AppError;
 use crate::extract::{UiForm, UiPath, UiQuery};
 use crate::ops;
@@ -120,10 +121,19 @@ pub struct AddForm {
 
 pub async fn add(
     State(state): State<AppState>,
+    Audit(audit): Audit,
     ctx: OrgContext,
     UiForm(form): UiForm<AddForm>,
 ) -> UiResult {
-    match ops::members::add(&state, &ctx, UserRef::Email(form.email.clone()), form.role).await {
+    match ops::members::add(
+        &state,
+        &ctx,
+        &audit,
+        UserRef::Email(form.email.clone()),
+        form.role,
+    )
+    .await
+    {
         Ok(_) => Ok(see_other(&format!(
             "/orgs/{}/members?notice=member-added",
             ctx.organization().id
@@ -139,11 +149,12 @@ pub struct RoleForm {
 
 pub async fn change_role(
     State(state): State<AppState>,
+    Audit(audit): Audit,
     ctx: OrgContext,
     UiPath((_, user)): UiPath<(OrgId, UserId)>,
     UiForm(form): UiForm<RoleForm>,
 ) -> UiResult {
-    match ops::members::change_role(&state, &ctx, user, form.role).await {
+    match ops::members::change_role(&state, &ctx, &audit, user, form.role).await {
         Ok(_) => Ok(see_other(&format!(
             "/orgs/{}/members?notice=role-changed",
             ctx.organization().id
@@ -154,10 +165,11 @@ pub async fn change_role(
 
 pub async fn remove(
     State(state): State<AppState>,
+    Audit(audit): Audit,
     ctx: OrgContext,
     UiPath((_, user)): UiPath<(OrgId, UserId)>,
 ) -> UiResult {
-    match ops::members::remove(&state, &ctx, user).await {
+    match ops::members::remove(&state, &ctx, &audit, user).await {
         Ok(()) if user == ctx.principal.user.id => Ok(see_other("/orgs?notice=member-removed")),
         Ok(()) => Ok(see_other(&format!(
             "/orgs/{}/members?notice=member-removed",

@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod assets;
+pub mod audit;
 pub mod auth;
 pub mod members;
 pub mod orgs;

@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use super::{Layout, UiResult, render, see_other};
 use crate::access::{OrgContext, Principal};
+use crate::audit::Audit;
 use crate::error::AppError;
 use crate::extract::{UiForm, UiPath, UiQuery};
 use crate::ops;
@@ -93,10 +94,11 @@ pub struct NameForm {
 
 pub async fn create(
     State(state): State<AppState>,
+    Audit(audit): Audit,
     principal: Principal,
     UiForm(form): UiForm<NameForm>,
 ) -> UiResult {
-    match ops::orgs::create(&state, &principal, &form.name).await {
+    match ops::orgs::create(&state, &principal, &audit, &form.name).await {
         Ok(org) => Ok(see_other(&format!("/orgs/{}?notice=org-created", org.id))),
         Err(e @ (AppError::Invalid(_) | AppError::Conflict(_))) => {
             orgs_page(
@@ -123,6 +125,7 @@ struct OrgPage {
     created: String,
     role: TenantRole,
     can_rename: bool,
+    can_read_audit: bool,
 }
 
 async fn org_page(
@@ -148,6 +151,10 @@ async fn org_page(
             .membership
             .role()
             .grants(sentinel_core::Permission::OrgManage),
+        can_read_audit: ctx
+            .membership
+            .role()
+            .grants(sentinel_core::Permission::AuditRead),
     };
     Ok(render(status, &page))
 }
@@ -162,10 +169,11 @@ pub async fn overview(
 
 pub async fn rename(
     State(state): State<AppState>,
+    Audit(audit): Audit,
     ctx: OrgContext,
     UiForm(form): UiForm<NameForm>,
 ) -> UiResult {
-    match ops::orgs::rename(&state, &ctx, &form.name).await {
+    match ops::orgs::rename(&state, &ctx, &audit, &form.name).await {
         Ok(org) => Ok(see_other(&format!("/orgs/{}?notice=org-renamed", org.id))),
         Err(e @ AppError::Invalid(_)) => {
             org_page(&state, &ctx, e.status(), None, Some(e.detail())).await
@@ -182,6 +190,7 @@ pub struct DeleteForm {
 
 pub async fn delete(
     State(state): State<AppState>,
+    Audit(audit): Audit,
     principal: Principal,
     UiPath(org_id): UiPath<OrgId>,
     UiForm(form): UiForm<DeleteForm>,
@@ -208,6 +217,6 @@ pub async fn delete(
         )
         .await;
     }
-    ops::orgs::delete(&state, &principal, org_id).await?;
+    ops::orgs::delete(&state, &principal, &audit, org_id).await?;
     Ok(see_other("/orgs?notice=org-deleted"))
 }

@@ -9,6 +9,7 @@ use serde::Deserialize;
 use super::orgs::NoticeQuery;
 use super::{Layout, UiResult, render, see_other};
 use crate::access::Principal;
+use crate::audit::Audit;
 use crate::client::ClientInfo;
 use crate::error::AppError;
 use crate::extract::{UiForm, UiQuery};
@@ -69,6 +70,7 @@ pub struct PasswordForm {
 
 pub async fn change_password(
     State(state): State<AppState>,
+    Audit(audit): Audit,
     principal: Principal,
     client: ClientInfo,
     UiForm(form): UiForm<PasswordForm>,
@@ -88,6 +90,7 @@ pub async fn change_password(
         &state,
         &principal,
         &client,
+        &audit,
         &form.current_password,
         &form.new_password,
     )

@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::{Layout, UiResult, error_page, render, see_other};
+use crate::audit::RequestOrigin;
 use crate::client::ClientInfo;
 use crate::error::AppError;
 use crate::extract::{UiForm, UiQuery};
@@ -59,6 +60,7 @@ pub struct SetupForm {
 /// Creates the first platform admin and signs them in.
 pub async fn submit(
     State(state): State<AppState>,
+    RequestOrigin(origin): RequestOrigin,
     client: ClientInfo,
     UiForm(form): UiForm<SetupForm>,
 ) -> UiResult {
@@ -75,9 +77,19 @@ pub async fn submit(
     if form.password != form.password_confirm {
         return Ok(again(String::from("The two passwords differ.")));
     }
-    match ops::setup::complete(&state, &form.token, &form.name, &form.email, &form.password).await {
+    match ops::setup::complete(
+        &state,
+        &form.token,
+        &form.name,
+        &form.email,
+        &form.password,
+        &origin,
+    )
+    .await
+    {
         Ok(user) => {
-            let started = session::start(&state, user.id, user.created_at, &client, None).await?;
+            let started =
+                session::start(&state, user.id, user.created_at, &client, None, None).await?;
             Ok((
                 [(header::SET_COOKIE, started.set_cookie)],
                 see_other("/orgs"),

@@ -6,15 +6,23 @@ use std::time::Duration;
 
 use sentinel_core::{
     Clock, DisplayName, Email, ManualClock, OrgId, OrgName, PasswordHash, PasswordPolicy,
-    Permission, SecretHash, TenantRole, Timestamp, UserId,
+    Permission, SecretHash, SessionId, TenantRole, Timestamp, UserId,
 };
 
 use crate::testing::{TestDatabase, postgres_admin_url};
 use crate::{NewSession, NewUser, SetupOutcome, StoreError, StoreLocation, Stores, User};
+use sentinel_core::audit::AuditContext;
+
+/// The actor of the changes these tests make.
+fn sys() -> &'static AuditContext {
+    static SYSTEM: std::sync::LazyLock<AuditContext> =
+        std::sync::LazyLock::new(AuditContext::system);
+    &SYSTEM
+}
 
 /// A fresh, empty store on one engine, and what it takes to clean up after it.
 struct Fixture {
-    stores: Stores,
+    stores: std::sync::Arc<Stores>,
     location: StoreLocation,
     clock: ManualClock,
     _dir: tempfile::TempDir,
@@ -45,7 +53,7 @@ impl Fixture {
         pg: Option<TestDatabase>,
     ) -> Fixture {
         let clock = ManualClock::starting_at(Timestamp::from_unix_seconds(1_790_000_000));
-        let stores = Stores::open(&location, &clock).await.unwrap();
+        let stores = std::sync::Arc::new(Stores::open(&location, &clock).await.unwrap());
         Fixture {
             stores,
             location,
@@ -58,7 +66,7 @@ impl Fixture {
     /// Closes and reopens the stores, as a restarted server would.
     async fn reopen(&mut self) {
         self.stores.close().await;
-        self.stores = Stores::open(&self.location, &self.clock).await.unwrap();
+        self.stores = std::sync::Arc::new(Stores::open(&self.location, &self.clock).await.unwrap());
     }
 
     async fn finish(self) {
@@ -80,7 +88,7 @@ impl Fixture {
         };
         self.stores
             .control()
-            .create_user(&new, self.clock.now())
+            .create_user(&new, self.clock.now(), sys())
             .await
             .unwrap()
     }
@@ -118,7 +126,7 @@ conformance!(
         let alice = f.user("alice@example.org", true).await;
         let org = f
             .stores
-            .create_organization(&OrgName::parse("Acme").unwrap(), alice.id, &f.clock)
+            .create_organization(&OrgName::parse("Acme").unwrap(), alice.id, &f.clock, sys())
             .await
             .unwrap();
         f.reopen().await;
@@ -160,7 +168,7 @@ conformance!(
             platform_admin: false,
         };
         let err = control
-            .create_user(&duplicate, f.clock.now())
+            .create_user(&duplicate, f.clock.now(), sys())
             .await
             .unwrap_err();
         assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
@@ -184,6 +192,7 @@ conformance!(
         let control = f.stores.control();
         let before = control.user_with_password(alice.id).await.unwrap().unwrap();
         let session = |n: u8, checked: Timestamp| NewSession {
+            id: SessionId::random(),
             secret_hash: SecretHash::of(&[n]),
             user_id: alice.id,
             created_at: f.clock.now(),
@@ -193,11 +202,11 @@ conformance!(
             password_checked_at: checked,
         };
         control
-            .create_session(&session(1, before.password_changed_at))
+            .create_session(&session(1, before.password_changed_at), None)
             .await
             .unwrap();
         control
-            .create_session(&session(2, before.password_changed_at))
+            .create_session(&session(2, before.password_changed_at), None)
             .await
             .unwrap();
 
@@ -206,7 +215,12 @@ conformance!(
             .unwrap();
         f.clock.advance(Duration::from_secs(60));
         let ended = control
-            .change_password(alice.id, &PasswordHash::new(&new).unwrap(), f.clock.now())
+            .change_password(
+                alice.id,
+                &PasswordHash::new(&new).unwrap(),
+                f.clock.now(),
+                sys(),
+            )
             .await
             .unwrap();
         assert_eq!(ended, 2);
@@ -224,16 +238,21 @@ conformance!(
 
         // A login that checked the old password loses the race: no session.
         let late = control
-            .create_session(&session(3, before.password_changed_at))
+            .create_session(&session(3, before.password_changed_at), None)
             .await;
         assert!(matches!(late, Err(StoreError::NotFound)), "{late:?}");
         control
-            .create_session(&session(4, stored.password_changed_at))
+            .create_session(&session(4, stored.password_changed_at), None)
             .await
             .unwrap();
 
         let missing = control
-            .change_password(UserId::random(), &stored.password_hash, f.clock.now())
+            .change_password(
+                UserId::random(),
+                &stored.password_hash,
+                f.clock.now(),
+                sys(),
+            )
             .await;
         assert!(matches!(missing, Err(StoreError::NotFound)));
         f
@@ -245,29 +264,33 @@ conformance!(the_last_platform_admin_stays, |f: Fixture| async move {
     let bob = f.user("bob@example.org", false).await;
     let control = f.stores.control();
     assert!(matches!(
-        control.set_platform_admin(root.id, false).await,
+        control
+            .set_platform_admin(root.id, false, f.clock.now(), sys())
+            .await,
         Err(StoreError::Refused(_))
     ));
     assert!(matches!(
-        control.delete_user(root.id).await,
+        control.delete_user(root.id, f.clock.now(), sys()).await,
         Err(StoreError::Refused(_))
     ));
     assert!(
         control
-            .set_platform_admin(bob.id, true)
+            .set_platform_admin(bob.id, true, f.clock.now(), sys())
             .await
             .unwrap()
             .platform_admin
     );
     assert!(
         !control
-            .set_platform_admin(root.id, false)
+            .set_platform_admin(root.id, false, f.clock.now(), sys())
             .await
             .unwrap()
             .platform_admin
     );
     assert!(matches!(
-        control.set_platform_admin(UserId::random(), true).await,
+        control
+            .set_platform_admin(UserId::random(), true, f.clock.now(), sys())
+            .await,
         Err(StoreError::NotFound)
     ));
     f
@@ -281,12 +304,12 @@ conformance!(
         let name = OrgName::parse("Acme Schools").unwrap();
         let a = f
             .stores
-            .create_organization(&name, alice.id, &f.clock)
+            .create_organization(&name, alice.id, &f.clock, sys())
             .await
             .unwrap();
         let b = f
             .stores
-            .create_organization(&name, bob.id, &f.clock)
+            .create_organization(&name, bob.id, &f.clock, sys())
             .await
             .unwrap();
         assert_eq!(a.slug.as_str(), "acme-schools");
@@ -304,7 +327,7 @@ conformance!(
         );
         let ghost = f
             .stores
-            .create_organization(&name, UserId::random(), &f.clock)
+            .create_organization(&name, UserId::random(), &f.clock, sys())
             .await;
         assert!(matches!(ghost, Err(StoreError::NotFound)), "{ghost:?}");
         assert_eq!(
@@ -313,7 +336,7 @@ conformance!(
             "the failed creation left nothing"
         );
         let renamed = control
-            .rename_organization(a.id, &OrgName::parse("Acme").unwrap(), f.clock.now())
+            .rename_organization(a.id, &OrgName::parse("Acme").unwrap(), f.clock.now(), sys())
             .await
             .unwrap();
         assert_eq!(renamed.name.as_str(), "Acme");
@@ -327,7 +350,7 @@ conformance!(memberships_keep_an_owner, |f: Fixture| async move {
     let bob = f.user("bob@example.org", false).await;
     let org = f
         .stores
-        .create_organization(&OrgName::parse("Acme").unwrap(), alice.id, &f.clock)
+        .create_organization(&OrgName::parse("Acme").unwrap(), alice.id, &f.clock, sys())
         .await
         .unwrap();
     let control = f.stores.control();
@@ -335,15 +358,15 @@ conformance!(memberships_keep_an_owner, |f: Fixture| async move {
     let a = alice.id;
 
     control
-        .add_member(org.id, a, bob.id, TenantRole::Readonly, now)
+        .add_member(org.id, a, bob.id, TenantRole::Readonly, now, sys())
         .await
         .unwrap();
     let again = control
-        .add_member(org.id, a, bob.id, TenantRole::Admin, now)
+        .add_member(org.id, a, bob.id, TenantRole::Admin, now, sys())
         .await;
     assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
     let ghost = control
-        .add_member(org.id, a, UserId::random(), TenantRole::Admin, now)
+        .add_member(org.id, a, UserId::random(), TenantRole::Admin, now, sys())
         .await;
     assert!(matches!(ghost, Err(StoreError::NotFound)), "{ghost:?}");
 
@@ -359,43 +382,54 @@ conformance!(memberships_keep_an_owner, |f: Fixture| async move {
         ]
     );
 
-    let last = control.change_role(org.id, a, a, TenantRole::Admin).await;
+    let last = control
+        .change_role(org.id, a, a, TenantRole::Admin, f.clock.now(), sys())
+        .await;
     assert!(matches!(last, Err(StoreError::Refused(_))), "{last:?}");
     assert!(matches!(
-        control.remove_member(org.id, a, a).await,
+        control
+            .remove_member(org.id, a, a, f.clock.now(), sys())
+            .await,
         Err(StoreError::Refused(_))
     ));
     assert!(matches!(
-        control.delete_user(a).await,
+        control.delete_user(a, f.clock.now(), sys()).await,
         Err(StoreError::Refused(_))
     ));
 
     assert_eq!(
         control
-            .change_role(org.id, a, bob.id, TenantRole::Owner)
+            .change_role(org.id, a, bob.id, TenantRole::Owner, f.clock.now(), sys())
             .await
             .unwrap(),
         TenantRole::Readonly
     );
     assert_eq!(
         control
-            .change_role(org.id, a, a, TenantRole::Analyst)
+            .change_role(org.id, a, a, TenantRole::Analyst, f.clock.now(), sys())
             .await
             .unwrap(),
         TenantRole::Owner
     );
     let b = bob.id;
     assert_eq!(
-        control.remove_member(org.id, b, a).await.unwrap(),
+        control
+            .remove_member(org.id, b, a, f.clock.now(), sys())
+            .await
+            .unwrap(),
         TenantRole::Analyst
     );
     assert!(control.membership(org.id, a).await.unwrap().is_none());
     assert!(matches!(
-        control.remove_member(org.id, b, a).await,
+        control
+            .remove_member(org.id, b, a, f.clock.now(), sys())
+            .await,
         Err(StoreError::NotFound)
     ));
     assert!(matches!(
-        control.change_role(org.id, b, a, TenantRole::Admin).await,
+        control
+            .change_role(org.id, b, a, TenantRole::Admin, f.clock.now(), sys())
+            .await,
         Err(StoreError::NotFound)
     ));
     f
@@ -408,49 +442,86 @@ conformance!(the_actors_current_role_decides, |f: Fixture| async move {
     let outsider = f.user("outsider@example.org", false).await;
     let org = f
         .stores
-        .create_organization(&OrgName::parse("Acme").unwrap(), owner.id, &f.clock)
+        .create_organization(&OrgName::parse("Acme").unwrap(), owner.id, &f.clock, sys())
         .await
         .unwrap();
     let control = f.stores.control();
     let now = f.clock.now();
     control
-        .add_member(org.id, owner.id, admin.id, TenantRole::Admin, now)
+        .add_member(org.id, owner.id, admin.id, TenantRole::Admin, now, sys())
         .await
         .unwrap();
 
     let grant_owner = control
-        .add_member(org.id, admin.id, member.id, TenantRole::Owner, now)
+        .add_member(org.id, admin.id, member.id, TenantRole::Owner, now, sys())
         .await;
     assert!(
         matches!(grant_owner, Err(StoreError::NotPermitted(_))),
         "{grant_owner:?}"
     );
     control
-        .add_member(org.id, admin.id, member.id, TenantRole::Analyst, now)
+        .add_member(org.id, admin.id, member.id, TenantRole::Analyst, now, sys())
         .await
         .unwrap();
     let promote = control
-        .change_role(org.id, admin.id, member.id, TenantRole::Owner)
+        .change_role(
+            org.id,
+            admin.id,
+            member.id,
+            TenantRole::Owner,
+            f.clock.now(),
+            sys(),
+        )
         .await;
     assert!(matches!(promote, Err(StoreError::NotPermitted(_))));
     let demote_owner = control
-        .change_role(org.id, admin.id, owner.id, TenantRole::Readonly)
+        .change_role(
+            org.id,
+            admin.id,
+            owner.id,
+            TenantRole::Readonly,
+            f.clock.now(),
+            sys(),
+        )
         .await;
     assert!(matches!(demote_owner, Err(StoreError::NotPermitted(_))));
-    let remove_owner = control.remove_member(org.id, admin.id, owner.id).await;
+    let remove_owner = control
+        .remove_member(org.id, admin.id, owner.id, f.clock.now(), sys())
+        .await;
     assert!(matches!(remove_owner, Err(StoreError::NotPermitted(_))));
     let by_outsider = control
-        .change_role(org.id, outsider.id, member.id, TenantRole::Admin)
+        .change_role(
+            org.id,
+            outsider.id,
+            member.id,
+            TenantRole::Admin,
+            f.clock.now(),
+            sys(),
+        )
         .await;
     assert!(matches!(by_outsider, Err(StoreError::NotPermitted(_))));
 
     // Once the owner makes the member an owner, the admin can no longer demote them.
     control
-        .change_role(org.id, owner.id, member.id, TenantRole::Owner)
+        .change_role(
+            org.id,
+            owner.id,
+            member.id,
+            TenantRole::Owner,
+            f.clock.now(),
+            sys(),
+        )
         .await
         .unwrap();
     let stale = control
-        .change_role(org.id, admin.id, member.id, TenantRole::Readonly)
+        .change_role(
+            org.id,
+            admin.id,
+            member.id,
+            TenantRole::Readonly,
+            f.clock.now(),
+            sys(),
+        )
         .await;
     assert!(
         matches!(stale, Err(StoreError::NotPermitted(_))),
@@ -458,11 +529,25 @@ conformance!(the_actors_current_role_decides, |f: Fixture| async move {
     );
     // And a demoted admin has lost their powers at once.
     control
-        .change_role(org.id, owner.id, admin.id, TenantRole::Readonly)
+        .change_role(
+            org.id,
+            owner.id,
+            admin.id,
+            TenantRole::Readonly,
+            f.clock.now(),
+            sys(),
+        )
         .await
         .unwrap();
     let demoted = control
-        .add_member(org.id, admin.id, outsider.id, TenantRole::Readonly, now)
+        .add_member(
+            org.id,
+            admin.id,
+            outsider.id,
+            TenantRole::Readonly,
+            now,
+            sys(),
+        )
         .await;
     assert!(matches!(demoted, Err(StoreError::NotPermitted(_))));
     f
@@ -478,16 +563,37 @@ conformance!(
             let name = OrgName::parse(&format!("Race {round}")).unwrap();
             let org = f
                 .stores
-                .create_organization(&name, alice.id, &f.clock)
+                .create_organization(&name, alice.id, &f.clock, sys())
                 .await
                 .unwrap();
             control
-                .add_member(org.id, alice.id, bob.id, TenantRole::Owner, f.clock.now())
+                .add_member(
+                    org.id,
+                    alice.id,
+                    bob.id,
+                    TenantRole::Owner,
+                    f.clock.now(),
+                    sys(),
+                )
                 .await
                 .unwrap();
             let (a, b) = tokio::join!(
-                control.change_role(org.id, bob.id, alice.id, TenantRole::Admin),
-                control.change_role(org.id, alice.id, bob.id, TenantRole::Admin),
+                control.change_role(
+                    org.id,
+                    bob.id,
+                    alice.id,
+                    TenantRole::Admin,
+                    f.clock.now(),
+                    sys()
+                ),
+                control.change_role(
+                    org.id,
+                    alice.id,
+                    bob.id,
+                    TenantRole::Admin,
+                    f.clock.now(),
+                    sys()
+                ),
             );
             assert!(
                 a.is_ok() != b.is_ok(),
@@ -516,16 +622,30 @@ conformance!(
             let name = OrgName::parse(&format!("Race {round}")).unwrap();
             let org = f
                 .stores
-                .create_organization(&name, alice.id, &f.clock)
+                .create_organization(&name, alice.id, &f.clock, sys())
                 .await
                 .unwrap();
             control
-                .add_member(org.id, alice.id, bob.id, TenantRole::Owner, f.clock.now())
+                .add_member(
+                    org.id,
+                    alice.id,
+                    bob.id,
+                    TenantRole::Owner,
+                    f.clock.now(),
+                    sys(),
+                )
                 .await
                 .unwrap();
             let (stepped_down, deleted) = tokio::join!(
-                control.change_role(org.id, alice.id, alice.id, TenantRole::Admin),
-                control.delete_user(bob.id),
+                control.change_role(
+                    org.id,
+                    alice.id,
+                    alice.id,
+                    TenantRole::Admin,
+                    f.clock.now(),
+                    sys()
+                ),
+                control.delete_user(bob.id, f.clock.now(), sys()),
             );
             let members = control.members(org.id).await.unwrap();
             assert_eq!(
@@ -540,7 +660,14 @@ conformance!(
                 break;
             }
             control
-                .change_role(org.id, bob.id, alice.id, TenantRole::Owner)
+                .change_role(
+                    org.id,
+                    bob.id,
+                    alice.id,
+                    TenantRole::Owner,
+                    f.clock.now(),
+                    sys(),
+                )
                 .await
                 .ok();
         }
@@ -559,6 +686,7 @@ conformance!(sessions_expire_and_end, |f: Fixture| async move {
         .unwrap()
         .password_changed_at;
     let new_session = |n: u8| NewSession {
+        id: SessionId::random(),
         password_checked_at: checked,
         secret_hash: SecretHash::of(&[n]),
         user_id: alice.id,
@@ -567,8 +695,12 @@ conformance!(sessions_expire_and_end, |f: Fixture| async move {
         client_ip: Some("192.0.2.1".into()),
         user_agent: Some("test".into()),
     };
-    let first = control.create_session(&new_session(1)).await.unwrap();
-    let second = control.create_session(&new_session(2)).await.unwrap();
+    let first = new_session(1);
+    control.create_session(&first, None).await.unwrap();
+    let first = first.id;
+    let second = new_session(2);
+    control.create_session(&second, None).await.unwrap();
+    let second = second.id;
     let (record, user) = control
         .session_by_secret(&SecretHash::of(&[1]))
         .await
@@ -613,7 +745,9 @@ conformance!(sessions_expire_and_end, |f: Fixture| async move {
     );
     let _ = second;
 
-    let third = control.create_session(&new_session(3)).await.unwrap();
+    let third = new_session(3);
+    control.create_session(&third, None).await.unwrap();
+    let third = third.id;
     assert!(
         control
             .session_by_secret(&SecretHash::of(&[3]))
@@ -621,7 +755,7 @@ conformance!(sessions_expire_and_end, |f: Fixture| async move {
             .unwrap()
             .is_some()
     );
-    control.delete_session(third).await.unwrap();
+    control.delete_session(third, None).await.unwrap();
     assert!(
         control
             .session_by_secret(&SecretHash::of(&[3]))
@@ -630,7 +764,9 @@ conformance!(sessions_expire_and_end, |f: Fixture| async move {
             .is_none()
     );
 
-    let late = control.create_session(&new_session(4)).await.unwrap();
+    let late = new_session(4);
+    control.create_session(&late, None).await.unwrap();
+    let late = late.id;
     let _ = late;
     for _ in 0..5 {
         f.clock.advance(Duration::from_secs(25 * 60));
@@ -677,16 +813,22 @@ conformance!(setup_tokens_work_once, |f: Fixture| async move {
         platform_admin: false,
     };
     let wrong = control
-        .complete_setup(&SecretHash::of(b"other"), &admin, now)
+        .complete_setup(&SecretHash::of(b"other"), &admin, now, sys())
         .await
         .unwrap();
     assert!(matches!(wrong, SetupOutcome::InvalidToken));
-    let SetupOutcome::Completed(root) = control.complete_setup(&token, &admin, now).await.unwrap()
+    let SetupOutcome::Completed(root) = control
+        .complete_setup(&token, &admin, now, sys())
+        .await
+        .unwrap()
     else {
         panic!("setup did not complete");
     };
     assert!(root.platform_admin, "the first user is a platform admin");
-    let replay = control.complete_setup(&token, &admin, now).await.unwrap();
+    let replay = control
+        .complete_setup(&token, &admin, now, sys())
+        .await
+        .unwrap();
     assert!(matches!(replay, SetupOutcome::InvalidToken));
     assert!(!control.setup_token_usable(&token, now).await.unwrap());
 
@@ -699,7 +841,10 @@ conformance!(setup_tokens_work_once, |f: Fixture| async move {
         !control.setup_token_usable(&late, now).await.unwrap(),
         "users exist"
     );
-    let again = control.complete_setup(&late, &admin, now).await.unwrap();
+    let again = control
+        .complete_setup(&late, &admin, now, sys())
+        .await
+        .unwrap();
     assert!(matches!(again, SetupOutcome::AlreadyDone));
     assert_eq!(control.count_users().await.unwrap(), 1);
     f
@@ -736,7 +881,7 @@ conformance!(expired_setup_tokens_are_refused, |f: Fixture| async move {
         platform_admin: true,
     };
     let late = control
-        .complete_setup(&replaced, &admin, f.clock.now())
+        .complete_setup(&replaced, &admin, f.clock.now(), sys())
         .await
         .unwrap();
     assert!(matches!(late, SetupOutcome::InvalidToken));
@@ -752,12 +897,12 @@ conformance!(
         let control = f.stores.control();
         let a = f
             .stores
-            .create_organization(&OrgName::parse("A").unwrap(), alice.id, &f.clock)
+            .create_organization(&OrgName::parse("A").unwrap(), alice.id, &f.clock, sys())
             .await
             .unwrap();
         let b = f
             .stores
-            .create_organization(&OrgName::parse("B").unwrap(), alice.id, &f.clock)
+            .create_organization(&OrgName::parse("B").unwrap(), alice.id, &f.clock, sys())
             .await
             .unwrap();
         control
@@ -767,6 +912,7 @@ conformance!(
                 reader.id,
                 TenantRole::Readonly,
                 f.clock.now(),
+                sys(),
             )
             .await
             .unwrap();
@@ -804,7 +950,12 @@ conformance!(
         let alice = f.user("alice@example.org", false).await;
         let org = f
             .stores
-            .create_organization(&OrgName::parse("Doomed").unwrap(), alice.id, &f.clock)
+            .create_organization(
+                &OrgName::parse("Doomed").unwrap(),
+                alice.id,
+                &f.clock,
+                sys(),
+            )
             .await
             .unwrap();
         let access = f
@@ -817,7 +968,10 @@ conformance!(
             .authorize(Permission::OrgRead)
             .unwrap();
         f.stores.tenants().open(&access).await.unwrap();
-        f.stores.delete_organization(org.id).await.unwrap();
+        f.stores
+            .delete_organization(org.id, &f.clock, sys())
+            .await
+            .unwrap();
         assert!(
             f.stores
                 .control()
@@ -835,7 +989,7 @@ conformance!(
                 .is_none()
         );
         assert!(matches!(
-            f.stores.delete_organization(org.id).await,
+            f.stores.delete_organization(org.id, &f.clock, sys()).await,
             Err(StoreError::NotFound)
         ));
         f.reopen().await;
@@ -856,7 +1010,7 @@ conformance!(stray_tenant_stores_are_found, |f: Fixture| async move {
     let alice = f.user("alice@example.org", false).await;
     let kept = f
         .stores
-        .create_organization(&OrgName::parse("Kept").unwrap(), alice.id, &f.clock)
+        .create_organization(&OrgName::parse("Kept").unwrap(), alice.id, &f.clock, sys())
         .await
         .unwrap();
     let _ = kept;
@@ -885,12 +1039,12 @@ async fn a_swapped_sqlite_tenant_file_is_refused() {
     let alice = f.user("alice@example.org", false).await;
     let a = f
         .stores
-        .create_organization(&OrgName::parse("A").unwrap(), alice.id, &f.clock)
+        .create_organization(&OrgName::parse("A").unwrap(), alice.id, &f.clock, sys())
         .await
         .unwrap();
     let b = f
         .stores
-        .create_organization(&OrgName::parse("B").unwrap(), alice.id, &f.clock)
+        .create_organization(&OrgName::parse("B").unwrap(), alice.id, &f.clock, sys())
         .await
         .unwrap();
     f.stores.close().await;
@@ -914,7 +1068,7 @@ async fn a_missing_sqlite_tenant_file_stops_the_start() {
     let alice = f.user("alice@example.org", false).await;
     let a = f
         .stores
-        .create_organization(&OrgName::parse("A").unwrap(), alice.id, &f.clock)
+        .create_organization(&OrgName::parse("A").unwrap(), alice.id, &f.clock, sys())
         .await
         .unwrap();
     f.stores.close().await;
@@ -933,7 +1087,7 @@ async fn sqlite_files_are_private_to_the_server_user() {
     let alice = f.user("alice@example.org", false).await;
     let a = f
         .stores
-        .create_organization(&OrgName::parse("A").unwrap(), alice.id, &f.clock)
+        .create_organization(&OrgName::parse("A").unwrap(), alice.id, &f.clock, sys())
         .await
         .unwrap();
     let StoreLocation::Sqlite { data_dir } = &f.location else {
@@ -961,3 +1115,5 @@ async fn sqlite_files_are_private_to_the_server_user() {
     assert_eq!(mode, 0o700);
     f.finish().await;
 }
+
+mod audit;

@@ -1,10 +1,12 @@
 //! Who belongs to which organization, with which role. Every change keeps at least
 //! one owner per organization.
 
+use sentinel_core::audit::{AuditAction, AuditContext, Entity, EntityType};
 use sentinel_core::{DisplayName, Email, OrgId, Permission, TenantRole, Timestamp, UserId};
 
 use super::ControlStore;
 use super::orgs::{OrgWithRoleRow, Organization};
+use crate::audit::outbox;
 use crate::backend::{Tx, with_db, with_tx};
 use crate::tenant::{PermissionDenied, TenantAccess};
 use crate::{StoreError, conflict_on_unique};
@@ -161,7 +163,8 @@ impl ControlStore {
 
     /// `actor` adds an existing user with `role`. `NotPermitted` unless the
     /// actor's current role allows it, `NotFound` if the user or organization does
-    /// not exist, `Conflict` if they are already a member.
+    /// not exist, `Conflict` if they are already a member. The change is
+    /// audited in the organization's log (through the outbox).
     pub async fn add_member(
         &self,
         org: OrgId,
@@ -169,6 +172,7 @@ impl ControlStore {
         user: UserId,
         role: TenantRole,
         now: Timestamp,
+        audit: &AuditContext,
     ) -> Result<(), StoreError> {
         let mut tx = self.db.begin().await?;
         tx.serialize_on(MEMBERSHIPS_LOCK).await?;
@@ -184,7 +188,16 @@ impl ControlStore {
                 .map(|r| r.rows_affected())
         );
         match result {
-            Ok(_) => tx.commit().await,
+            Ok(_) => {
+                let event = audit.success(
+                    now,
+                    AuditAction::MemberAdded,
+                    Entity::new(EntityType::User, user),
+                    serde_json::json!({ "role": role }),
+                );
+                outbox::enqueue(&mut tx, org, &event).await?;
+                tx.commit().await
+            }
             Err(sqlx::Error::Database(e)) if e.is_foreign_key_violation() => {
                 Err(StoreError::NotFound)
             }
@@ -201,6 +214,8 @@ impl ControlStore {
         actor: UserId,
         user: UserId,
         role: TenantRole,
+        now: Timestamp,
+        audit: &AuditContext,
     ) -> Result<TenantRole, StoreError> {
         let mut tx = self.db.begin().await?;
         tx.serialize_on(MEMBERSHIPS_LOCK).await?;
@@ -222,6 +237,13 @@ impl ControlStore {
                 .execute(c)
                 .await.map(|r| r.rows_affected())
         )?;
+        let event = audit.success(
+            now,
+            AuditAction::MemberRoleChanged,
+            Entity::new(EntityType::User, user),
+            serde_json::json!({ "from": previous, "to": role }),
+        );
+        outbox::enqueue(&mut tx, org, &event).await?;
         tx.commit().await?;
         Ok(previous)
     }
@@ -233,6 +255,8 @@ impl ControlStore {
         org: OrgId,
         actor: UserId,
         user: UserId,
+        now: Timestamp,
+        audit: &AuditContext,
     ) -> Result<TenantRole, StoreError> {
         let mut tx = self.db.begin().await?;
         tx.serialize_on(MEMBERSHIPS_LOCK).await?;
@@ -250,6 +274,13 @@ impl ControlStore {
                 .execute(c)
                 .await.map(|r| r.rows_affected())
         )?;
+        let event = audit.success(
+            now,
+            AuditAction::MemberRemoved,
+            Entity::new(EntityType::User, user),
+            serde_json::json!({ "role": previous }),
+        );
+        outbox::enqueue(&mut tx, org, &event).await?;
         tx.commit().await?;
         Ok(previous)
     }

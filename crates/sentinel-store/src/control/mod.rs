@@ -7,8 +7,13 @@ mod sessions;
 mod setup;
 mod users;
 
+use std::sync::Arc;
+
+use sentinel_core::audit::{AuditEvent, LogId};
+
 use crate::StoreError;
-use crate::backend::Db;
+use crate::audit::{AuditLog, CheckpointQueue, append_in};
+use crate::backend::{Db, Tx};
 
 pub use members::{Member, Membership};
 pub use orgs::{Organization, OrganizationWithRole};
@@ -23,11 +28,33 @@ pub(crate) const SCHEMA: &str = "sentinel_control";
 #[derive(Debug, Clone)]
 pub struct ControlStore {
     db: Db,
+    checkpoints: Arc<CheckpointQueue>,
 }
 
 impl ControlStore {
-    pub(crate) fn new(db: Db) -> Self {
-        Self { db }
+    pub(crate) fn new(db: Db, checkpoints: Arc<CheckpointQueue>) -> Self {
+        Self { db, checkpoints }
+    }
+
+    pub(crate) fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// The platform audit log.
+    pub fn audit_log(&self) -> AuditLog {
+        AuditLog::new(
+            LogId::Platform,
+            self.db.clone(),
+            SCHEMA.to_owned(),
+            self.checkpoints.clone(),
+        )
+    }
+
+    /// Records `event` in the platform log inside `tx`, the transaction of the
+    /// change it describes.
+    pub(crate) async fn audit(&self, tx: &mut Tx, event: AuditEvent) -> Result<(), StoreError> {
+        append_in(tx, LogId::Platform, &[event], &self.checkpoints).await?;
+        Ok(())
     }
 
     pub(crate) async fn ping(&self) -> Result<(), StoreError> {

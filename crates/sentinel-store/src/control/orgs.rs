@@ -1,9 +1,11 @@
 //! Organizations as the platform knows them: id, name and slug. What an
 //! organization owns lives in its tenant store.
 
+use sentinel_core::audit::{AuditAction, AuditContext, Entity, EntityType};
 use sentinel_core::{OrgId, OrgName, Slug, TenantRole, Timestamp, UserId};
 
 use super::ControlStore;
+use crate::audit::outbox;
 use crate::backend::{with_db, with_tx};
 use crate::{StoreError, conflict_on_unique};
 
@@ -62,6 +64,7 @@ impl ControlStore {
         name: &OrgName,
         owner: UserId,
         now: Timestamp,
+        audit: &AuditContext,
     ) -> Result<Organization, StoreError> {
         let mut tx = self.db.begin().await?;
         let base = Slug::from_name(name);
@@ -110,6 +113,13 @@ impl ControlStore {
             }
             Err(e) => return Err(e.into()),
         }
+        let event = audit.success(
+            now,
+            AuditAction::OrgCreated,
+            Entity::new(EntityType::Organization, id),
+            serde_json::json!({ "name": name.as_str(), "slug": slug.as_str(), "owner": owner }),
+        );
+        self.audit(&mut tx, event).await?;
         tx.commit().await?;
         Ok(Organization {
             id,
@@ -191,35 +201,64 @@ impl ControlStore {
             .collect()
     }
 
+    /// Renames an organization, audited in its own log (through the outbox).
     pub async fn rename_organization(
         &self,
         id: OrgId,
         name: &OrgName,
         now: Timestamp,
+        audit: &AuditContext,
     ) -> Result<Organization, StoreError> {
-        let done = with_db!(&self.db, p =>
+        let mut tx = self.db.begin().await?;
+        let previous: Option<String> = with_tx!(&mut tx, c =>
+            sqlx::query_scalar("SELECT name FROM organizations WHERE id = $1")
+                .bind(id)
+                .fetch_optional(c)
+                .await
+        )?;
+        let previous = previous.ok_or(StoreError::NotFound)?;
+        with_tx!(&mut tx, c =>
             sqlx::query("UPDATE organizations SET name = $1, updated_at = $2 WHERE id = $3")
                 .bind(name)
                 .bind(now)
                 .bind(id)
-                .execute(p)
+                .execute(c)
                 .await.map(|r| r.rows_affected())
         )?;
-        if done == 0 {
-            return Err(StoreError::NotFound);
-        }
+        let event = audit.success(
+            now,
+            AuditAction::OrgRenamed,
+            Entity::new(EntityType::Organization, id),
+            serde_json::json!({ "from": previous, "to": name.as_str() }),
+        );
+        outbox::enqueue(&mut tx, id, &event).await?;
+        tx.commit().await?;
         self.organization(id).await?.ok_or(StoreError::NotFound)
     }
 
     /// Removes the organization's control rows (memberships cascade). The caller,
     /// [`crate::Stores::delete_organization`], removes its tenant store.
-    pub(crate) async fn delete_organization(&self, id: OrgId) -> Result<(), StoreError> {
-        let done = with_db!(&self.db, p =>
-            sqlx::query("DELETE FROM organizations WHERE id = $1").bind(id).execute(p).await.map(|r| r.rows_affected())
+    pub(crate) async fn delete_organization(
+        &self,
+        id: OrgId,
+        now: Timestamp,
+        audit: &AuditContext,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.db.begin().await?;
+        let deleted: Option<(String, String)> = with_tx!(&mut tx, c =>
+            sqlx::query_as("DELETE FROM organizations WHERE id = $1 RETURNING name, slug")
+                .bind(id)
+                .fetch_optional(c)
+                .await
         )?;
-        if done == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        let (name, slug) = deleted.ok_or(StoreError::NotFound)?;
+        let event = audit.success(
+            now,
+            AuditAction::OrgDeleted,
+            Entity::new(EntityType::Organization, id),
+            serde_json::json!({ "name": name, "slug": slug }),
+        );
+        self.audit(&mut tx, event).await?;
+        tx.commit().await
     }
 }

@@ -1,16 +1,18 @@
 //! Server-side login sessions. The browser holds a 256-bit secret; the store keeps
 //! its SHA-256, a public id, and the times that decide expiry.
 
+use sentinel_core::audit::AuditEvent;
 use sentinel_core::{DisplayName, Email, SecretHash, SessionId, Timestamp, UserId};
 
 use super::ControlStore;
 use super::users::User;
 use crate::StoreError;
-use crate::backend::with_db;
+use crate::backend::{with_db, with_tx};
 
 /// A new session to record.
 #[derive(Debug, Clone)]
 pub struct NewSession {
+    pub id: SessionId,
     pub secret_hash: SecretHash,
     pub user_id: UserId,
     pub created_at: Timestamp,
@@ -55,17 +57,22 @@ impl SessionRecord {
 }
 
 impl ControlStore {
-    /// Records a new session. `NotFound` if the user is gone or their password
+    /// Records a new session, and `login` (its audit event) in the platform log in
+    /// the same transaction. `NotFound` if the user is gone or their password
     /// changed after it was checked.
-    pub async fn create_session(&self, new: &NewSession) -> Result<SessionId, StoreError> {
-        let id = SessionId::random();
-        let inserted = with_db!(&self.db, p =>
+    pub async fn create_session(
+        &self,
+        new: &NewSession,
+        login: Option<AuditEvent>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.db.begin().await?;
+        let inserted = with_tx!(&mut tx, p =>
             sqlx::query(
                 "INSERT INTO sessions (id, secret_hash, user_id, created_at, last_seen_at, expires_at, client_ip, user_agent)
                  SELECT $1, $2, $3, $4, $4, $5, $6, $7
                  WHERE EXISTS (SELECT 1 FROM users WHERE id = $3 AND password_changed_at = $8)",
             )
-            .bind(id)
+            .bind(new.id)
             .bind(new.secret_hash)
             .bind(new.user_id)
             .bind(new.created_at)
@@ -79,7 +86,10 @@ impl ControlStore {
         if inserted == 0 {
             return Err(StoreError::NotFound);
         }
-        Ok(id)
+        if let Some(event) = login {
+            self.audit(&mut tx, event).await?;
+        }
+        tx.commit().await
     }
 
     /// The session whose secret hashes to `hash`, with its user.
@@ -124,12 +134,22 @@ impl ControlStore {
         Ok(())
     }
 
-    /// Ends one session. Ending a session that does not exist is not an error.
-    pub async fn delete_session(&self, id: SessionId) -> Result<(), StoreError> {
-        with_db!(&self.db, p =>
-            sqlx::query("DELETE FROM sessions WHERE id = $1").bind(id).execute(p).await.map(|r| r.rows_affected())
+    /// Ends one session, recording `logout` (its audit event) in the platform log
+    /// in the same transaction. Ending a session that does not exist is not an
+    /// error.
+    pub async fn delete_session(
+        &self,
+        id: SessionId,
+        logout: Option<AuditEvent>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.db.begin().await?;
+        with_tx!(&mut tx, c =>
+            sqlx::query("DELETE FROM sessions WHERE id = $1").bind(id).execute(c).await.map(|r| r.rows_affected())
         )?;
-        Ok(())
+        if let Some(event) = logout {
+            self.audit(&mut tx, event).await?;
+        }
+        tx.commit().await
     }
 
     /// Deletes sessions past their absolute expiry or idle for longer than

@@ -1,6 +1,7 @@
 //! The one-time token that lets the first platform admin set up a fresh server.
 //! At most one unused token exists; it is useful only while there are no users.
 
+use sentinel_core::audit::{AuditAction, AuditContext, Entity, EntityType};
 use sentinel_core::{SecretHash, Timestamp};
 
 use super::ControlStore;
@@ -70,6 +71,7 @@ impl ControlStore {
         hash: &SecretHash,
         admin: &NewUser,
         now: Timestamp,
+        audit: &AuditContext,
     ) -> Result<SetupOutcome, StoreError> {
         let mut tx = self.db.begin().await?;
         let spent = with_tx!(&mut tx, c =>
@@ -96,6 +98,13 @@ impl ControlStore {
             ..admin.clone()
         };
         let user = insert_user(&mut tx, &admin, now).await?;
+        let event = audit.success(
+            now,
+            AuditAction::SetupCompleted,
+            Entity::new(EntityType::User, user.id),
+            serde_json::json!({ "email": user.email.as_str(), "name": user.name.as_str() }),
+        );
+        self.audit(&mut tx, event).await?;
         tx.commit().await?;
         Ok(SetupOutcome::Completed(user))
     }

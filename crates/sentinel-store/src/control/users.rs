@@ -1,5 +1,6 @@
 //! People who can log in, with their password hashes and the platform-admin flag.
 
+use sentinel_core::audit::{AuditAction, AuditContext, Entity, EntityType};
 use sentinel_core::password::HashError;
 use sentinel_core::{DisplayName, Email, NewAccount, OrgId, PasswordHash, Timestamp, UserId};
 
@@ -90,9 +91,25 @@ impl ControlStore {
         Ok(n)
     }
 
-    pub async fn create_user(&self, new: &NewUser, now: Timestamp) -> Result<User, StoreError> {
+    pub async fn create_user(
+        &self,
+        new: &NewUser,
+        now: Timestamp,
+        audit: &AuditContext,
+    ) -> Result<User, StoreError> {
         let mut tx = self.db.begin().await?;
         let user = insert_user(&mut tx, new, now).await?;
+        let event = audit.success(
+            now,
+            AuditAction::UserCreated,
+            Entity::new(EntityType::User, user.id),
+            serde_json::json!({
+                "email": user.email.as_str(),
+                "name": user.name.as_str(),
+                "platform_admin": user.platform_admin,
+            }),
+        );
+        self.audit(&mut tx, event).await?;
         tx.commit().await?;
         Ok(user)
     }
@@ -149,6 +166,7 @@ impl ControlStore {
         id: UserId,
         hash: &PasswordHash,
         now: Timestamp,
+        audit: &AuditContext,
     ) -> Result<u64, StoreError> {
         let mut tx = self.db.begin().await?;
         let done = with_tx!(&mut tx, c =>
@@ -168,6 +186,13 @@ impl ControlStore {
                 .execute(c)
                 .await.map(|r| r.rows_affected())
         )?;
+        let event = audit.success(
+            now,
+            AuditAction::PasswordChanged,
+            Entity::new(EntityType::User, id),
+            serde_json::json!({ "sessions_ended": ended }),
+        );
+        self.audit(&mut tx, event).await?;
         tx.commit().await?;
         Ok(ended)
     }
@@ -178,9 +203,18 @@ impl ControlStore {
         &self,
         id: UserId,
         platform_admin: bool,
+        now: Timestamp,
+        audit: &AuditContext,
     ) -> Result<User, StoreError> {
         let mut tx = self.db.begin().await?;
         tx.serialize_on(PLATFORM_ADMINS_LOCK).await?;
+        let was: Option<bool> = with_tx!(&mut tx, c =>
+            sqlx::query_scalar("SELECT platform_admin FROM users WHERE id = $1")
+                .bind(id)
+                .fetch_optional(c)
+                .await
+        )?;
+        let was = was.ok_or(StoreError::NotFound)?;
         if !platform_admin {
             refuse_if_last_platform_admin(&mut tx, id).await?;
         }
@@ -194,13 +228,25 @@ impl ControlStore {
         if done == 0 {
             return Err(StoreError::NotFound);
         }
+        let event = audit.success(
+            now,
+            AuditAction::PlatformAdminChanged,
+            Entity::new(EntityType::User, id),
+            serde_json::json!({ "from": was, "to": platform_admin }),
+        );
+        self.audit(&mut tx, event).await?;
         tx.commit().await?;
         self.user(id).await?.ok_or(StoreError::NotFound)
     }
 
     /// Deletes a user and their sessions and memberships. Refused while they are
     /// the last owner of an organization or the last platform admin.
-    pub async fn delete_user(&self, id: UserId) -> Result<(), StoreError> {
+    pub async fn delete_user(
+        &self,
+        id: UserId,
+        now: Timestamp,
+        audit: &AuditContext,
+    ) -> Result<(), StoreError> {
         let mut tx = self.db.begin().await?;
         tx.serialize_on(PLATFORM_ADMINS_LOCK).await?;
         tx.serialize_on(super::members::MEMBERSHIPS_LOCK).await?;
@@ -218,12 +264,20 @@ impl ControlStore {
             }
         }
         refuse_if_last_platform_admin(&mut tx, id).await?;
-        let done = with_tx!(&mut tx, c =>
-            sqlx::query("DELETE FROM users WHERE id = $1").bind(id).execute(c).await.map(|r| r.rows_affected())
+        let email: Option<String> = with_tx!(&mut tx, c =>
+            sqlx::query_scalar("DELETE FROM users WHERE id = $1 RETURNING email")
+                .bind(id)
+                .fetch_optional(c)
+                .await
         )?;
-        if done == 0 {
-            return Err(StoreError::NotFound);
-        }
+        let email = email.ok_or(StoreError::NotFound)?;
+        let event = audit.success(
+            now,
+            AuditAction::UserDeleted,
+            Entity::new(EntityType::User, id),
+            serde_json::json!({ "email": email }),
+        );
+        self.audit(&mut tx, event).await?;
         tx.commit().await
     }
 }

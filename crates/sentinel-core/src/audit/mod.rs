@@ -1,0 +1,414 @@
+//! The audit trail's vocabulary: who did what to which entity, from where, with
+//! what outcome. An [`AuditEvent`] is what the rest of Sentinel records; the
+//! stores chain events into [`StoredEntry`] rows ([`chain`]) and the server signs
+//! chain heads ([`checkpoint`]).
+//!
+//! Every name here (actions, entity types, actor kinds, outcomes) is a stable
+//! dotted or lowercase string: it is hashed into the chain, shown in the API and
+//! filtered on, so renaming one is a breaking change.
+
+pub mod chain;
+pub mod checkpoint;
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::{DisplayName, OrgId, Timestamp, UserId};
+
+/// Declares a closed set of names: an enum, its stable strings, `ALL`, and parsing.
+macro_rules! named_enum {
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident => $text:literal,)+ }) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+        pub enum $name {
+            $($(#[$vdoc])* $variant,)+
+        }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant,)+];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text,)+
+                }
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = UnknownName;
+
+            fn from_str(s: &str) -> Result<Self, UnknownName> {
+                match s {
+                    $($text => Ok($name::$variant),)+
+                    _ => Err(UnknownName(s.chars().take(64).collect())),
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let text = String::deserialize(d)?;
+                text.parse().map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
+/// A name that is not one of the known ones.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown name {0:?}")]
+pub struct UnknownName(pub String);
+
+named_enum!(
+    /// What happened.
+    AuditAction {
+        SetupCompleted => "setup.completed",
+        Login => "auth.login",
+        LoginFailed => "auth.login_failed",
+        Logout => "auth.logout",
+        UserCreated => "user.created",
+        UserDeleted => "user.deleted",
+        PlatformAdminChanged => "user.platform_admin_changed",
+        PasswordChanged => "user.password_changed",
+        OrgCreated => "org.created",
+        OrgRenamed => "org.renamed",
+        OrgDeleted => "org.deleted",
+        MemberAdded => "member.added",
+        MemberRoleChanged => "member.role_changed",
+        MemberRemoved => "member.removed",
+        /// Entries were exported from this log.
+        AuditExported => "audit.exported",
+        /// Entries older than the retention period were removed up to a checkpoint.
+        AuditPruned => "audit.pruned",
+    }
+);
+
+named_enum!(
+    /// What kind of thing an action was done to.
+    EntityType {
+        User => "user",
+        Organization => "organization",
+        Session => "session",
+        AuditLog => "audit_log",
+        Platform => "platform",
+    }
+);
+
+named_enum!(
+    /// Whether the action happened.
+    Outcome {
+        /// It happened.
+        Success => "success",
+        /// An authenticated principal was not allowed to do it.
+        Denied => "denied",
+        /// It was attempted and failed (a wrong password, a broken rule).
+        Failure => "failure",
+    }
+);
+
+named_enum!(
+    /// Who acted.
+    ActorKind {
+        User => "user",
+        /// Sentinel itself (retention, maintenance).
+        System => "system",
+        /// Someone not (yet) authenticated, such as a failed login.
+        Anonymous => "anonymous",
+    }
+);
+
+/// Which log an entry belongs to.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum LogId {
+    /// Platform events: logins, setup, users, organizations.
+    Platform,
+    /// Everything that happens inside one organization.
+    Org(OrgId),
+}
+
+impl fmt::Display for LogId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LogId::Platform => f.write_str("platform"),
+            LogId::Org(org) => write!(f, "org:{org}"),
+        }
+    }
+}
+
+/// The actor of an entry: a kind, a stable id and the name it had at the time.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct Actor {
+    pub kind: ActorKind,
+    pub id: String,
+    pub name: String,
+}
+
+impl Actor {
+    pub fn user(id: UserId, name: &DisplayName) -> Actor {
+        Actor {
+            kind: ActorKind::User,
+            id: id.to_string(),
+            name: name.as_str().to_owned(),
+        }
+    }
+
+    pub fn system() -> Actor {
+        Actor {
+            kind: ActorKind::System,
+            id: String::new(),
+            name: String::from("Sentinel"),
+        }
+    }
+
+    /// Someone unauthenticated; `claimed` is what they claimed to be (the e-mail
+    /// address of a failed login), kept as evidence.
+    pub fn anonymous(claimed: &str) -> Actor {
+        Actor {
+            kind: ActorKind::Anonymous,
+            id: String::new(),
+            name: clean(claimed, 254),
+        }
+    }
+}
+
+/// The thing an action was done to.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct Entity {
+    #[serde(rename = "type")]
+    pub kind: EntityType,
+    pub id: String,
+}
+
+impl Entity {
+    pub fn new(kind: EntityType, id: impl fmt::Display) -> Entity {
+        Entity {
+            kind,
+            id: id.to_string(),
+        }
+    }
+}
+
+/// Where a request came from. Empty strings mean "not known" (system actions).
+#[derive(Clone, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
+pub struct Origin {
+    pub client_ip: String,
+    pub user_agent: String,
+    pub request_id: String,
+}
+
+impl Origin {
+    /// An origin from request facts; the user agent is attacker-chosen text, so it
+    /// is cut to 512 characters and stripped of control characters.
+    pub fn new(
+        client_ip: impl fmt::Display,
+        user_agent: &str,
+        request_id: impl fmt::Display,
+    ) -> Self {
+        Origin {
+            client_ip: client_ip.to_string(),
+            user_agent: clean(user_agent, 512),
+            request_id: request_id.to_string(),
+        }
+    }
+}
+
+/// The actor and origin of the request being served: everything an event needs
+/// that the code recording it does not decide itself.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct AuditContext {
+    pub actor: Actor,
+    pub origin: Origin,
+}
+
+impl AuditContext {
+    /// Sentinel itself, outside any request.
+    pub fn system() -> AuditContext {
+        AuditContext {
+            actor: Actor::system(),
+            origin: Origin::default(),
+        }
+    }
+
+    /// An event by this actor, from this origin.
+    pub fn event(
+        &self,
+        at: Timestamp,
+        action: AuditAction,
+        entity: Entity,
+        detail: serde_json::Value,
+        outcome: Outcome,
+    ) -> AuditEvent {
+        AuditEvent {
+            id: Uuid::new_v4(),
+            at,
+            actor: self.actor.clone(),
+            action,
+            entity,
+            detail,
+            origin: self.origin.clone(),
+            outcome,
+        }
+    }
+
+    /// A successful event by this actor.
+    pub fn success(
+        &self,
+        at: Timestamp,
+        action: AuditAction,
+        entity: Entity,
+        detail: serde_json::Value,
+    ) -> AuditEvent {
+        self.event(at, action, entity, detail, Outcome::Success)
+    }
+}
+
+/// One thing that happened, before it is chained into a log.
+#[derive(Clone, PartialEq, Debug, Serialize, Deserialize)]
+pub struct AuditEvent {
+    /// Unique per event: appending the same event twice stores it once.
+    pub id: Uuid,
+    pub at: Timestamp,
+    pub actor: Actor,
+    pub action: AuditAction,
+    pub entity: Entity,
+    /// A JSON object (e.g. old and new role). Serialized with sorted keys.
+    pub detail: serde_json::Value,
+    pub origin: Origin,
+    pub outcome: Outcome,
+}
+
+/// A stored entry of a log, as its columns hold it. Fields are plain text so that
+/// an entry written by a newer Sentinel, or tampered with, can still be shown and
+/// checked.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, sqlx::FromRow)]
+pub struct StoredEntry {
+    pub seq: i64,
+    pub event_id: Uuid,
+    pub at: Timestamp,
+    pub actor_kind: String,
+    pub actor_id: String,
+    pub actor_name: String,
+    pub action: String,
+    pub entity_type: String,
+    pub entity_id: String,
+    /// Canonical JSON text (keys sorted, no whitespace).
+    pub detail: String,
+    pub client_ip: String,
+    pub user_agent: String,
+    pub request_id: String,
+    pub outcome: String,
+    #[serde(serialize_with = "as_hex")]
+    pub prev_hash: Vec<u8>,
+    #[serde(serialize_with = "as_hex")]
+    pub hash: Vec<u8>,
+}
+
+impl StoredEntry {
+    /// Chains `event` after the entry whose hash is `prev_hash`, as number `seq`.
+    pub fn chain(seq: i64, prev_hash: &[u8], event: &AuditEvent) -> StoredEntry {
+        let mut entry = StoredEntry {
+            seq,
+            event_id: event.id,
+            at: event.at,
+            actor_kind: event.actor.kind.as_str().to_owned(),
+            actor_id: event.actor.id.clone(),
+            actor_name: event.actor.name.clone(),
+            action: event.action.as_str().to_owned(),
+            entity_type: event.entity.kind.as_str().to_owned(),
+            entity_id: event.entity.id.clone(),
+            detail: canonical_json(&event.detail),
+            client_ip: event.origin.client_ip.clone(),
+            user_agent: event.origin.user_agent.clone(),
+            request_id: event.origin.request_id.clone(),
+            outcome: event.outcome.as_str().to_owned(),
+            prev_hash: prev_hash.to_vec(),
+            hash: Vec::new(),
+        };
+        entry.hash = chain::entry_hash(&entry).to_vec();
+        entry
+    }
+}
+
+/// JSON with object keys sorted and no insignificant whitespace. (serde_json's map
+/// is ordered by key unless its `preserve_order` feature is on; a test below
+/// guards that.)
+pub fn canonical_json(value: &serde_json::Value) -> String {
+    value.to_string()
+}
+
+/// Lowercase hexadecimal.
+pub fn hex(bytes: &[u8]) -> String {
+    use fmt::Write;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+}
+
+fn as_hex<S: serde::Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&hex(bytes))
+}
+
+/// At most `max` characters of `text`, without control characters.
+fn clean(text: &str, max: usize) -> String {
+    text.chars().filter(|c| !c.is_control()).take(max).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_are_unique() {
+        let mut seen = std::collections::HashSet::new();
+        for action in AuditAction::ALL {
+            assert_eq!(action.as_str().parse::<AuditAction>(), Ok(*action));
+            assert!(seen.insert(action.as_str()), "{action} twice");
+            assert!(action.as_str().contains('.'), "{action} is not dotted");
+        }
+        assert!("member.promoted".parse::<AuditAction>().is_err());
+        assert_eq!("denied".parse::<Outcome>(), Ok(Outcome::Denied));
+    }
+
+    #[test]
+    fn canonical_json_sorts_keys_at_every_depth() {
+        let value = serde_json::json!({"b": 1, "a": {"z": true, "m": [3, {"y": 1, "x": 2}]}});
+        assert_eq!(
+            canonical_json(&value),
+            r#"{"a":{"m":[3,{"x":2,"y":1}],"z":true},"b":1}"#
+        );
+    }
+
+    #[test]
+    fn hostile_user_agents_are_cut_and_cleaned() {
+        let origin = Origin::new(
+            "203.0.113.9",
+            &format!("evil\r\nX-Injected: 1{}", "a".repeat(2000)),
+            "r",
+        );
+        assert!(!origin.user_agent.contains('\n'));
+        assert_eq!(origin.user_agent.chars().count(), 512);
+    }
+
+    #[test]
+    fn hex_is_lowercase_and_padded() {
+        assert_eq!(hex(&[0, 15, 255]), "000fff");
+    }
+}

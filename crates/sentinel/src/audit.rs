@@ -1,0 +1,190 @@
+//! The server's side of the audit trail: the Ed25519 key that signs checkpoints,
+//! the checkpointer that signs every log's head (every N entries, every
+//! interval, and at shutdown), retention, and the check behind
+//! `sentinel audit verify`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sentinel_core::audit::LogId;
+use sentinel_core::audit::chain::{Break, ChainCheck, Verified};
+use sentinel_core::audit::checkpoint::{SigningKey, VerifyingKey};
+use sentinel_core::{Clock, OrgId};
+use sentinel_store::{AuditLog, StoreError, Stores};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::StartError;
+use crate::data_dir::{DataDir, load_or_create_key};
+
+/// Entries read per step of a verification.
+const VERIFY_BATCH: i64 = 20_000;
+
+/// The audit signing key of this data directory, created on first start.
+pub fn signing_key(data_dir: &DataDir) -> Result<SigningKey, StartError> {
+    let seed = load_or_create_key(&data_dir.audit_key_file(), "audit signing key")?;
+    SigningKey::from_seed(&seed).map_err(|e| StartError::Refused(e.to_string()))
+}
+
+/// Signs `log`'s head if entries were appended since its last checkpoint;
+/// returns the signed entry number.
+pub async fn checkpoint(
+    stores: &Stores,
+    key: &SigningKey,
+    clock: &dyn Clock,
+    log: LogId,
+) -> Result<Option<i64>, StoreError> {
+    let audit_log = stores.audit_log(log).await?;
+    let Some(head) = audit_log.head().await? else {
+        return Ok(None);
+    };
+    if head.seq <= audit_log.last_checkpoint_seq().await? {
+        stores.checkpoint_queue().caught_up(log, head.seq);
+        return Ok(None);
+    }
+    audit_log
+        .add_checkpoint(&key.sign(&log, &head, clock.now()))
+        .await?;
+    Ok(Some(head.seq))
+}
+
+/// Signs every log with unsigned entries.
+pub async fn checkpoint_unsigned(stores: &Stores, key: &SigningKey, clock: &dyn Clock) {
+    for log in stores.checkpoint_queue().unsigned() {
+        if let Err(e) = checkpoint(stores, key, clock, log).await {
+            tracing::warn!(%log, error = %e, "could not sign the audit log's head");
+        }
+    }
+}
+
+/// Signs the head of every log (at start: a crash may have left heads unsigned).
+pub async fn checkpoint_all(
+    stores: &Stores,
+    key: &SigningKey,
+    clock: &dyn Clock,
+) -> Result<(), StoreError> {
+    checkpoint(stores, key, clock, LogId::Platform).await?;
+    for org in stores.control().all_organizations().await? {
+        checkpoint(stores, key, clock, LogId::Org(org.id)).await?;
+    }
+    Ok(())
+}
+
+/// Runs until `stopped`: signs logs when one has gathered enough entries and on
+/// every `interval`; signs what is left once more on the way out.
+pub fn spawn_checkpointer(
+    stores: Arc<Stores>,
+    key: Arc<SigningKey>,
+    clock: Arc<dyn Clock>,
+    interval: Duration,
+    mut stopped: watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(interval);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = stores.checkpoint_queue().due() => {}
+                _ = stopped.changed() => break,
+            }
+            checkpoint_unsigned(&stores, &key, clock.as_ref()).await;
+        }
+        checkpoint_unsigned(&stores, &key, clock.as_ref()).await;
+    })
+}
+
+/// Prunes every log's entries older than `retention` (up to a signed
+/// checkpoint, recorded in the log).
+pub async fn prune_all(
+    stores: &Stores,
+    clock: &dyn Clock,
+    retention: Duration,
+) -> Result<u64, StoreError> {
+    let now = clock.now();
+    let cutoff = now.minus(retention);
+    let mut logs = vec![LogId::Platform];
+    logs.extend(
+        stores
+            .control()
+            .all_organizations()
+            .await?
+            .into_iter()
+            .map(|o| LogId::Org(o.id)),
+    );
+    let mut removed = 0;
+    for log in logs {
+        let n = stores.audit_log(log).await?.prune(cutoff, now).await?;
+        if n > 0 {
+            tracing::info!(%log, entries = n, "pruned audit entries past retention");
+        }
+        removed += n;
+    }
+    Ok(removed)
+}
+
+/// The verdict on one log.
+#[derive(Debug)]
+pub struct LogReport {
+    pub log: LogId,
+    pub result: Result<Verified, Break>,
+}
+
+/// Checks every log (or one organization's): the database protections, every
+/// checkpoint signature, and every entry's place in the chain.
+pub async fn verify(
+    stores: &Stores,
+    key: &VerifyingKey,
+    org: Option<OrgId>,
+) -> Result<Vec<LogReport>, StoreError> {
+    let logs = match org {
+        Some(org) => vec![LogId::Org(org)],
+        None => {
+            let mut logs = vec![LogId::Platform];
+            for o in stores.control().all_organizations().await? {
+                logs.push(LogId::Org(o.id));
+            }
+            logs
+        }
+    };
+    let mut reports = Vec::new();
+    for log in logs {
+        let result = verify_log(&stores.audit_log(log).await?, key).await?;
+        reports.push(LogReport { log, result });
+    }
+    Ok(reports)
+}
+
+async fn verify_log(
+    log: &AuditLog,
+    key: &VerifyingKey,
+) -> Result<Result<Verified, Break>, StoreError> {
+    let missing = log.missing_protections().await?;
+    if !missing.is_empty() {
+        return Ok(Err(Break {
+            log: log.id().to_string(),
+            seq: None,
+            reason: format!(
+                "the database no longer refuses edits: trigger(s) {} removed",
+                missing.join(", ")
+            ),
+        }));
+    }
+    let pruned_through = log.pruned_through().await?;
+    let mut check = match ChainCheck::start(log.id(), pruned_through, log.checkpoints().await?, key)
+    {
+        Ok(check) => check,
+        Err(broken) => return Ok(Err(broken)),
+    };
+    let mut from = 0;
+    loop {
+        let page = log.entries_from(from, VERIFY_BATCH).await?;
+        let Some(last) = page.last() else { break };
+        from = last.seq + 1;
+        for entry in &page {
+            if let Err(broken) = check.feed(entry) {
+                return Ok(Err(broken));
+            }
+        }
+    }
+    Ok(check.finish())
+}

@@ -1,0 +1,479 @@
+//! The audit trail through the real server: every mutating route of the route
+//! table records exactly one entry on success and one when an authenticated
+//! caller is refused; the read API and its attacks; and `sentinel audit verify`
+//! catching tampering done directly in the database files.
+
+use reqwest::Method;
+use sentinel_http::access::Access;
+use sentinel_http::route_table;
+use serde_json::{Value, json};
+
+use crate::support::{PASSWORD, Session, TestServer};
+
+/// The newest entry of a log, as the API shows it.
+async fn head(server: &TestServer, root: &Session, log: &str) -> Option<Value> {
+    let resp = server.get(root, &format!("{log}?limit=1")).await;
+    assert_eq!(resp.status, 200, "{}", resp.text);
+    resp.json()["entries"].get(0).cloned()
+}
+
+fn seq(entry: &Option<Value>) -> i64 {
+    entry.as_ref().map_or(0, |e| e["seq"].as_i64().unwrap())
+}
+
+/// What one request did to the platform log and to one organization's log.
+struct Observed {
+    status: u16,
+    new_entries: Vec<Value>,
+}
+
+async fn observe(
+    server: &TestServer,
+    root: &Session,
+    org: &str,
+    request: reqwest::RequestBuilder,
+) -> Observed {
+    let logs = [
+        String::from("/api/v1/audit"),
+        format!("/api/v1/orgs/{org}/audit"),
+    ];
+    let mut before = Vec::new();
+    for log in &logs {
+        before.push(seq(&head(server, root, log).await));
+    }
+    let status = TestServer::send(request).await.status;
+    let mut new_entries = Vec::new();
+    for (log, seen) in logs.iter().zip(before) {
+        let page = server.get(root, &format!("{log}?limit=50")).await.json();
+        for entry in page["entries"].as_array().unwrap() {
+            if entry["seq"].as_i64().unwrap() > seen {
+                new_entries.push(entry.clone());
+            }
+        }
+    }
+    Observed {
+        status,
+        new_entries,
+    }
+}
+
+/// A request for `method path` that succeeds, built on fresh targets.
+async fn succeeding(
+    server: &TestServer,
+    root: &Session,
+    org: &str,
+    method: &Method,
+    path: &str,
+    n: usize,
+) -> Option<reqwest::RequestBuilder> {
+    let email = format!("case{n}@example.org");
+    let form = |rb: reqwest::RequestBuilder, fields: &[(&str, &str)]| -> reqwest::RequestBuilder {
+        rb.header("content-type", "application/x-www-form-urlencoded")
+            .body(serde_urlencoded::to_string(fields).unwrap())
+    };
+    let user_id = server.create_user(root, &email).await;
+    let member = |p: &str| p.replace("{org_id}", org).replace("{user_id}", &user_id);
+    let fresh_org = || async {
+        let resp = server
+            .call(
+                root,
+                Method::POST,
+                "/api/v1/orgs",
+                json!({"name": format!("Org {n}")}),
+            )
+            .await;
+        let body = resp.json();
+        (
+            body["id"].as_str().unwrap().to_owned(),
+            body["slug"].as_str().unwrap().to_owned(),
+        )
+    };
+    let needs_member = path.contains("/members/");
+    if needs_member {
+        server.add_member(root, org, &email, "analyst").await;
+    }
+    let as_root = |m: Method, p: &str| server.as_user(root, m, p);
+    Some(match (method.as_str(), path) {
+        ("POST", "/api/v1/auth/login") => server
+            .raw(Method::POST, path)
+            .json(&json!({"email": email, "password": PASSWORD})),
+        ("POST", "/login") => form(
+            server
+                .raw(Method::POST, path)
+                .header("origin", &server.origin),
+            &[("email", &email), ("password", PASSWORD)],
+        ),
+        ("POST", "/api/v1/auth/logout" | "/logout") => {
+            let session = server.login(&email, PASSWORD).await.unwrap();
+            server.as_user(&session, Method::POST, path)
+        }
+        ("PUT", "/api/v1/me/password") => {
+            let session = server.login(&email, PASSWORD).await.unwrap();
+            server.as_user(&session, Method::PUT, path).json(
+                &json!({"current_password": PASSWORD, "new_password": "copper meadow signal drift"}),
+            )
+        }
+        ("POST", "/profile/password") => {
+            let session = server.login(&email, PASSWORD).await.unwrap();
+            form(
+                server.as_user(&session, Method::POST, path),
+                &[
+                    ("current_password", PASSWORD),
+                    ("new_password", "copper meadow signal drift"),
+                    ("new_password_confirm", "copper meadow signal drift"),
+                ],
+            )
+        }
+        ("POST", "/api/v1/orgs") => {
+            as_root(Method::POST, path).json(&json!({"name": format!("New {n}")}))
+        }
+        ("POST", "/orgs") => form(
+            as_root(Method::POST, path),
+            &[("name", &format!("New {n}"))],
+        ),
+        ("PATCH", "/api/v1/orgs/{org_id}") => {
+            as_root(Method::PATCH, &member(path)).json(&json!({"name": format!("Renamed {n}")}))
+        }
+        ("POST", "/orgs/{org_id}/rename") => form(
+            as_root(Method::POST, &member(path)),
+            &[("name", &format!("Renamed {n}"))],
+        ),
+        ("DELETE", "/api/v1/orgs/{org_id}") => {
+            let (id, _) = fresh_org().await;
+            as_root(Method::DELETE, &path.replace("{org_id}", &id))
+        }
+        ("POST", "/orgs/{org_id}/delete") => {
+            let (id, slug) = fresh_org().await;
+            form(
+                as_root(Method::POST, &path.replace("{org_id}", &id)),
+                &[("confirm", &slug)],
+            )
+        }
+        ("POST", "/api/v1/orgs/{org_id}/members") => {
+            as_root(Method::POST, &member(path)).json(&json!({"email": email, "role": "readonly"}))
+        }
+        ("POST", "/orgs/{org_id}/members") => form(
+            as_root(Method::POST, &member(path)),
+            &[("email", &email), ("role", "readonly")],
+        ),
+        ("PATCH", "/api/v1/orgs/{org_id}/members/{user_id}") => {
+            as_root(Method::PATCH, &member(path)).json(&json!({"role": "admin"}))
+        }
+        ("POST", "/orgs/{org_id}/members/{user_id}/role") => {
+            form(as_root(Method::POST, &member(path)), &[("role", "admin")])
+        }
+        ("DELETE", "/api/v1/orgs/{org_id}/members/{user_id}") => {
+            as_root(Method::DELETE, &member(path))
+        }
+        ("POST", "/orgs/{org_id}/members/{user_id}/remove") => as_root(Method::POST, &member(path)),
+        ("POST", "/api/v1/users") => as_root(Method::POST, path).json(
+            &json!({"email": format!("new{n}@example.org"), "name": "New", "password": PASSWORD}),
+        ),
+        ("POST", "/admin/users") => form(
+            as_root(Method::POST, path),
+            &[
+                ("email", &format!("new{n}@example.org")),
+                ("name", "New"),
+                ("password", PASSWORD),
+            ],
+        ),
+        ("PATCH", "/api/v1/users/{user_id}") => {
+            as_root(Method::PATCH, &member(path)).json(&json!({"platform_admin": true}))
+        }
+        ("POST", "/admin/users/{user_id}/platform-admin") => form(
+            as_root(Method::POST, &member(path)),
+            &[("platform_admin", "true")],
+        ),
+        ("DELETE", "/api/v1/users/{user_id}") => as_root(Method::DELETE, &member(path)),
+        ("POST", "/admin/users/{user_id}/delete") => as_root(Method::POST, &member(path)),
+        // Setup succeeds once per server: covered by `setup_is_audited_once`.
+        ("POST", "/api/v1/setup" | "/setup") => return None,
+        _ => panic!("no audit coverage case for {method} {path}: add one to audit.rs"),
+    })
+}
+
+#[tokio::test]
+async fn every_mutating_route_records_one_entry_on_success_and_one_on_refusal() {
+    let server = TestServer::start().await;
+    let root = server.setup_admin().await;
+    let org = server.create_org(&root, "Coverage").await;
+    let readonly = server
+        .member(&root, &org, "readonly@example.org", "readonly")
+        .await;
+    let mut n = 0;
+    for route in route_table().into_iter().filter(|r| r.mutates()) {
+        let action = route
+            .action
+            .unwrap_or_else(|| panic!("{route:?} changes state but declares no audited action"))
+            .as_str();
+        n += 1;
+        if let Some(request) = succeeding(&server, &root, &org, &route.method, route.path, n).await
+        {
+            let seen = observe(&server, &root, &org, request).await;
+            assert!(seen.status < 400, "{route:?} failed with {}", seen.status);
+            assert_eq!(
+                seen.new_entries.len(),
+                1,
+                "{route:?}: {:?}",
+                seen.new_entries
+            );
+            assert_eq!(seen.new_entries[0]["action"], action, "{route:?}");
+            assert_eq!(seen.new_entries[0]["outcome"], "success", "{route:?}");
+        }
+        // Refused: a readonly member (no permission), or a caller without the
+        // CSRF token on routes any user may call.
+        let path = route
+            .path
+            .replace("{org_id}", &org)
+            .replace("{user_id}", &root.user_id);
+        let refused = match route.access {
+            Access::Public => continue,
+            Access::User => server
+                .raw(route.method.clone(), &path)
+                .header("cookie", &readonly.cookie)
+                .header("origin", &server.origin),
+            _ => server.as_user(&readonly, route.method.clone(), &path),
+        };
+        let seen = observe(&server, &root, &org, refused.json(&json!({}))).await;
+        assert_eq!(seen.status, 403, "{route:?}");
+        assert_eq!(
+            seen.new_entries.len(),
+            1,
+            "{route:?}: {:?}",
+            seen.new_entries
+        );
+        assert_eq!(seen.new_entries[0]["action"], action, "{route:?}");
+        assert_eq!(seen.new_entries[0]["outcome"], "denied", "{route:?}");
+        assert_eq!(
+            seen.new_entries[0]["actor_id"],
+            readonly.user_id.as_str(),
+            "{route:?}"
+        );
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn setup_is_audited_once_and_unauthenticated_noise_only_counted() {
+    let server = TestServer::start().await;
+    let root = server.setup_admin().await;
+    let page = server.get(&root, "/api/v1/audit").await.json();
+    let actions: Vec<&str> = page["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["auth.login", "setup.completed"]);
+    // Without a session: refused, nothing written, counted.
+    for _ in 0..3 {
+        let resp = TestServer::send(
+            server
+                .raw(Method::POST, "/api/v1/orgs")
+                .json(&json!({"name": "x"})),
+        )
+        .await;
+        assert_eq!(resp.status, 401);
+    }
+    let after = server.get(&root, "/api/v1/audit").await.json();
+    assert_eq!(after["entries"].as_array().unwrap().len(), 2);
+    let metrics = server.get(&root, "/api/v1/metrics").await.text;
+    assert!(
+        metrics.contains("sentinel_unauthenticated_refusals_total 3"),
+        "{metrics}"
+    );
+    // A failed login is recorded with who it claimed to be and where from.
+    server
+        .try_login("root@example.org", "wrong password entirely")
+        .await;
+    let failed = head(&server, &root, "/api/v1/audit").await.unwrap();
+    assert_eq!(failed["action"], "auth.login_failed");
+    assert_eq!(failed["outcome"], "failure");
+    assert_eq!(failed["client_ip"], "127.0.0.1");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn audit_logs_are_readable_only_by_whom_they_belong_to() {
+    let server = TestServer::start().await;
+    let root = server.setup_admin().await;
+    let org = server.create_org(&root, "Acme").await;
+    let other = server.create_org(&root, "Other").await;
+    let analyst = server
+        .member(&root, &org, "analyst@example.org", "analyst")
+        .await;
+    let readonly = server
+        .member(&root, &org, "ro@example.org", "readonly")
+        .await;
+    let log = format!("/api/v1/orgs/{org}/audit");
+    let page = server.get(&analyst, &log).await;
+    assert_eq!(page.status, 200);
+    assert!(page.json()["entries"].as_array().unwrap().len() >= 2);
+    assert_eq!(server.get(&readonly, &log).await.status, 403);
+    assert_eq!(
+        server
+            .get(&analyst, &format!("/api/v1/orgs/{other}/audit"))
+            .await
+            .status,
+        404
+    );
+    assert_eq!(server.get(&analyst, "/api/v1/audit").await.status, 403);
+    for bad in [
+        "?action=org.nuked",
+        "?outcome=maybe",
+        "?since=yesterday",
+        "?after=abc",
+        "?limit=0",
+        "?limit=1000000",
+        "?unknown=1",
+        "/export?format=xml",
+    ] {
+        let resp = server.get(&analyst, &format!("{log}{bad}")).await;
+        assert_eq!(resp.status, 400, "{bad}: {}", resp.text);
+    }
+    // Pagination: pages do not overlap and end.
+    let first = server.get(&analyst, &format!("{log}?limit=1")).await.json();
+    let next = first["next"].as_str().unwrap();
+    let second = server
+        .get(&analyst, &format!("{log}?limit=1&after={next}"))
+        .await
+        .json();
+    assert!(second["entries"][0]["seq"].as_i64() < first["entries"][0]["seq"].as_i64());
+    let filtered = server
+        .get(&analyst, &format!("{log}?action=member.added&q=ANALYST"))
+        .await
+        .json();
+    let _ = &filtered;
+    // Exports: NDJSON and CSV, each audited.
+    let ndjson = server.get(&analyst, &format!("{log}/export")).await;
+    assert_eq!(ndjson.status, 200);
+    assert_eq!(ndjson.header("content-type"), Some("application/x-ndjson"));
+    let lines: Vec<Value> = ndjson
+        .text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines[0]["action"], "audit.exported");
+    let csv = server
+        .get(
+            &analyst,
+            &format!("{log}/export?format=csv&action=member.added"),
+        )
+        .await;
+    assert!(csv.text.starts_with("seq,at,actor_kind"), "{}", csv.text);
+    assert_eq!(csv.text.lines().count(), 3, "{}", csv.text);
+    let newest = head(&server, &analyst, &log).await.unwrap();
+    assert_eq!(newest["action"], "audit.exported");
+    assert_eq!(newest["detail"]["format"], "csv");
+    // The UI page renders the same log, escaped.
+    let html = server.get(&analyst, &format!("/orgs/{org}/audit")).await;
+    assert_eq!(html.status, 200);
+    assert!(html.text.contains("member.added"));
+    server.stop().await;
+}
+
+fn verify(data_dir: &std::path::Path) -> (i32, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sentinel"))
+        .args(["audit", "verify", "--data-dir"])
+        .arg(data_dir)
+        .env_remove("SENTINEL_DATABASE_URL")
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), text)
+}
+
+/// A copy of the stopped server's data directory, tampered with by `sql`
+/// executed directly on its control database.
+async fn tampered(original: &std::path::Path, name: &str, sql: &[&str]) -> std::path::PathBuf {
+    let copy = original.with_file_name(name);
+    let status = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(original)
+        .arg(&copy)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let pool =
+        sqlx::SqlitePool::connect(&format!("sqlite://{}", copy.join("control.db").display()))
+            .await
+            .unwrap();
+    for statement in sql {
+        sqlx::query(sqlx::AssertSqlSafe(*statement))
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    pool.close().await;
+    copy
+}
+
+const REARM: &str = "CREATE TRIGGER audit_entries_no_update BEFORE UPDATE ON audit_entries \
+                     BEGIN SELECT RAISE(ABORT, 'x'); END";
+const REARM_DELETE: &str = "CREATE TRIGGER audit_entries_no_delete BEFORE DELETE ON audit_entries \
+                            BEGIN SELECT RAISE(ABORT, 'x'); END";
+
+#[tokio::test]
+async fn verify_catches_tampering_done_directly_in_the_database() {
+    let mut server = TestServer::start().await;
+    let root = server.setup_admin().await;
+    let org = server.create_org(&root, "Acme").await;
+    server
+        .member(&root, &org, "bob@example.org", "analyst")
+        .await;
+    // Stopping signs every log's head.
+    server.server.take().unwrap().shutdown().await;
+    let data = server.config.data_dir.clone();
+
+    let (code, text) = verify(&data);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("platform: intact"), "{text}");
+    assert!(text.contains(&format!("org:{org}: intact")), "{text}");
+
+    let cases: [(&str, Vec<&str>, &str); 4] = [
+        (
+            "dropped-trigger",
+            vec!["DROP TRIGGER audit_entries_no_delete"],
+            "audit_entries_no_delete removed",
+        ),
+        (
+            "edited-detail",
+            vec![
+                "DROP TRIGGER audit_entries_no_update",
+                "UPDATE audit_entries SET detail = '{\"email\":\"mallory@example.org\"}' WHERE seq = 2",
+                REARM,
+            ],
+            "entry 2: its content does not match its hash",
+        ),
+        (
+            "deleted-row",
+            vec![
+                "DROP TRIGGER audit_entries_no_delete",
+                "DELETE FROM audit_entries WHERE seq = 3",
+                REARM_DELETE,
+            ],
+            "entry 3: entries 3..3 are missing",
+        ),
+        (
+            "truncated-tail",
+            vec![
+                "DROP TRIGGER audit_entries_no_delete",
+                "DELETE FROM audit_entries WHERE seq >= (SELECT MAX(seq) - 1 FROM audit_entries)",
+                REARM_DELETE,
+            ],
+            "truncated",
+        ),
+    ];
+    for (name, sql, expected) in cases {
+        let copy = tampered(&data, name, &sql).await;
+        let (code, text) = verify(&copy);
+        assert_eq!(code, 1, "{name}: {text}");
+        assert!(text.contains("TAMPERED platform"), "{name}: {text}");
+        assert!(text.contains(expected), "{name}: {text}");
+    }
+    server.stop().await;
+}
