@@ -124,6 +124,12 @@ async fn audit_denial(guard: &Guard, refused: &Refused, method: &Method, path: &
     }
 }
 
+/// Whether a request with `method` may change state (anything but GET, HEAD
+/// and OPTIONS): such requests need CSRF protection and are audited.
+pub fn changes_state(method: &Method) -> bool {
+    !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
 /// Admits the request or says why not; either way, once the caller is known,
 /// who they are for the audit log.
 async fn admit(
@@ -136,10 +142,7 @@ async fn admit(
         Ok(principal) => principal,
         Err(e) => return (Err(e), None),
     };
-    let changes_state = !matches!(
-        *request.method(),
-        Method::GET | Method::HEAD | Method::OPTIONS
-    );
+    let changes_state = changes_state(request.method());
 
     if guard.access == Access::Public {
         if changes_state && !same_origin(state, &request, false) {
@@ -180,10 +183,7 @@ async fn authorize(
     refused: &mut Refused,
 ) -> Result<Request, AppError> {
     let state = &guard.state;
-    let changes_state = !matches!(
-        *request.method(),
-        Method::GET | Method::HEAD | Method::OPTIONS
-    );
+    let changes_state = changes_state(request.method());
     let mut request = request;
     if changes_state {
         if !same_origin(state, &request, true) {

@@ -70,7 +70,7 @@ impl RouteSpec {
 
     /// Whether the route changes state (anything but GET, HEAD and OPTIONS).
     pub fn mutates(&self) -> bool {
-        !matches!(self.method, Method::GET | Method::HEAD | Method::OPTIONS)
+        crate::access::changes_state(&self.method)
     }
 }
 

@@ -39,7 +39,7 @@ pub async fn checkpoint(
         return Ok(None);
     };
     if head.seq <= audit_log.last_checkpoint_seq().await? {
-        stores.checkpoint_queue().caught_up(log, head.seq);
+        stores.checkpoint_queue().signed_through(log, head.seq);
         return Ok(None);
     }
     audit_log
@@ -57,20 +57,29 @@ pub async fn checkpoint_unsigned(stores: &Stores, key: &SigningKey, clock: &dyn 
     }
 }
 
+/// The platform log and every organization's log.
+async fn every_log(stores: &Stores) -> Result<Vec<LogId>, StoreError> {
+    let mut logs = vec![LogId::Platform];
+    for org in stores.control().all_organizations().await? {
+        logs.push(LogId::Org(org.id));
+    }
+    Ok(logs)
+}
+
 /// Signs the head of every log (at start: a crash may have left heads unsigned).
-pub async fn checkpoint_all(
+async fn checkpoint_all(
     stores: &Stores,
     key: &SigningKey,
     clock: &dyn Clock,
 ) -> Result<(), StoreError> {
-    checkpoint(stores, key, clock, LogId::Platform).await?;
-    for org in stores.control().all_organizations().await? {
-        checkpoint(stores, key, clock, LogId::Org(org.id)).await?;
+    for log in every_log(stores).await? {
+        checkpoint(stores, key, clock, log).await?;
     }
     Ok(())
 }
 
-/// Runs until `stopped`: signs logs when one has gathered enough entries and on
+/// Runs until `stopped`: first signs every log's head (a crash may have left
+/// some unsigned), then signs logs when one has gathered enough entries and on
 /// every `interval`; signs what is left once more on the way out.
 pub fn spawn_checkpointer(
     stores: Arc<Stores>,
@@ -80,6 +89,9 @@ pub fn spawn_checkpointer(
     mut stopped: watch::Receiver<bool>,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
+        if let Err(e) = checkpoint_all(&stores, &key, clock.as_ref()).await {
+            tracing::warn!(error = %e, "could not sign every audit log's head at start");
+        }
         let mut tick = tokio::time::interval(interval);
         loop {
             tokio::select! {
@@ -102,17 +114,8 @@ pub async fn prune_all(
 ) -> Result<u64, StoreError> {
     let now = clock.now();
     let cutoff = now.minus(retention);
-    let mut logs = vec![LogId::Platform];
-    logs.extend(
-        stores
-            .control()
-            .all_organizations()
-            .await?
-            .into_iter()
-            .map(|o| LogId::Org(o.id)),
-    );
     let mut removed = 0;
-    for log in logs {
+    for log in every_log(stores).await? {
         let n = stores.audit_log(log).await?.prune(cutoff, now).await?;
         if n > 0 {
             tracing::info!(%log, entries = n, "pruned audit entries past retention");
@@ -138,13 +141,7 @@ pub async fn verify(
 ) -> Result<Vec<LogReport>, StoreError> {
     let logs = match org {
         Some(org) => vec![LogId::Org(org)],
-        None => {
-            let mut logs = vec![LogId::Platform];
-            for o in stores.control().all_organizations().await? {
-                logs.push(LogId::Org(o.id));
-            }
-            logs
-        }
+        None => every_log(stores).await?,
     };
     let mut reports = Vec::new();
     for log in logs {
@@ -160,14 +157,14 @@ async fn verify_log(
 ) -> Result<Result<Verified, Break>, StoreError> {
     let missing = log.missing_protections().await?;
     if !missing.is_empty() {
-        return Ok(Err(Break {
-            log: log.id().to_string(),
-            seq: None,
-            reason: format!(
+        return Ok(Err(Break::new(
+            &log.id(),
+            None,
+            format!(
                 "the database no longer refuses edits: trigger(s) {} removed",
                 missing.join(", ")
             ),
-        }));
+        )));
     }
     let pruned_through = log.pruned_through().await?;
     let mut check = match ChainCheck::start(log.id(), pruned_through, log.checkpoints().await?, key)

@@ -77,8 +77,6 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<RunningServ
     let location = config.store_location(&data_dir);
     let stores = Arc::new(Stores::open(&location, clock.as_ref()).await?);
     let audit_key = Arc::new(audit::signing_key(&data_dir)?);
-    stores.flush_all_audit_outboxes().await?;
-    audit::checkpoint_all(&stores, &audit_key, clock.as_ref()).await?;
 
     let listener = TcpListener::bind(config.listen)
         .await
@@ -317,9 +315,9 @@ async fn handshake(
     }
 }
 
-/// Periodic housekeeping: purge dead sessions; deliver audit events a failure
-/// left queued; prune audit entries past retention (daily); remove the setup
-/// link once used.
+/// Periodic housekeeping, starting at once: purge dead sessions; deliver audit
+/// events a failure or a crash left queued; prune audit entries past retention
+/// (daily); remove the setup link once used.
 async fn maintain(
     stores: Arc<Stores>,
     clock: Arc<dyn Clock>,

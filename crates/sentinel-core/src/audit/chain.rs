@@ -74,6 +74,16 @@ pub struct Break {
     pub reason: String,
 }
 
+impl Break {
+    pub fn new(log: &LogId, seq: Option<i64>, reason: impl Into<String>) -> Break {
+        Break {
+            log: log.to_string(),
+            seq,
+            reason: reason.into(),
+        }
+    }
+}
+
 /// What a successful check saw.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verified {
@@ -110,17 +120,13 @@ impl ChainCheck {
         checkpoints: Vec<Checkpoint>,
         key: &VerifyingKey,
     ) -> Result<ChainCheck, Break> {
-        let broken = |seq: Option<i64>, reason: String| Break {
-            log: log.to_string(),
-            seq,
-            reason,
-        };
         let mut by_seq = BTreeMap::new();
         for checkpoint in checkpoints {
             if !key.verifies(&log, &checkpoint) {
-                return Err(broken(
+                return Err(Break::new(
+                    &log,
                     Some(checkpoint.seq),
-                    "the checkpoint signature does not verify with this server's audit key".into(),
+                    "the checkpoint signature does not verify with this server's audit key",
                 ));
             }
             by_seq.insert(checkpoint.seq, checkpoint);
@@ -131,7 +137,8 @@ impl ChainCheck {
             match by_seq.get(&pruned_through) {
                 Some(checkpoint) => checkpoint.hash.clone(),
                 None => {
-                    return Err(broken(
+                    return Err(Break::new(
+                        &log,
                         None,
                         format!(
                             "entries up to {pruned_through} are marked pruned, but no signed checkpoint \
@@ -154,11 +161,7 @@ impl ChainCheck {
     }
 
     fn broken(&self, seq: Option<i64>, reason: impl Into<String>) -> Break {
-        Break {
-            log: self.log.to_string(),
-            seq,
-            reason: reason.into(),
-        }
+        Break::new(&self.log, seq, reason)
     }
 
     /// Checks the next entry.

@@ -294,8 +294,9 @@ pub struct AuditEvent {
 
 /// A stored entry of a log, as its columns hold it. Fields are plain text so that
 /// an entry written by a newer Sentinel, or tampered with, can still be shown and
-/// checked.
-#[derive(Clone, PartialEq, Eq, Debug, Serialize, sqlx::FromRow)]
+/// checked. This is also what the API and exports show: the detail as a JSON
+/// object, the hashes in hex.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct StoredEntry {
     pub seq: i64,
     pub event_id: Uuid,
@@ -306,15 +307,22 @@ pub struct StoredEntry {
     pub action: String,
     pub entity_type: String,
     pub entity_id: String,
-    /// Canonical JSON text (keys sorted, no whitespace).
+    /// What changed, e.g. `{"from":"analyst","to":"admin"}`. Stored as canonical
+    /// JSON text (keys sorted, no whitespace).
+    #[serde(serialize_with = "as_json")]
+    #[schema(value_type = Object)]
     pub detail: String,
     pub client_ip: String,
     pub user_agent: String,
     pub request_id: String,
     pub outcome: String,
+    /// SHA-256 of the previous entry, hex.
     #[serde(serialize_with = "as_hex")]
+    #[schema(value_type = String)]
     pub prev_hash: Vec<u8>,
+    /// SHA-256 of this entry, hex.
     #[serde(serialize_with = "as_hex")]
+    #[schema(value_type = String)]
     pub hash: Vec<u8>,
 }
 
@@ -364,6 +372,15 @@ pub fn hex(bytes: &[u8]) -> String {
 
 fn as_hex<S: serde::Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&hex(bytes))
+}
+
+/// Stored JSON text as the JSON it holds (as a string if it is not JSON: a
+/// tampered row is still shown, as it is).
+fn as_json<S: serde::Serializer>(text: &str, s: S) -> Result<S::Ok, S::Error> {
+    match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(value) => value.serialize(s),
+        Err(_) => s.serialize_str(text),
+    }
 }
 
 /// At most `max` characters of `text`, without control characters.

@@ -6,7 +6,7 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use sentinel_core::OrgId;
-use sentinel_core::audit::LogId;
+use sentinel_core::audit::{LogId, StoredEntry};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -16,13 +16,13 @@ use crate::audit::Audit;
 use crate::error::Problem;
 use crate::extract::ApiQuery;
 use crate::ops;
-use crate::ops::audit::{AuditEntryView, AuditQuery};
+use crate::ops::audit::AuditQuery;
 use crate::state::AppState;
 
 /// A page of entries, newest first.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AuditPage {
-    pub entries: Vec<AuditEntryView>,
+    pub entries: Vec<StoredEntry>,
     /// Pass as `after` for the next (older) page; null on the last page.
     pub next: Option<String>,
 }
@@ -30,7 +30,7 @@ pub struct AuditPage {
 async fn page(log: sentinel_store::AuditLog, query: &AuditQuery) -> ApiResult<Json<AuditPage>> {
     let page = ops::audit::page(&log, query).await?;
     Ok(Json(AuditPage {
-        entries: page.entries.into_iter().map(Into::into).collect(),
+        entries: page.entries,
         next: page.next.map(|n| n.to_string()),
     }))
 }

@@ -7,7 +7,7 @@ use sentinel_core::Timestamp;
 use sentinel_core::audit::{AuditAction, AuditContext, Entity, EntityType, Outcome, StoredEntry};
 use sentinel_store::{AuditFilter, AuditLog};
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::IntoParams;
 
 use crate::error::AppError;
 use crate::state::AppState;
@@ -145,55 +145,6 @@ pub async fn page(log: &AuditLog, query: &AuditQuery) -> Result<Page, AppError> 
     Ok(Page { entries, next })
 }
 
-/// An entry as the API shows it.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct AuditEntryView {
-    pub seq: i64,
-    pub at: Timestamp,
-    /// `user`, `system` or `anonymous`.
-    pub actor_kind: String,
-    pub actor_id: String,
-    pub actor_name: String,
-    pub action: String,
-    pub entity_type: String,
-    pub entity_id: String,
-    /// What changed, e.g. `{"from":"analyst","to":"admin"}`.
-    #[schema(value_type = Object)]
-    pub detail: serde_json::Value,
-    /// `success`, `denied` or `failure`.
-    pub outcome: String,
-    pub client_ip: String,
-    pub user_agent: String,
-    pub request_id: String,
-    /// Hex SHA-256 of the previous entry.
-    pub prev_hash: String,
-    /// Hex SHA-256 of this entry.
-    pub hash: String,
-}
-
-impl From<StoredEntry> for AuditEntryView {
-    fn from(e: StoredEntry) -> Self {
-        AuditEntryView {
-            detail: serde_json::from_str(&e.detail)
-                .unwrap_or(serde_json::Value::String(e.detail.clone())),
-            prev_hash: sentinel_core::audit::hex(&e.prev_hash),
-            hash: sentinel_core::audit::hex(&e.hash),
-            seq: e.seq,
-            at: e.at,
-            actor_kind: e.actor_kind,
-            actor_id: e.actor_id,
-            actor_name: e.actor_name,
-            action: e.action,
-            entity_type: e.entity_type,
-            entity_id: e.entity_id,
-            outcome: e.outcome,
-            client_ip: e.client_ip,
-            user_agent: e.user_agent,
-            request_id: e.request_id,
-        }
-    }
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExportFormat {
     Ndjson,
@@ -253,8 +204,7 @@ fn render(format: ExportFormat, entries: &[StoredEntry], out: &mut Vec<u8>) {
     for entry in entries {
         match format {
             ExportFormat::Ndjson => {
-                let view = AuditEntryView::from(entry.clone());
-                if let Ok(line) = serde_json::to_vec(&view) {
+                if let Ok(line) = serde_json::to_vec(entry) {
                     out.extend_from_slice(&line);
                     out.push(b'\n');
                 }

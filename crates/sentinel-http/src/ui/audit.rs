@@ -5,13 +5,12 @@
 use askama::Template;
 use axum::extract::State;
 use axum::http::StatusCode;
-use sentinel_core::OrgId;
 use sentinel_core::audit::{AuditAction, LogId, Outcome, StoredEntry};
 
 use super::{Layout, UiResult, render};
 use crate::access::{OrgContext, Principal};
 use crate::error::AppError;
-use crate::extract::{UiPath, UiQuery};
+use crate::extract::UiQuery;
 use crate::ops;
 use crate::ops::audit::AuditQuery;
 use crate::state::AppState;
@@ -93,10 +92,10 @@ async fn audit_page(
 pub async fn org_page(
     State(state): State<AppState>,
     ctx: OrgContext,
-    UiPath(org_id): UiPath<OrgId>,
     UiQuery(query): UiQuery<AuditQuery>,
 ) -> UiResult {
     let org = ctx.organization();
+    let org_id = org.id;
     let title = format!("Audit log of {}", org.name);
     let layout = Layout::signed_in(&state, &ctx.principal, &title, Some(org.id)).await?;
     audit_page(

@@ -255,7 +255,7 @@ impl AuditLog {
             .map(|r| r.rows_affected())
         )?;
         tx.commit().await?;
-        self.queue.signed(self.id, checkpoint.seq);
+        self.queue.signed_through(self.id, checkpoint.seq);
         Ok(())
     }
 
@@ -392,7 +392,9 @@ impl CheckpointQueue {
         }
     }
 
-    fn signed(&self, log: LogId, seq: i64) {
+    /// Marks `log` as signed up to entry `seq`: by a new checkpoint, or because
+    /// its head needs none (nothing was appended, or the append rolled back).
+    pub fn signed_through(&self, log: LogId, seq: i64) {
         let mut state = self.lock();
         let signed = state.signed.entry(log).or_insert(seq);
         *signed = (*signed).max(seq);
@@ -403,12 +405,6 @@ impl CheckpointQueue {
         {
             state.unsigned.remove(&log);
         }
-    }
-
-    /// Marks `log` as signed up to `head` when its head needs no new checkpoint
-    /// (nothing was appended, or the append rolled back).
-    pub fn caught_up(&self, log: LogId, head: i64) {
-        self.signed(log, head);
     }
 
     /// The logs with unsigned entries.

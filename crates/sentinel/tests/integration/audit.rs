@@ -27,6 +27,22 @@ struct Observed {
     new_entries: Vec<Value>,
 }
 
+impl Observed {
+    /// The one entry the request must have added.
+    fn only_entry(&self, case: &impl std::fmt::Debug, action: &str, outcome: &str) -> &Value {
+        assert_eq!(
+            self.new_entries.len(),
+            1,
+            "{case:?}: {:?}",
+            self.new_entries
+        );
+        let entry = &self.new_entries[0];
+        assert_eq!(entry["action"], action, "{case:?}");
+        assert_eq!(entry["outcome"], outcome, "{case:?}");
+        entry
+    }
+}
+
 async fn observe(
     server: &TestServer,
     root: &Session,
@@ -211,14 +227,7 @@ async fn every_mutating_route_records_one_entry_on_success_and_one_on_refusal() 
         {
             let seen = observe(&server, &root, &org, request).await;
             assert!(seen.status < 400, "{route:?} failed with {}", seen.status);
-            assert_eq!(
-                seen.new_entries.len(),
-                1,
-                "{route:?}: {:?}",
-                seen.new_entries
-            );
-            assert_eq!(seen.new_entries[0]["action"], action, "{route:?}");
-            assert_eq!(seen.new_entries[0]["outcome"], "success", "{route:?}");
+            seen.only_entry(&route, action, "success");
         }
         // Refused: a readonly member (no permission), or a caller without the
         // CSRF token on routes any user may call.
@@ -236,20 +245,31 @@ async fn every_mutating_route_records_one_entry_on_success_and_one_on_refusal() 
         };
         let seen = observe(&server, &root, &org, refused.json(&json!({}))).await;
         assert_eq!(seen.status, 403, "{route:?}");
-        assert_eq!(
-            seen.new_entries.len(),
-            1,
-            "{route:?}: {:?}",
-            seen.new_entries
-        );
-        assert_eq!(seen.new_entries[0]["action"], action, "{route:?}");
-        assert_eq!(seen.new_entries[0]["outcome"], "denied", "{route:?}");
-        assert_eq!(
-            seen.new_entries[0]["actor_id"],
-            readonly.user_id.as_str(),
-            "{route:?}"
-        );
+        let entry = seen.only_entry(&route, action, "denied");
+        assert_eq!(entry["actor_id"], readonly.user_id.as_str(), "{route:?}");
     }
+    // A non-member learns nothing (404); the probe is recorded in the platform
+    // log, against the organization.
+    server.create_user(&root, "outsider@example.org").await;
+    let outsider = server
+        .login("outsider@example.org", PASSWORD)
+        .await
+        .unwrap();
+    let probe = server
+        .as_user(
+            &outsider,
+            Method::POST,
+            &format!("/api/v1/orgs/{org}/members"),
+        )
+        .json(&json!({"email": "outsider@example.org", "role": "owner"}));
+    let seen = observe(&server, &root, &org, probe).await;
+    assert_eq!(seen.status, 404);
+    let entry = seen.only_entry(&"non-member", "member.added", "denied");
+    assert_eq!(entry["entity_type"], "organization");
+    assert_eq!(entry["entity_id"], org.as_str());
+    assert_eq!(entry["actor_id"], outsider.user_id.as_str());
+    let platform_head = head(&server, &root, "/api/v1/audit").await.unwrap();
+    assert_eq!(platform_head["event_id"], entry["event_id"]);
     server.stop().await;
 }
 
@@ -339,11 +359,14 @@ async fn audit_logs_are_readable_only_by_whom_they_belong_to() {
         .await
         .json();
     assert!(second["entries"][0]["seq"].as_i64() < first["entries"][0]["seq"].as_i64());
+    // Filters combine; free text is case-insensitive.
     let filtered = server
         .get(&analyst, &format!("{log}?action=member.added&q=ANALYST"))
         .await
         .json();
-    let _ = &filtered;
+    let filtered = filtered["entries"].as_array().unwrap();
+    assert_eq!(filtered.len(), 1, "{filtered:?}");
+    assert_eq!(filtered[0]["detail"]["role"], "analyst");
     // Exports: NDJSON and CSV, each audited.
     let ndjson = server.get(&analyst, &format!("{log}/export")).await;
     assert_eq!(ndjson.status, 200);

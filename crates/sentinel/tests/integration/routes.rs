@@ -32,10 +32,6 @@ fn concrete(path: &str, org: &str, user: &str) -> String {
     path.replace("{org_id}", org).replace("{user_id}", user)
 }
 
-fn changes_state(method: &Method) -> bool {
-    !matches!(*method, Method::GET | Method::HEAD)
-}
-
 #[test]
 fn the_public_allow_list_is_exactly_what_the_table_declares_public() {
     let declared: BTreeSet<(String, String)> = route_table()
@@ -57,7 +53,7 @@ fn the_public_allow_list_is_exactly_what_the_table_declares_public() {
 fn no_mutating_organization_route_uses_a_permission_readonly_holds() {
     for route in route_table() {
         if let Access::Org(permission) = route.access
-            && changes_state(&route.method)
+            && route.mutates()
         {
             assert!(!TenantRole::Readonly.grants(permission), "{route:?}");
         }
@@ -141,7 +137,7 @@ async fn readonly_members_are_refused_every_mutation() {
     let before = snapshot(&server, &admin, &org).await;
     let mut checked = 0;
     for route in route_table() {
-        if !changes_state(&route.method) || !route.path.contains("{org_id}") {
+        if !route.mutates() || !route.path.contains("{org_id}") {
             continue;
         }
         let path = concrete(route.path, &org, &victim.user_id);
