@@ -3,7 +3,7 @@
 //! Files are read under a configurable root ([`HostPaths`]) so that tests, and an agent
 //! inspecting a mounted image, can point it elsewhere. What the files do not say comes from
 //! `uname(2)`. Nothing here fails: what cannot be read is left at the os-release defaults
-//! or absent, and reported in [`HostFacts::warnings`].
+//! or absent, and reported in the facts' `warnings`.
 
 mod os_release;
 
@@ -11,7 +11,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use nix::sys::utsname::{UtsName, uname};
-use serde::{Deserialize, Serialize};
+use sentinel_protocol::facts::HostFacts;
 
 use crate::files::read_text;
 
@@ -44,80 +44,54 @@ impl HostPaths {
     }
 }
 
-/// What identifies a host and its operating system.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct HostFacts {
-    /// The static hostname, else the kernel's.
-    pub hostname: String,
-    /// os-release `ID`, `linux` when unset.
-    pub os_id: String,
-    /// os-release `NAME`, `Linux` when unset.
-    pub os_name: String,
-    /// os-release `VERSION_ID`, absent on rolling releases.
-    pub os_version_id: Option<String>,
-    /// os-release `PRETTY_NAME`, `Linux` when unset.
-    pub os_pretty_name: String,
-    /// The kernel release, as `uname -r` prints it.
-    pub kernel: String,
-    /// The machine hardware name, as `uname -m` prints it.
-    pub architecture: String,
-    /// The systemd/D-Bus machine ID: 32 lowercase hex digits.
-    pub machine_id: Option<String>,
-    /// What could not be read, and what was used instead.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub warnings: Vec<String>,
-}
-
 const OS_RELEASE_PATHS: [&str; 2] = ["/etc/os-release", "/usr/lib/os-release"];
 const HOSTNAME_PATH: &str = "/etc/hostname";
 const KERNEL_RELEASE_PATH: &str = "/proc/sys/kernel/osrelease";
 const MACHINE_ID_PATHS: [&str; 2] = ["/etc/machine-id", "/var/lib/dbus/machine-id"];
 
-impl HostFacts {
-    /// Reads the facts of the host at `paths`.
-    pub fn collect(paths: &HostPaths) -> Self {
-        let mut warnings = Vec::new();
-        let uname = uname()
-            .map_err(|errno| warnings.push(format!("uname: {errno}")))
-            .ok();
-        let from_uname = |field: fn(&UtsName) -> &std::ffi::OsStr| {
-            uname
-                .as_ref()
-                .map(|uname| field(uname).to_string_lossy().into_owned())
-                .filter(|value| !value.is_empty())
-        };
+/// Reads the facts of the host at `paths`.
+pub fn collect(paths: &HostPaths) -> HostFacts {
+    let mut warnings = Vec::new();
+    let uname = uname()
+        .map_err(|errno| warnings.push(format!("uname: {errno}")))
+        .ok();
+    let from_uname = |field: fn(&UtsName) -> &std::ffi::OsStr| {
+        uname
+            .as_ref()
+            .map(|uname| field(uname).to_string_lossy().into_owned())
+            .filter(|value| !value.is_empty())
+    };
 
-        let mut os_release = read_first(paths, &OS_RELEASE_PATHS, &mut warnings)
-            .map(|text| os_release::parse(&text))
-            .unwrap_or_default();
-        let mut os_field = |key: &str| os_release.remove(key).filter(|value| !value.is_empty());
-        let (os_id, os_name) = (os_field("ID"), os_field("NAME"));
-        let (os_version_id, os_pretty_name) = (os_field("VERSION_ID"), os_field("PRETTY_NAME"));
+    let mut os_release = read_first(paths, &OS_RELEASE_PATHS, &mut warnings)
+        .map(|text| os_release::parse(&text))
+        .unwrap_or_default();
+    let mut os_field = |key: &str| os_release.remove(key).filter(|value| !value.is_empty());
+    let (os_id, os_name) = (os_field("ID"), os_field("NAME"));
+    let (os_version_id, os_pretty_name) = (os_field("VERSION_ID"), os_field("PRETTY_NAME"));
 
-        let hostname = read_first(paths, &[HOSTNAME_PATH], &mut warnings)
-            .and_then(|text| first_value_line(&text))
-            .or_else(|| from_uname(UtsName::nodename))
-            .unwrap_or_else(|| "localhost".to_owned());
-        let kernel = read_first(paths, &[KERNEL_RELEASE_PATH], &mut warnings)
-            .and_then(|text| first_value_line(&text))
-            .or_else(|| from_uname(UtsName::release))
-            .unwrap_or_default();
-        let architecture =
-            from_uname(UtsName::machine).unwrap_or_else(|| std::env::consts::ARCH.to_owned());
-        let machine_id = read_first(paths, &MACHINE_ID_PATHS, &mut warnings)
-            .and_then(|text| parse_machine_id(&text, &mut warnings));
+    let hostname = read_first(paths, &[HOSTNAME_PATH], &mut warnings)
+        .and_then(|text| first_value_line(&text))
+        .or_else(|| from_uname(UtsName::nodename))
+        .unwrap_or_else(|| "localhost".to_owned());
+    let kernel = read_first(paths, &[KERNEL_RELEASE_PATH], &mut warnings)
+        .and_then(|text| first_value_line(&text))
+        .or_else(|| from_uname(UtsName::release))
+        .unwrap_or_default();
+    let architecture =
+        from_uname(UtsName::machine).unwrap_or_else(|| std::env::consts::ARCH.to_owned());
+    let machine_id = read_first(paths, &MACHINE_ID_PATHS, &mut warnings)
+        .and_then(|text| parse_machine_id(&text, &mut warnings));
 
-        Self {
-            hostname,
-            os_id: os_id.unwrap_or_else(|| "linux".to_owned()),
-            os_name: os_name.unwrap_or_else(|| "Linux".to_owned()),
-            os_version_id,
-            os_pretty_name: os_pretty_name.unwrap_or_else(|| "Linux".to_owned()),
-            kernel,
-            architecture,
-            machine_id,
-            warnings,
-        }
+    HostFacts {
+        hostname,
+        os_id: os_id.unwrap_or_else(|| "linux".to_owned()),
+        os_name: os_name.unwrap_or_else(|| "Linux".to_owned()),
+        os_version_id,
+        os_pretty_name: os_pretty_name.unwrap_or_else(|| "Linux".to_owned()),
+        kernel,
+        architecture,
+        machine_id,
+        warnings,
     }
 }
 

@@ -4,8 +4,10 @@
 //! letter per field: `P` the name, `V` the version, `A` the architecture and `o` the
 //! origin, the source package the binary was built from (at the same version).
 
+use sentinel_protocol::inventory::{Inventory, Package, PackageManager};
+
 use super::stanza::{Stanza, stanzas};
-use super::{Collection, Inventory, Package, PackageManager, ParseWarning, excerpt};
+use super::{Collection, ParseWarning, excerpt};
 
 /// The default location of the installed database.
 pub const INSTALLED_PATH: &str = "/lib/apk/db/installed";

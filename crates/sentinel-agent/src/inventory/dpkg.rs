@@ -5,8 +5,10 @@
 //! ends in `installed` (`install ok installed`, `hold ok installed`) are packages on disk:
 //! `config-files`, `half-installed` and the like are skipped without a warning.
 
+use sentinel_protocol::inventory::{Inventory, Package, PackageManager};
+
 use super::stanza::{Stanza, stanzas};
-use super::{Collection, Inventory, Package, PackageManager, ParseWarning, excerpt};
+use super::{Collection, ParseWarning, excerpt};
 
 /// The default location of the status database.
 pub const STATUS_PATH: &str = "/var/lib/dpkg/status";

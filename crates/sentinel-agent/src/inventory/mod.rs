@@ -1,4 +1,5 @@
-//! The software inventory: packages installed by dpkg, rpm or apk, and a digest of them.
+//! The software inventory: the packages dpkg, rpm or apk installed, read into the
+//! protocol's [`Inventory`] (which knows its own digest).
 //!
 //! Each package manager has a pure parser of its database or query output ([`dpkg`],
 //! [`rpm`], [`apk`]) that never fails: entries it cannot use are skipped and reported as
@@ -12,134 +13,9 @@ mod stanza;
 
 use std::fmt;
 
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+use sentinel_protocol::inventory::Inventory;
 
 pub use source::{InventoryError, InventorySource};
-
-/// The package manager that installed a package.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum PackageManager {
-    /// Debian, Ubuntu and derivatives.
-    Dpkg,
-    /// Red Hat, Fedora, SUSE and derivatives.
-    Rpm,
-    /// Alpine.
-    Apk,
-}
-
-impl PackageManager {
-    /// The manager's name as serialized: `dpkg`, `rpm` or `apk`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Dpkg => "dpkg",
-            Self::Rpm => "rpm",
-            Self::Apk => "apk",
-        }
-    }
-}
-
-impl fmt::Display for PackageManager {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// One installed binary package, with the source package it was built from when known.
-///
-/// Versions are kept as the package manager writes them, epoch included (`1:2.3-4`).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct Package {
-    /// The package manager that installed it.
-    pub manager: PackageManager,
-    /// The binary package name.
-    pub name: String,
-    /// The installed version.
-    pub version: String,
-    /// The architecture it was built for (`amd64`, `x86_64`, `noarch`, …).
-    pub arch: Option<String>,
-    /// The source package it was built from.
-    pub source_name: Option<String>,
-    /// The source package's version.
-    pub source_version: Option<String>,
-}
-
-/// The packages installed on a host, sorted and without duplicates.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(from = "UnsortedInventory")]
-pub struct Inventory {
-    packages: Vec<Package>,
-}
-
-/// An inventory as received, before it is put in canonical order.
-#[derive(Deserialize)]
-struct UnsortedInventory {
-    packages: Vec<Package>,
-}
-
-impl From<UnsortedInventory> for Inventory {
-    fn from(unsorted: UnsortedInventory) -> Self {
-        Self::new(unsorted.packages)
-    }
-}
-
-/// Tags the digest's encoding so that a future change of encoding cannot collide with it.
-const DIGEST_DOMAIN: &[u8] = b"sentinel-inventory-v1";
-
-impl Inventory {
-    /// Puts `packages` in canonical order and drops exact duplicates.
-    pub fn new(mut packages: Vec<Package>) -> Self {
-        packages.sort_unstable();
-        packages.dedup();
-        Self { packages }
-    }
-
-    /// The packages, in canonical order.
-    pub fn packages(&self) -> &[Package] {
-        &self.packages
-    }
-
-    /// Lowercase hex SHA-256 of the canonical encoding of the packages.
-    ///
-    /// Equal inventories have equal digests whatever order their packages were found in,
-    /// so the agent can send the digest and the full list only when the digest changed.
-    /// The encoding length-prefixes every string and marks absent fields, so no two
-    /// different inventories share an encoding.
-    pub fn digest(&self) -> String {
-        let mut hasher = Sha256::new();
-        put_bytes(&mut hasher, DIGEST_DOMAIN);
-        hasher.update((self.packages.len() as u64).to_be_bytes());
-        for package in &self.packages {
-            put_bytes(&mut hasher, package.manager.as_str().as_bytes());
-            put_bytes(&mut hasher, package.name.as_bytes());
-            put_bytes(&mut hasher, package.version.as_bytes());
-            put_optional(&mut hasher, package.arch.as_deref());
-            put_optional(&mut hasher, package.source_name.as_deref());
-            put_optional(&mut hasher, package.source_version.as_deref());
-        }
-        hasher
-            .finalize()
-            .iter()
-            .map(|byte| format!("{byte:02x}"))
-            .collect()
-    }
-}
-
-fn put_bytes(hasher: &mut Sha256, bytes: &[u8]) {
-    hasher.update((bytes.len() as u64).to_be_bytes());
-    hasher.update(bytes);
-}
-
-fn put_optional(hasher: &mut Sha256, value: Option<&str>) {
-    match value {
-        None => hasher.update([0]),
-        Some(value) => {
-            hasher.update([1]);
-            put_bytes(hasher, value.as_bytes());
-        }
-    }
-}
 
 /// An entry a parser skipped or only partly understood.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -186,6 +62,8 @@ fn numbered_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
 
 #[cfg(test)]
 mod tests {
+    use sentinel_protocol::inventory::{Package, PackageManager};
+
     use super::*;
 
     fn package(name: &str, version: &str) -> Package {

@@ -7,10 +7,10 @@
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+use sentinel_protocol::inventory::{Inventory, Package, PackageManager};
+
 use super::source::InventoryError;
-use super::{
-    Collection, Inventory, Package, PackageManager, ParseWarning, excerpt, numbered_lines,
-};
+use super::{Collection, ParseWarning, excerpt, numbered_lines};
 
 /// The `--queryformat` the parser expects: six tab-separated fields per package. The `\t`
 /// and `\n` escapes are passed to rpm as written, and rpm expands them.

@@ -4,7 +4,9 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::process::ExitStatus;
 
-use super::{Collection, PackageManager, apk, dpkg, rpm};
+use sentinel_protocol::inventory::PackageManager;
+
+use super::{Collection, apk, dpkg, rpm};
 use crate::files::read_text;
 
 /// Where rpm keeps its database, newest layout first; either marks an rpm-based system.

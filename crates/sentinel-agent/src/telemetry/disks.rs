@@ -3,25 +3,7 @@
 use std::collections::HashSet;
 use std::path::Path;
 
-use serde::{Deserialize, Serialize};
-
-/// How full one mounted filesystem is.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DiskUsage {
-    /// Where it is mounted.
-    pub mount: String,
-    /// The filesystem type: `ext4`, `xfs`, `btrfs`, `vfat`, …
-    pub filesystem: String,
-    /// What is mounted: a block device such as `/dev/nvme0n1p2`, a ZFS dataset, …
-    pub device: String,
-    /// The filesystem's size.
-    pub total_bytes: u64,
-    /// Space in use, as `df` counts it (blocks not free).
-    pub used_bytes: u64,
-    /// Space unprivileged users can still write (less than free space when blocks are
-    /// reserved for root).
-    pub available_bytes: u64,
-}
+use sentinel_protocol::telemetry::DiskUsage;
 
 /// Filesystem types that hold no disk space of the host's own: kernel interfaces, memory,
 /// container layers, read-only images, automounters, and network filesystems (which

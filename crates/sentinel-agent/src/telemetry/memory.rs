@@ -2,28 +2,15 @@
 
 use std::collections::HashMap;
 
-use serde::{Deserialize, Serialize};
+use sentinel_protocol::telemetry::MemoryUsage;
 
-/// How much of a kind of memory there is and how much is in use, in bytes.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MemoryUsage {
-    /// All of it.
-    pub total_bytes: u64,
-    /// What can still be used: for memory, the kernel's estimate of what new programs can
-    /// get without swapping (caches it can drop included); for swap, what is free.
-    pub available_bytes: u64,
-    /// `total_bytes - available_bytes`.
-    pub used_bytes: u64,
-}
-
-impl MemoryUsage {
-    fn new(total_bytes: u64, available_bytes: u64) -> Self {
-        let available_bytes = available_bytes.min(total_bytes);
-        Self {
-            total_bytes,
-            available_bytes,
-            used_bytes: total_bytes - available_bytes,
-        }
+/// `total_bytes` of memory of which `available_bytes` can still be used (at most all of it).
+fn usage(total_bytes: u64, available_bytes: u64) -> MemoryUsage {
+    let available_bytes = available_bytes.min(total_bytes);
+    MemoryUsage {
+        total_bytes,
+        available_bytes,
+        used_bytes: total_bytes - available_bytes,
     }
 }
 
@@ -54,10 +41,7 @@ pub(super) fn parse_meminfo(text: &str) -> Option<(MemoryUsage, MemoryUsage)> {
     });
     let swap_total = field("SwapTotal").unwrap_or(0);
     let swap_free = field("SwapFree").unwrap_or(0);
-    Some((
-        MemoryUsage::new(total, available),
-        MemoryUsage::new(swap_total, swap_free),
-    ))
+    Some((usage(total, available), usage(swap_total, swap_free)))
 }
 
 #[cfg(test)]
@@ -78,7 +62,7 @@ mod tests {
             "Weird:          12 MB\n",
         );
         let (memory, swap) = parse_meminfo(text).unwrap();
-        assert_eq!(memory, MemoryUsage::new(16318680 * 1024, 9876543 * 1024));
+        assert_eq!(memory, usage(16318680 * 1024, 9876543 * 1024));
         assert_eq!(memory.used_bytes, (16318680 - 9876543) * 1024);
         assert_eq!(swap.used_bytes, 97148 * 1024);
     }

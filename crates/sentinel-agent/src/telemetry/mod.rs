@@ -3,8 +3,8 @@
 //!
 //! A [`Sampler`] keeps the previous `/proc/stat` reading, since CPU utilisation is the
 //! share of busy time between two readings. A source that cannot be read does not fail
-//! the sample: its fields stay at zero (or empty) and [`TelemetrySample::warnings`] says
-//! why.
+//! the sample: its fields stay at zero (or empty) and the sample's `warnings` say why.
+//! The sample itself is the protocol's [`TelemetrySample`].
 
 mod cpu;
 mod disks;
@@ -15,11 +15,7 @@ mod users;
 
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
-
-pub use disks::DiskUsage;
-pub use memory::MemoryUsage;
-pub use network::InterfaceStats;
+use sentinel_protocol::telemetry::TelemetrySample;
 
 use crate::files::{read_capped, read_text};
 use cpu::CpuTimes;
@@ -42,29 +38,6 @@ impl Default for SamplerPaths {
             utmp: PathBuf::from("/var/run/utmp"),
         }
     }
-}
-
-/// One reading of a host's vital signs.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TelemetrySample {
-    /// Whole seconds since boot.
-    pub uptime_seconds: u64,
-    /// Load averages over 1, 5 and 15 minutes.
-    pub load: [f64; 3],
-    /// Percentage of CPU time not idle since the previous sample; `None` on the first.
-    pub cpu_percent: Option<f64>,
-    /// Physical memory.
-    pub memory: MemoryUsage,
-    /// Swap space.
-    pub swap: MemoryUsage,
-    /// Real mounted filesystems, in mount order.
-    pub disks: Vec<DiskUsage>,
-    /// Network interfaces, by name.
-    pub interfaces: Vec<InterfaceStats>,
-    /// Logged-in sessions (a user logged in twice counts twice, as `who` lists them).
-    pub logged_in_users: u32,
-    /// Sources that could not be read or understood.
-    pub warnings: Vec<String>,
 }
 
 /// Takes [`TelemetrySample`]s, remembering what CPU utilisation is measured from.

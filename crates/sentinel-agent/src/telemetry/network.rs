@@ -3,20 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
-use serde::{Deserialize, Serialize};
-
-/// One network interface's addresses and traffic since it came up.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct InterfaceStats {
-    /// The interface name: `lo`, `eth0`, `wlp2s0`, …
-    pub name: String,
-    /// Its IPv4 then IPv6 addresses, without prefix length.
-    pub addresses: Vec<String>,
-    /// Bytes received.
-    pub rx_bytes: u64,
-    /// Bytes sent.
-    pub tx_bytes: u64,
-}
+use sentinel_protocol::telemetry::InterfaceStats;
 
 /// The addresses of each interface, by interface name.
 pub(super) type Addresses = BTreeMap<String, BTreeSet<IpAddr>>;

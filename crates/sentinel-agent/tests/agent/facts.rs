@@ -1,6 +1,6 @@
 //! Host facts read from fake roots, and from this host.
 
-use sentinel_agent::facts::{HostFacts, HostPaths};
+use sentinel_agent::facts::{self, HostPaths};
 
 use crate::write;
 
@@ -28,7 +28,7 @@ fn reads_facts_under_a_root() {
     );
     write(root.path(), "proc/sys/kernel/osrelease", "6.1.0-18-amd64\n");
 
-    let facts = HostFacts::collect(&HostPaths::under(root.path()));
+    let facts = facts::collect(&HostPaths::under(root.path()));
     assert_eq!(facts.hostname, "web-01");
     assert_eq!(facts.os_id, "debian");
     assert_eq!(facts.os_name, "Debian GNU/Linux");
@@ -54,7 +54,7 @@ fn falls_back_to_usr_lib_os_release_and_dbus_machine_id() {
         "var/lib/dbus/machine-id",
         "0123456789abcdef0123456789abcdef",
     );
-    let facts = HostFacts::collect(&HostPaths::under(root.path()));
+    let facts = facts::collect(&HostPaths::under(root.path()));
     assert_eq!(facts.os_id, "arch");
     assert_eq!(
         facts.os_version_id, None,
@@ -69,7 +69,7 @@ fn falls_back_to_usr_lib_os_release_and_dbus_machine_id() {
 #[test]
 fn empty_root_gets_the_os_release_defaults_and_warnings() {
     let root = tempfile::tempdir().unwrap();
-    let facts = HostFacts::collect(&HostPaths::under(root.path()));
+    let facts = facts::collect(&HostPaths::under(root.path()));
     assert_eq!(
         (facts.os_id.as_str(), facts.os_name.as_str()),
         ("linux", "Linux")
@@ -95,14 +95,14 @@ fn uninitialized_machine_id_and_commented_hostname() {
         "etc/hostname",
         "# managed by cloud-init\ndb-02.example.com\n",
     );
-    let facts = HostFacts::collect(&HostPaths::under(root.path()));
+    let facts = facts::collect(&HostPaths::under(root.path()));
     assert_eq!(facts.machine_id, None);
     assert_eq!(facts.hostname, "db-02.example.com");
 }
 
 #[test]
 fn this_host() {
-    let facts = HostFacts::collect(&HostPaths::default());
+    let facts = facts::collect(&HostPaths::default());
     assert!(!facts.hostname.is_empty());
     assert!(!facts.kernel.is_empty());
     assert!(!facts.architecture.is_empty());

@@ -1,8 +1,7 @@
 //! Inventory parsers on realistic fixtures, source detection, and a large dpkg database.
 
-use sentinel_agent::inventory::{
-    Inventory, InventorySource, Package, PackageManager, apk, dpkg, rpm,
-};
+use sentinel_agent::inventory::{InventorySource, apk, dpkg, rpm};
+use sentinel_protocol::inventory::{Inventory, Package, PackageManager};
 
 use crate::{fixture, fixture_text, write};
 
