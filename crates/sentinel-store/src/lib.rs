@@ -35,7 +35,7 @@ use std::sync::Arc;
 use sentinel_core::audit::{AuditContext, AuditEvent, LogId};
 use sentinel_core::{Clock, OrgId, OrgName, SecretString, UserId};
 
-pub use audit::{AuditFilter, AuditLog, CheckpointQueue};
+pub use audit::{AuditFilter, AuditLog, AuditPage, CheckpointQueue};
 pub use control::{
     ControlStore, Member, Membership, NewSession, NewUser, Organization, OrganizationWithRole,
     SessionRecord, SetupOutcome, User, UserWithPassword,

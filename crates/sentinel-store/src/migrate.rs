@@ -59,6 +59,7 @@ pub(crate) const CONTROL: &[Migration] = &[
         "audit outbox",
         "../migrations/control/0003_audit_outbox.sql"
     ),
+    portable!(4, "audit indexes", "../migrations/audit/indexes.sql"),
 ];
 
 pub(crate) const TENANT: &[Migration] = &[
@@ -69,6 +70,7 @@ pub(crate) const TENANT: &[Migration] = &[
         "../migrations/audit/sqlite.sql",
         "../migrations/audit/postgres.sql"
     ),
+    portable!(3, "audit indexes", "../migrations/audit/indexes.sql"),
 ];
 
 const CREATE_LEDGER: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -7,18 +7,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sentinel_core::audit::LogId;
-use sentinel_core::audit::chain::{Break, ChainCheck, Verified};
+use sentinel_core::audit::chain::{Break, Verified};
 use sentinel_core::audit::checkpoint::{SigningKey, VerifyingKey};
 use sentinel_core::{Clock, OrgId};
-use sentinel_store::{AuditLog, StoreError, Stores};
+use sentinel_store::{StoreError, Stores};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::StartError;
+use crate::config::AuditSettings;
 use crate::data_dir::{DataDir, load_or_create_key};
-
-/// Entries read per step of a verification.
-const VERIFY_BATCH: i64 = 20_000;
 
 /// The audit signing key of this data directory, created on first start.
 pub fn signing_key(data_dir: &DataDir) -> Result<SigningKey, StartError> {
@@ -105,18 +103,20 @@ pub fn spawn_checkpointer(
     })
 }
 
-/// Prunes every log's entries older than `retention` (up to a signed
-/// checkpoint, recorded in the log).
+/// Prunes every log's entries older than its retention (up to a signed
+/// checkpoint, recorded in the log), and refreshes its query statistics.
 pub async fn prune_all(
     stores: &Stores,
     clock: &dyn Clock,
-    retention: Duration,
+    settings: &AuditSettings,
 ) -> Result<u64, StoreError> {
     let now = clock.now();
-    let cutoff = now.minus(retention);
     let mut removed = 0;
     for log in every_log(stores).await? {
-        let n = stores.audit_log(log).await?.prune(cutoff, now).await?;
+        let cutoff = now.minus(settings.retention_of(log));
+        let audit_log = stores.audit_log(log).await?;
+        let n = audit_log.prune(cutoff, now).await?;
+        audit_log.refresh_statistics().await?;
         if n > 0 {
             tracing::info!(%log, entries = n, "pruned audit entries past retention");
         }
@@ -145,43 +145,8 @@ pub async fn verify(
     };
     let mut reports = Vec::new();
     for log in logs {
-        let result = verify_log(&stores.audit_log(log).await?, key).await?;
+        let result = stores.audit_log(log).await?.verify(key).await?;
         reports.push(LogReport { log, result });
     }
     Ok(reports)
-}
-
-async fn verify_log(
-    log: &AuditLog,
-    key: &VerifyingKey,
-) -> Result<Result<Verified, Break>, StoreError> {
-    let missing = log.missing_protections().await?;
-    if !missing.is_empty() {
-        return Ok(Err(Break::new(
-            &log.id(),
-            None,
-            format!(
-                "the database no longer refuses edits: trigger(s) {} removed",
-                missing.join(", ")
-            ),
-        )));
-    }
-    let pruned_through = log.pruned_through().await?;
-    let mut check = match ChainCheck::start(log.id(), pruned_through, log.checkpoints().await?, key)
-    {
-        Ok(check) => check,
-        Err(broken) => return Ok(Err(broken)),
-    };
-    let mut from = 0;
-    loop {
-        let page = log.entries_from(from, VERIFY_BATCH).await?;
-        let Some(last) = page.last() else { break };
-        from = last.seq + 1;
-        for entry in &page {
-            if let Err(broken) = check.feed(entry) {
-                return Ok(Err(broken));
-            }
-        }
-    }
-    Ok(check.finish())
 }

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 use sentinel_core::SecretString;
+use sentinel_core::audit::LogId;
 use sentinel_http::HttpSettings;
 use serde::{Deserialize, Deserializer, Serialize};
 
@@ -104,6 +105,32 @@ fn deserialize_networks<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<IpNet>, D
         .collect()
 }
 
+/// One log's retention, overriding the default: `LOG=DURATION`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogRetention {
+    pub log: LogId,
+    pub retention: Duration,
+}
+
+fn parse_log_retention(s: &str) -> Result<LogRetention, String> {
+    let (log, duration) = s
+        .split_once('=')
+        .ok_or_else(|| format!("{s:?} is not LOG=DURATION, e.g. platform=3650d"))?;
+    Ok(LogRetention {
+        log: log.parse()?,
+        retention: duration.parse::<HumanDuration>()?.0,
+    })
+}
+
+fn deserialize_log_retentions<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Vec<LogRetention>, D::Error> {
+    Vec::<String>::deserialize(d)?
+        .iter()
+        .map(|s| parse_log_retention(s).map_err(serde::de::Error::custom))
+        .collect()
+}
+
 fn parse_secret(s: &str) -> Result<SecretString, String> {
     Ok(SecretString::new(s))
 }
@@ -190,6 +217,18 @@ pub struct Settings {
     #[arg(long, env = "SENTINEL_AUDIT_RETENTION", value_name = "DURATION")]
     pub audit_retention: Option<HumanDuration>,
 
+    /// Retention of one log, overriding audit_retention: platform=3650d or
+    /// org:<organization id>=365d (repeatable)
+    #[arg(
+        long = "audit-retention-for",
+        env = "SENTINEL_AUDIT_RETENTION_FOR",
+        value_name = "LOG=DURATION",
+        value_delimiter = ',',
+        value_parser = parse_log_retention
+    )]
+    #[serde(default, deserialize_with = "deserialize_log_retentions")]
+    pub audit_retention_for: Vec<LogRetention>,
+
     /// Every log's unsigned entries are signed at least this often [default: 5m]
     #[arg(
         long,
@@ -237,6 +276,7 @@ impl Settings {
             max_connections: self.max_connections.or(lower.max_connections),
             request_timeout: self.request_timeout.or(lower.request_timeout),
             audit_retention: self.audit_retention.or(lower.audit_retention),
+            audit_retention_for: vec_or(self.audit_retention_for, lower.audit_retention_for),
             audit_checkpoint_interval: self
                 .audit_checkpoint_interval
                 .or(lower.audit_checkpoint_interval),
@@ -275,10 +315,13 @@ pub struct Config {
 }
 
 /// How the audit logs are kept.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditSettings {
-    /// Entries older than this are pruned (up to a signed checkpoint).
+    /// Entries older than this are pruned (up to a signed checkpoint), in every
+    /// log without a retention of its own.
     pub retention: Duration,
+    /// Logs with a retention of their own.
+    pub retention_for: Vec<LogRetention>,
     /// Unsigned entries of every log are signed at least this often.
     pub checkpoint_interval: Duration,
 }
@@ -288,6 +331,16 @@ const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 /// Seven years: what auditors commonly ask for.
 const DEFAULT_AUDIT_RETENTION: Duration = Duration::from_secs(2557 * 86_400);
 const DEFAULT_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(300);
+
+impl AuditSettings {
+    /// How long `log` keeps its entries.
+    pub fn retention_of(&self, log: LogId) -> Duration {
+        self.retention_for
+            .iter()
+            .rfind(|r| r.log == log)
+            .map_or(self.retention, |r| r.retention)
+    }
+}
 
 impl Config {
     /// Where the stores are: PostgreSQL when a database URL is set, else SQLite
@@ -405,12 +458,23 @@ impl Config {
         }
         let audit = AuditSettings {
             retention: s.audit_retention.map_or(DEFAULT_AUDIT_RETENTION, |d| d.0),
+            retention_for: s.audit_retention_for,
             checkpoint_interval: s
                 .audit_checkpoint_interval
                 .map_or(DEFAULT_CHECKPOINT_INTERVAL, |d| d.0),
         };
         if audit.retention < Duration::from_secs(86_400) {
             return Err(invalid("audit_retention", "must be at least 1d"));
+        }
+        if let Some(short) = audit
+            .retention_for
+            .iter()
+            .find(|r| r.retention < Duration::from_secs(86_400))
+        {
+            return Err(invalid(
+                "audit_retention_for",
+                format!("{}: must be at least 1d", short.log),
+            ));
         }
         if !(Duration::from_secs(1)..=Duration::from_secs(3600))
             .contains(&audit.checkpoint_interval)
@@ -473,6 +537,7 @@ impl Config {
             max_connections: usize,
             request_timeout: String,
             audit_retention: String,
+            audit_retention_for: Vec<String>,
             audit_checkpoint_interval: String,
             log_format: LogFormat,
             log_level: &'a str,
@@ -508,6 +573,12 @@ impl Config {
             max_connections: self.max_connections,
             request_timeout: HumanDuration(self.http.request_timeout).to_string(),
             audit_retention: HumanDuration(self.audit.retention).to_string(),
+            audit_retention_for: self
+                .audit
+                .retention_for
+                .iter()
+                .map(|r| format!("{}={}", r.log, HumanDuration(r.retention)))
+                .collect(),
             audit_checkpoint_interval: HumanDuration(self.audit.checkpoint_interval).to_string(),
             log_format: self.log_format,
             log_level: &self.log_level,
@@ -765,6 +836,34 @@ mod tests {
             toml::from_str("trusted_proxies = [\"10.0.0.5\", \"192.168.0.0/16\"]").unwrap();
         assert_eq!(file.trusted_proxies.len(), 2);
         assert!(toml::from_str::<Settings>("trusted_proxies = [\"nope\"]").is_err());
+    }
+
+    #[test]
+    fn logs_can_keep_entries_for_their_own_time() {
+        let org = sentinel_core::OrgId::random();
+        let file: Settings = toml::from_str(&format!(
+            "audit_retention = \"400d\"\naudit_retention_for = [\"platform=3650d\", \"org:{org}=30d\"]"
+        ))
+        .unwrap();
+        let c = Config::from_settings(file).unwrap();
+        let day = Duration::from_secs(86_400);
+        assert_eq!(c.audit.retention_of(LogId::Platform), 3650 * day);
+        assert_eq!(c.audit.retention_of(LogId::Org(org)), 30 * day);
+        assert_eq!(
+            c.audit
+                .retention_of(LogId::Org(sentinel_core::OrgId::random())),
+            400 * day
+        );
+        assert!(c.to_toml().contains(&format!("org:{org}=30d")));
+        for bad in ["platform", "platform=30", "org:nope=30d", "tenant=30d"] {
+            assert!(parse_log_retention(bad).is_err(), "{bad}");
+        }
+        let too_short = Settings {
+            audit_retention_for: vec![parse_log_retention("platform=1h").unwrap()],
+            ..Default::default()
+        };
+        let err = Config::from_settings(too_short).unwrap_err().to_string();
+        assert!(err.contains("audit_retention_for"), "{err}");
     }
 
     #[test]

@@ -21,7 +21,7 @@ use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
 use crate::StartError;
-use crate::config::{Config, Tls};
+use crate::config::{AuditSettings, Config, Tls};
 use crate::data_dir::{DataDir, MasterKey};
 use crate::{audit, setup_link, tls};
 
@@ -118,7 +118,7 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<RunningServ
         stores.clone(),
         clock,
         config.http.session_idle_timeout,
-        config.audit.retention,
+        config.audit.clone(),
         data_dir,
         stopped.clone(),
     ));
@@ -322,7 +322,7 @@ async fn maintain(
     stores: Arc<Stores>,
     clock: Arc<dyn Clock>,
     idle_timeout: Duration,
-    audit_retention: Duration,
+    audit_settings: AuditSettings,
     data_dir: DataDir,
     mut stopped: watch::Receiver<bool>,
 ) {
@@ -338,7 +338,7 @@ async fn maintain(
         }
         if last_prune.is_none_or(|at| at.elapsed() >= PRUNE_INTERVAL) {
             last_prune = Some(Instant::now());
-            if let Err(e) = audit::prune_all(&stores, clock.as_ref(), audit_retention).await {
+            if let Err(e) = audit::prune_all(&stores, clock.as_ref(), &audit_settings).await {
                 tracing::warn!(error = %e, "could not prune the audit logs");
             }
         }

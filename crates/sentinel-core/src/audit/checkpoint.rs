@@ -5,7 +5,7 @@
 use ring::signature::{ED25519, Ed25519KeyPair, KeyPair, UnparsedPublicKey};
 use sha2::{Digest, Sha256};
 
-use super::{LogId, StoredEntry, hex};
+use super::{LogId, StoredEntry, hex, unhex};
 use crate::Timestamp;
 
 const MESSAGE_TAG: &[u8] = b"sentinel-audit-checkpoint/v1";
@@ -88,15 +88,8 @@ impl VerifyingKey {
 
     /// The key from its hex form (as `sentinel audit public-key` prints it).
     pub fn from_hex(text: &str) -> Result<VerifyingKey, InvalidKey> {
-        let text = text.trim();
-        if text.len() != 64 || !text.is_ascii() {
-            return Err(InvalidKey);
-        }
-        let mut key = [0u8; 32];
-        for (i, byte) in key.iter_mut().enumerate() {
-            *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).map_err(|_| InvalidKey)?;
-        }
-        Ok(VerifyingKey(key))
+        let bytes = unhex(text.trim()).ok_or(InvalidKey)?;
+        bytes.try_into().map(VerifyingKey).map_err(|_| InvalidKey)
     }
 
     pub fn to_hex(&self) -> String {

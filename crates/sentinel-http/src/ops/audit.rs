@@ -134,15 +134,11 @@ pub struct Page {
 pub async fn page(log: &AuditLog, query: &AuditQuery) -> Result<Page, AppError> {
     let filter = query.filter()?;
     let limit = query.limit()?;
-    let mut entries = log.page(&filter, limit + 1).await?;
-    let more = entries.len() as i64 > limit;
-    entries.truncate(limit as usize);
-    let next = if more {
-        entries.last().map(|e| e.seq)
-    } else {
-        None
-    };
-    Ok(Page { entries, next })
+    let page = log.page(&filter, limit).await?;
+    Ok(Page {
+        entries: page.entries,
+        next: page.next,
+    })
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -276,12 +272,12 @@ pub async fn export(
                         (None, None),
                     ))
                 }
-                Ok(entries) if entries.is_empty() => None,
-                Ok(entries) => {
+                Ok(page) => {
                     let mut out = Vec::new();
-                    render(format, &entries, &mut out);
-                    let next = entries.last().map(|e| AuditFilter {
-                        before_seq: Some(e.seq),
+                    render(format, &page.entries, &mut out);
+                    // A free-text page may come back empty with more to search.
+                    let next = page.next.map(|seq| AuditFilter {
+                        before_seq: Some(seq),
                         ..filter.clone()
                     });
                     Some((Ok(Bytes::from(out)), (None, next)))

@@ -2,10 +2,11 @@
 //! failed logins, exports): each caller waits until its entry is durable, and
 //! callers that arrive while a commit is running share the next one.
 //!
-//! Per log, events wait in a queue. A caller enqueues its event, then takes the
-//! log's commit lock; whoever holds it takes everything queued and appends it in
-//! one transaction, in a task of its own, so a caller that gives up (a timed-out
-//! request) cannot abandon the others' entries halfway.
+//! Per log, events wait in a queue. The first caller to find no commit running
+//! starts a committer task; it takes everything queued, appends it in one
+//! transaction, answers those callers, and repeats until the queue is empty,
+//! then ends. A caller that gives up (a timed-out request) abandons nobody: the
+//! committer runs on its own.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -18,55 +19,38 @@ use crate::StoreError;
 
 type Waiter = oneshot::Sender<Result<(), String>>;
 
+/// The most events one commit takes; the rest wait for the next.
+const MAX_BATCH: usize = 5_000;
+
 #[derive(Debug, Default)]
 struct LogQueue {
-    pending: Mutex<Vec<(AuditEvent, Waiter)>>,
-    commit: Arc<tokio::sync::Mutex<()>>,
+    pending: Vec<(AuditEvent, Waiter)>,
+    committing: bool,
 }
 
-/// The queues of every log written through the writer.
+/// The queues of the logs being written through the writer.
 #[derive(Debug, Default)]
 pub(crate) struct AuditWriter {
-    queues: Mutex<HashMap<LogId, Arc<LogQueue>>>,
+    queues: Arc<Mutex<HashMap<LogId, LogQueue>>>,
 }
 
 impl AuditWriter {
-    fn queue(&self, log: LogId) -> Arc<LogQueue> {
-        let mut queues = self.queues.lock().unwrap_or_else(|p| p.into_inner());
-        queues.entry(log).or_default().clone()
-    }
-
     /// Forgets a deleted organization's queue.
     pub(crate) fn forget(&self, log: LogId) {
-        let mut queues = self.queues.lock().unwrap_or_else(|p| p.into_inner());
-        queues.remove(&log);
+        lock(&self.queues).remove(&log);
     }
 
     /// Appends `event` to `log`, returning once it is committed.
     pub(crate) async fn record(&self, log: &AuditLog, event: AuditEvent) -> Result<(), StoreError> {
-        let queue = self.queue(log.id());
         let (done, committed) = oneshot::channel();
-        queue
-            .pending
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push((event, done));
-        let turn = queue.commit.clone().lock_owned().await;
-        let batch = std::mem::take(&mut *queue.pending.lock().unwrap_or_else(|p| p.into_inner()));
-        if !batch.is_empty() {
-            let log = log.clone();
-            tokio::spawn(async move {
-                let _turn = turn;
-                let (events, waiters): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
-                let result = log
-                    .append(&events)
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| e.to_string());
-                for waiter in waiters {
-                    let _ = waiter.send(result.clone());
-                }
-            });
+        let start = {
+            let mut queues = lock(&self.queues);
+            let queue = queues.entry(log.id()).or_default();
+            queue.pending.push((event, done));
+            !std::mem::replace(&mut queue.committing, true)
+        };
+        if start {
+            tokio::spawn(commit_until_empty(self.queues.clone(), log.clone()));
         }
         match committed.await {
             Ok(Ok(())) => Ok(()),
@@ -74,4 +58,36 @@ impl AuditWriter {
             Err(_) => Err(StoreError::Audit("the audit commit was abandoned".into())),
         }
     }
+}
+
+/// The committer of one log: commits what is queued, batch after batch, and
+/// ends (removing the idle queue) when nothing is left.
+async fn commit_until_empty(queues: Arc<Mutex<HashMap<LogId, LogQueue>>>, log: AuditLog) {
+    loop {
+        let batch = {
+            let mut queues = lock(&queues);
+            let Some(queue) = queues.get_mut(&log.id()) else {
+                return;
+            };
+            if queue.pending.is_empty() {
+                queues.remove(&log.id());
+                return;
+            }
+            let take = queue.pending.len().min(MAX_BATCH);
+            queue.pending.drain(..take).collect::<Vec<_>>()
+        };
+        let (events, waiters): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
+        let result = log
+            .append(&events)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string());
+        for waiter in waiters {
+            let _ = waiter.send(result.clone());
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
 }

@@ -1,7 +1,6 @@
 //! Conformance of the audit logs: what changes record, the chain they form, the
 //! database refusing edits, group commit, outbox, queries and retention.
 
-use sentinel_core::audit::chain::ChainCheck;
 use sentinel_core::audit::checkpoint::SigningKey;
 use sentinel_core::audit::{AuditAction, Entity, EntityType, LogId, Outcome};
 
@@ -15,27 +14,19 @@ fn key() -> SigningKey {
 
 /// Checks a whole log the way `sentinel audit verify` does.
 async fn verify(log: &AuditLog) -> Result<u64, String> {
-    let mut check = ChainCheck::start(
-        log.id(),
-        log.pruned_through().await.unwrap(),
-        log.checkpoints().await.unwrap(),
-        &key().verifying_key(),
-    )
-    .map_err(|e| e.to_string())?;
-    let mut from = 0;
-    loop {
-        let page = log.entries_from(from, 100).await.unwrap();
-        let Some(last) = page.last() else { break };
-        from = last.seq + 1;
-        for entry in &page {
-            check.feed(entry).map_err(|e| e.to_string())?;
-        }
-    }
-    check.finish().map(|v| v.entries).map_err(|e| e.to_string())
+    log.verify(&key().verifying_key())
+        .await
+        .unwrap()
+        .map(|v| v.entries)
+        .map_err(|e| e.to_string())
 }
 
 async fn actions(log: &AuditLog) -> Vec<String> {
-    let mut entries = log.page(&AuditFilter::default(), 1000).await.unwrap();
+    let mut entries = log
+        .page(&AuditFilter::default(), 1000)
+        .await
+        .unwrap()
+        .entries;
     entries.reverse();
     entries.into_iter().map(|e| e.action).collect()
 }
@@ -131,7 +122,8 @@ conformance!(
                 10,
             )
             .await
-            .unwrap();
+            .unwrap()
+            .entries;
         assert_eq!(renamed[0].detail, r#"{"from":"Acme","to":"Acme 2"}"#);
         assert_eq!(verify(&platform).await, Ok(5));
         assert_eq!(verify(&org_log).await, Ok(4));
@@ -216,7 +208,7 @@ conformance!(
         assert_eq!(verify(&platform).await, Ok(102));
         assert_eq!(verify(&org_log).await, Ok(100));
         // Appending the same events again stores nothing new.
-        let again = org_log.entries_from(1, 10).await.unwrap();
+        let again = org_log.entries(1..11).await.unwrap();
         let event = sentinel_core::audit::AuditEvent {
             id: again[0].event_id,
             ..denied(&f, 0)
@@ -248,9 +240,10 @@ conformance!(
         };
         let first = platform.page(&removed, 4).await.unwrap();
         assert_eq!(
-            first.iter().map(|e| e.seq).collect::<Vec<_>>(),
+            first.entries.iter().map(|e| e.seq).collect::<Vec<_>>(),
             [28, 25, 22, 19]
         );
+        assert_eq!(first.next, Some(19));
         // New entries do not shift the next page.
         platform.append(&[denied(&f, 99)]).await.unwrap();
         let next = AuditFilter {
@@ -259,7 +252,7 @@ conformance!(
         };
         let second = platform.page(&next, 4).await.unwrap();
         assert_eq!(
-            second.iter().map(|e| e.seq).collect::<Vec<_>>(),
+            second.entries.iter().map(|e| e.seq).collect::<Vec<_>>(),
             [16, 13, 10, 7]
         );
         // Free text is literal: `%` and `_` are not wildcards.
@@ -272,28 +265,71 @@ conformance!(
                 .page(&text("100% MATCH_3"), 50)
                 .await
                 .unwrap()
+                .entries
                 .len(),
             1
         );
         assert_eq!(
-            platform.page(&text("100%_match"), 50).await.unwrap().len(),
+            platform
+                .page(&text("100%_match"), 50)
+                .await
+                .unwrap()
+                .entries
+                .len(),
             0
         );
         assert_eq!(
-            platform.page(&text("' OR 1=1 --"), 50).await.unwrap().len(),
+            platform
+                .page(&text("' OR 1=1 --"), 50)
+                .await
+                .unwrap()
+                .entries
+                .len(),
             0
         );
         let none = AuditFilter {
             outcome: Some("success".into()),
             ..Default::default()
         };
-        assert!(platform.page(&none, 50).await.unwrap().is_empty());
+        assert!(platform.page(&none, 50).await.unwrap().entries.is_empty());
         let window = AuditFilter {
             since: Some(f.clock.now()),
             until: Some(f.clock.now().plus(Duration::from_secs(1))),
             ..Default::default()
         };
-        assert_eq!(platform.page(&window, 100).await.unwrap().len(), 31);
+        assert_eq!(platform.page(&window, 100).await.unwrap().entries.len(), 31);
+        // Free text searches a window of entries per page, then says where to
+        // go on: every match is found, a window at a time.
+        let windowed = |before: Option<i64>| {
+            let platform = platform.clone();
+            async move {
+                let filter = AuditFilter {
+                    before_seq: before,
+                    ..text("100% match")
+                };
+                platform.page_within(&filter, 50, 10).await.unwrap()
+            }
+        };
+        let head = platform.head().await.unwrap().unwrap().seq;
+        let mut found = Vec::new();
+        let mut before = None;
+        let mut pages = 0;
+        loop {
+            let page = windowed(before).await;
+            assert!(
+                page.entries
+                    .iter()
+                    .all(|e| e.seq >= head + 1 - 10 * (pages + 1))
+            );
+            found.extend(page.entries.iter().map(|e| e.seq));
+            pages += 1;
+            match page.next {
+                Some(next) => before = Some(next),
+                None => break,
+            }
+        }
+        assert_eq!(found, [28, 25, 22, 19, 16, 13, 10, 7, 4, 1]);
+        assert_eq!(pages, (head + 9) / 10);
         f
     }
 );
@@ -307,7 +343,7 @@ conformance!(
         let cutoff = f.clock.now().plus(Duration::from_secs(1));
         // Nothing is signed yet: nothing can be pruned.
         assert_eq!(platform.prune(cutoff, f.clock.now()).await.unwrap(), 0);
-        let six = platform.entries_from(6, 1).await.unwrap().remove(0);
+        let six = platform.entries(6..7).await.unwrap().remove(0);
         platform
             .add_checkpoint(&key().sign(&LogId::Platform, &six, f.clock.now()))
             .await
@@ -325,6 +361,19 @@ conformance!(
         let result = with_db!(db, p => sqlx::query("UPDATE audit_retention SET pruned_through = 9")
             .execute(p).await.map(|r| r.rows_affected()));
         assert!(result.is_err());
+        // Pruning every entry: the chain goes on from the checkpoint, not
+        // from a new start.
+        let head = platform.head().await.unwrap().unwrap();
+        platform
+            .add_checkpoint(&key().sign(&LogId::Platform, &head, f.clock.now()))
+            .await
+            .unwrap();
+        f.clock.advance(Duration::from_secs(3600));
+        let later = f.clock.now();
+        assert_eq!(platform.prune(later, later).await.unwrap(), 6);
+        let after = platform.head().await.unwrap().unwrap();
+        assert_eq!((after.seq, after.prev_hash), (head.seq + 1, head.hash));
+        assert_eq!(verify(&platform).await, Ok(1));
         f
     }
 );

@@ -8,7 +8,7 @@ use sentinel_http::access::Access;
 use sentinel_http::route_table;
 use serde_json::{Value, json};
 
-use crate::support::{PASSWORD, Session, TestServer};
+use crate::support::{Engine, PASSWORD, Session, TestServer};
 
 /// The newest entry of a log, as the API shows it.
 async fn head(server: &TestServer, root: &Session, log: &str) -> Option<Value> {
@@ -396,9 +396,15 @@ async fn audit_logs_are_readable_only_by_whom_they_belong_to() {
 }
 
 fn verify(data_dir: &std::path::Path) -> (i32, String) {
+    verify_with(data_dir, &[])
+}
+
+/// `sentinel audit verify --data-dir DATA_DIR ARGS…`: its exit code and output.
+fn verify_with(data_dir: &std::path::Path, args: &[&str]) -> (i32, String) {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_sentinel"))
         .args(["audit", "verify", "--data-dir"])
         .arg(data_dir)
+        .args(args)
         .env_remove("SENTINEL_DATABASE_URL")
         .output()
         .unwrap();
@@ -498,5 +504,151 @@ async fn verify_catches_tampering_done_directly_in_the_database() {
         assert!(text.contains("TAMPERED platform"), "{name}: {text}");
         assert!(text.contains(expected), "{name}: {text}");
     }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn each_log_is_pruned_after_its_own_retention_and_still_verifies() {
+    use sentinel_core::audit::LogId;
+    use sentinel_store::AuditFilter;
+
+    let mut server = TestServer::start().await;
+    let root = server.setup_admin().await;
+    let short = server.create_org(&root, "Short").await;
+    let long = server.create_org(&root, "Long").await;
+    server
+        .member(&root, &short, "bob@example.org", "analyst")
+        .await;
+    server
+        .member(&root, &long, "carol@example.org", "analyst")
+        .await;
+    // Stopping signs every head. A year and a bit later, maintenance's
+    // retention pass removes entries only from the log with a one-year
+    // retention.
+    server.server.take().unwrap().shutdown().await;
+    server
+        .clock
+        .advance(std::time::Duration::from_secs(400 * 86_400));
+    let short_log = LogId::Org(short.parse().unwrap());
+    let long_log = LogId::Org(long.parse().unwrap());
+    let mut settings = server.config.audit.clone();
+    settings.retention_for = vec![sentinel::config::LogRetention {
+        log: short_log,
+        retention: std::time::Duration::from_secs(365 * 86_400),
+    }];
+    let data_dir = sentinel::data_dir::DataDir::open(&server.config.data_dir).unwrap();
+    let stores =
+        sentinel_store::Stores::open(&server.config.store_location(&data_dir), &server.clock)
+            .await
+            .unwrap();
+    let removed = sentinel::audit::prune_all(&stores, &server.clock, &settings)
+        .await
+        .unwrap();
+    assert!(removed > 0);
+    let actions = |log: LogId| {
+        let stores = &stores;
+        async move {
+            let page = stores
+                .audit_log(log)
+                .await
+                .unwrap()
+                .page(&AuditFilter::default(), 100)
+                .await
+                .unwrap();
+            page.entries
+                .into_iter()
+                .map(|e| e.action)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(actions(short_log).await, ["audit.pruned"]);
+    let kept = actions(long_log).await;
+    assert!(kept.contains(&"member.added".to_owned()), "{kept:?}");
+    assert!(!kept.contains(&"audit.pruned".to_owned()), "{kept:?}");
+    assert!(
+        !actions(LogId::Platform)
+            .await
+            .contains(&"audit.pruned".to_owned())
+    );
+    stores.close().await;
+
+    let (code, text) = verify(&server.config.data_dir);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains(&format!("org:{short}: intact")), "{text}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn verify_catches_tampering_done_directly_in_postgresql() {
+    let Some(mut server) = TestServer::start_on(Engine::Postgres, |_| {}).await else {
+        return;
+    };
+    let root = server.setup_admin().await;
+    let org = server.create_org(&root, "Acme").await;
+    server
+        .member(&root, &org, "bob@example.org", "analyst")
+        .await;
+    server.server.take().unwrap().shutdown().await;
+    let data = server.config.data_dir.clone();
+    let url = server.config.database_url.clone().unwrap();
+    let url = url.expose();
+    let verify = |extra: &'static [&'static str]| {
+        let mut args = vec!["--database-url", url];
+        args.extend_from_slice(extra);
+        verify_with(&data, &args)
+    };
+    let (code, text) = verify(&[]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains(&format!("org:{org}: intact")), "{text}");
+
+    // A superuser can switch the triggers off: verify says so, and names the
+    // edited entry once they are back on.
+    let pool = sqlx::PgPool::connect(url).await.unwrap();
+    let entries = format!("sentinel_org_{}.audit_entries", org.replace('-', ""));
+    let run = |sql: String| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+    };
+    run(format!(
+        "ALTER TABLE {entries} DISABLE TRIGGER audit_entries_no_update"
+    ))
+    .await;
+    let (code, text) = verify(&[]);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("audit_entries_no_update removed"), "{text}");
+    run(format!(
+        "UPDATE {entries} SET detail = '{{\"role\":\"owner\"}}' WHERE seq = 1"
+    ))
+    .await;
+    run(format!(
+        "ALTER TABLE {entries} ENABLE TRIGGER audit_entries_no_update"
+    ))
+    .await;
+    let (code, text) = verify(&[]);
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains(&format!(
+            "TAMPERED org:{org}: entry 1: its content does not match its hash"
+        )),
+        "{text}"
+    );
+    // The platform log, truncated after its last checkpoint.
+    run(
+        "ALTER TABLE sentinel_control.audit_entries DISABLE TRIGGER audit_entries_no_delete".into(),
+    )
+    .await;
+    run("DELETE FROM sentinel_control.audit_entries WHERE seq = (SELECT MAX(seq) FROM sentinel_control.audit_entries)".into()).await;
+    run("ALTER TABLE sentinel_control.audit_entries ENABLE TRIGGER audit_entries_no_delete".into())
+        .await;
+    let (code, text) = verify(&[]);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("TAMPERED platform"), "{text}");
+    assert!(text.contains("truncated"), "{text}");
+    pool.close().await;
     server.stop().await;
 }
