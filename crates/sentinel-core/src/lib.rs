@@ -9,11 +9,13 @@
 pub mod account;
 pub mod audit;
 pub mod clock;
+pub mod custody;
 pub mod email;
 pub mod id;
 pub mod names;
 pub mod password;
 pub mod role;
+pub mod sealing;
 pub mod secret;
 pub mod validation;
 

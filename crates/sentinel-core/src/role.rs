@@ -44,15 +44,24 @@ pub enum Permission {
     MembersManage,
     /// Read and export the organization's audit log.
     AuditRead,
+    /// See devices, their facts, telemetry, inventory and command history.
+    DevicesRead,
+    /// Create and revoke enrollment tokens; revoke devices.
+    DevicesWrite,
+    /// Queue and cancel commands on devices.
+    CommandsRun,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 5] = [
+    pub const ALL: [Permission; 8] = [
         Permission::OrgRead,
         Permission::OrgManage,
         Permission::MembersRead,
         Permission::MembersManage,
         Permission::AuditRead,
+        Permission::DevicesRead,
+        Permission::DevicesWrite,
+        Permission::CommandsRun,
     ];
 
     /// The stable dotted name used in the API, documentation and (later) tokens.
@@ -63,6 +72,9 @@ impl Permission {
             Permission::MembersRead => "members.read",
             Permission::MembersManage => "members.manage",
             Permission::AuditRead => "audit.read",
+            Permission::DevicesRead => "devices.read",
+            Permission::DevicesWrite => "devices.write",
+            Permission::CommandsRun => "commands.run",
         }
     }
 }
@@ -85,10 +97,27 @@ impl TenantRole {
     pub fn permissions(self) -> &'static [Permission] {
         use Permission::*;
         match self {
-            TenantRole::Owner => &[OrgRead, OrgManage, MembersRead, MembersManage, AuditRead],
-            TenantRole::Admin => &[OrgRead, MembersRead, MembersManage, AuditRead],
-            TenantRole::Analyst => &[OrgRead, MembersRead, AuditRead],
-            TenantRole::Readonly => &[OrgRead, MembersRead],
+            TenantRole::Owner => &[
+                OrgRead,
+                OrgManage,
+                MembersRead,
+                MembersManage,
+                AuditRead,
+                DevicesRead,
+                DevicesWrite,
+                CommandsRun,
+            ],
+            TenantRole::Admin => &[
+                OrgRead,
+                MembersRead,
+                MembersManage,
+                AuditRead,
+                DevicesRead,
+                DevicesWrite,
+                CommandsRun,
+            ],
+            TenantRole::Analyst => &[OrgRead, MembersRead, AuditRead, DevicesRead],
+            TenantRole::Readonly => &[OrgRead, MembersRead, DevicesRead],
         }
     }
 

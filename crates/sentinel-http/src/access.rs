@@ -21,7 +21,9 @@ use axum::response::{IntoResponse, Redirect, Response};
 use sentinel_core::audit::{AuditAction, Entity, EntityType, LogId, Origin};
 use sentinel_core::secret::constant_time_eq;
 use sentinel_core::{OrgId, Permission};
-use sentinel_store::{Membership, Organization, TenantAccess};
+use sentinel_core::BearerSecret;
+use sentinel_protocol::paths::DEVICE_TOKEN_PREFIX;
+use sentinel_store::{Device, DeviceStore, Membership, Organization, StoreError, TenantAccess};
 
 use crate::audit::{self, Denied, Refused};
 use crate::error::AppError;
@@ -44,6 +46,18 @@ pub enum Access {
     /// A member of the organization named by the `{org_id}` path parameter whose
     /// role grants this permission.
     Org(Permission),
+    /// An enrolled device, by its bearer token (`Authorization: Bearer sdt_…`):
+    /// the agent routes. Sessions are not looked at, and device tokens mean
+    /// nothing anywhere else.
+    Device,
+}
+
+/// The device an [`Access::Device`] route was called by, and the only data it
+/// can reach: its own.
+#[derive(Debug, Clone)]
+pub struct DeviceContext {
+    pub store: DeviceStore,
+    pub device: Device,
 }
 
 /// The caller's standing in the organization of an [`Access::Org`] route.
@@ -138,6 +152,13 @@ async fn admit(
     origin: &Origin,
 ) -> (Result<Request, AppError>, Option<Refused>) {
     let state = &guard.state;
+    if guard.access == Access::Device {
+        let mut request = request;
+        request
+            .extensions_mut()
+            .insert(audit::RequestOrigin(origin.clone()));
+        return (authenticate_device(state, request).await, None);
+    }
     let principal = match resolve(state, request.headers()).await {
         Ok(principal) => principal,
         Err(e) => return (Err(e), None),
@@ -197,7 +218,7 @@ async fn authorize(
     }
 
     match guard.access {
-        Access::Public | Access::User => {}
+        Access::Public | Access::User | Access::Device => {}
         Access::PlatformAdmin => {
             if !principal.user.platform_admin {
                 return Err(AppError::Forbidden("this needs a platform admin"));
@@ -257,6 +278,35 @@ async fn org_context(
         membership,
         access,
     })
+}
+
+/// Admits a request carrying the bearer token of a live device.
+async fn authenticate_device(state: &AppState, mut request: Request) -> Result<Request, AppError> {
+    let secret = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(|token| token.strip_prefix(DEVICE_TOKEN_PREFIX))
+        .and_then(BearerSecret::parse)
+        .ok_or(AppError::Unauthenticated)?;
+    let access = state
+        .stores
+        .control()
+        .authenticate_device(secret.hash())
+        .await?
+        .ok_or(AppError::Unauthenticated)?;
+    let store = state.stores.device_store(&access).await?;
+    let device = match store.seen(state.clock.now()).await {
+        Ok(device) => device,
+        Err(StoreError::NotFound) => return Err(AppError::Unauthenticated),
+        Err(e) => return Err(e.into()),
+    };
+    tracing::Span::current().record("device_id", tracing::field::display(device.id));
+    request
+        .extensions_mut()
+        .insert(DeviceContext { store, device });
+    Ok(request)
 }
 
 /// Whether a state-changing request comes from our own pages. A present `Origin`
@@ -362,6 +412,7 @@ macro_rules! from_extensions {
 from_extensions!(
     Principal,
     OrgContext,
+    DeviceContext,
     MaybePrincipal,
     crate::audit::Audit,
     crate::audit::RequestOrigin,

@@ -13,6 +13,7 @@
 pub mod access;
 mod api;
 pub mod audit;
+mod bus;
 mod client;
 mod error;
 mod extract;

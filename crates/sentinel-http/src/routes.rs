@@ -53,8 +53,14 @@ pub struct RouteSpec {
     pub path: &'static str,
     pub access: Access,
     pub surface: Surface,
-    /// The audited action of a mutating route (every one has one: a test checks).
+    /// The audited action of a mutating route (every one has one, except device
+    /// reports: a test checks).
     pub action: Option<AuditAction>,
+    /// A device's routine report (telemetry, inventory): it changes state but
+    /// is kept in the device's own records, not one audit entry per call.
+    pub device_report: bool,
+    /// A larger body limit than `max_body_bytes`, for agent reports.
+    pub body_limit: Option<usize>,
     handler: MethodRouter<AppState>,
 }
 
@@ -64,6 +70,22 @@ impl RouteSpec {
     fn audited(self, action: AuditAction) -> RouteSpec {
         RouteSpec {
             action: Some(action),
+            ..self
+        }
+    }
+
+    /// Marks a device's routine report (see [`RouteSpec::device_report`]).
+    fn device_report(self) -> RouteSpec {
+        RouteSpec {
+            device_report: true,
+            ..self
+        }
+    }
+
+    /// Accepts bodies up to `bytes`.
+    fn body_limit(self, bytes: usize) -> RouteSpec {
+        RouteSpec {
+            body_limit: Some(bytes),
             ..self
         }
     }
@@ -92,13 +114,20 @@ where
         path,
         access,
         action: None,
+        device_report: false,
+        body_limit: None,
         handler: on(filter, handler),
     }
 }
 
+/// Body limits of agent reports: a telemetry batch or a command result (two
+/// outputs of 1 MiB, JSON-escaped), and a full inventory (100,000 packages).
+const AGENT_REPORT_BYTES: usize = 8 * 1024 * 1024;
+const AGENT_INVENTORY_BYTES: usize = 32 * 1024 * 1024;
+
 /// Every route of the server.
 pub fn route_table() -> Vec<RouteSpec> {
-    use Access::{Org, OrgCreator, PlatformAdmin, Public, User};
+    use Access::{Device, Org, OrgCreator, PlatformAdmin, Public, User};
     use Method as M;
     vec![
         // Health and the API description.
@@ -198,6 +227,103 @@ pub fn route_table() -> Vec<RouteSpec> {
             PlatformAdmin,
             api::health::metrics,
         ),
+        // API: devices, enrollment tokens and commands.
+        route(
+            M::POST,
+            "/api/v1/orgs/{org_id}/enrollment-tokens",
+            Org(DevicesWrite),
+            api::devices::create_token,
+        )
+        .audited(A::EnrollmentTokenCreated),
+        route(
+            M::GET,
+            "/api/v1/orgs/{org_id}/enrollment-tokens",
+            Org(DevicesRead),
+            api::devices::list_tokens,
+        ),
+        route(
+            M::DELETE,
+            "/api/v1/orgs/{org_id}/enrollment-tokens/{token_id}",
+            Org(DevicesWrite),
+            api::devices::revoke_token,
+        )
+        .audited(A::EnrollmentTokenRevoked),
+        route(
+            M::GET,
+            "/api/v1/orgs/{org_id}/devices",
+            Org(DevicesRead),
+            api::devices::list,
+        ),
+        route(
+            M::GET,
+            "/api/v1/orgs/{org_id}/devices/{device_id}",
+            Org(DevicesRead),
+            api::devices::get,
+        ),
+        route(
+            M::DELETE,
+            "/api/v1/orgs/{org_id}/devices/{device_id}",
+            Org(DevicesWrite),
+            api::devices::revoke,
+        )
+        .audited(A::DeviceRevoked),
+        route(
+            M::GET,
+            "/api/v1/orgs/{org_id}/devices/{device_id}/inventory",
+            Org(DevicesRead),
+            api::devices::inventory,
+        ),
+        route(
+            M::GET,
+            "/api/v1/orgs/{org_id}/devices/{device_id}/telemetry",
+            Org(DevicesRead),
+            api::devices::telemetry,
+        ),
+        route(
+            M::POST,
+            "/api/v1/orgs/{org_id}/devices/{device_id}/commands",
+            Org(CommandsRun),
+            api::devices::queue_command,
+        )
+        .audited(A::CommandQueued),
+        route(
+            M::GET,
+            "/api/v1/orgs/{org_id}/devices/{device_id}/commands",
+            Org(DevicesRead),
+            api::devices::device_commands,
+        ),
+        route(
+            M::GET,
+            "/api/v1/orgs/{org_id}/commands/{command_id}",
+            Org(DevicesRead),
+            api::devices::command,
+        ),
+        route(
+            M::DELETE,
+            "/api/v1/orgs/{org_id}/commands/{command_id}",
+            Org(CommandsRun),
+            api::devices::cancel_command,
+        )
+        .audited(A::CommandCancelled),
+        // API: the agent.
+        route(M::POST, "/api/v1/agent/enroll", Public, api::agent::enroll).audited(A::DeviceEnrolled),
+        route(M::POST, "/api/v1/agent/telemetry", Device, api::agent::telemetry)
+            .device_report()
+            .body_limit(AGENT_REPORT_BYTES),
+        route(M::POST, "/api/v1/agent/inventory", Device, api::agent::inventory)
+            .device_report()
+            .body_limit(AGENT_INVENTORY_BYTES),
+        route(M::GET, "/api/v1/agent/commands", Device, api::agent::commands),
+        route(
+            M::POST,
+            "/api/v1/agent/commands/{command_id}/result",
+            Device,
+            api::agent::result,
+        )
+        .audited(A::CommandResultReceived)
+        .body_limit(AGENT_REPORT_BYTES),
+        route(M::POST, "/api/v1/agent/token", Device, api::agent::token)
+            .audited(A::DeviceTokenRotated),
         // API: user accounts.
         route(M::GET, "/api/v1/users", PlatformAdmin, api::users::list),
         route(M::POST, "/api/v1/users", PlatformAdmin, api::users::create).audited(A::UserCreated),
@@ -331,10 +457,11 @@ pub fn router(state: AppState) -> Router {
             surface: spec.surface,
             action: spec.action,
         };
-        router = router.route(
-            spec.path,
-            spec.handler.route_layer(from_fn_with_state(guard, enforce)),
-        );
+        let mut handler = spec.handler.route_layer(from_fn_with_state(guard, enforce));
+        if let Some(bytes) = spec.body_limit {
+            handler = handler.layer(DefaultBodyLimit::max(bytes));
+        }
+        router = router.route(spec.path, handler);
     }
     router
         .fallback(not_found)

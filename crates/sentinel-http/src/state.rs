@@ -1,13 +1,16 @@
-//! What every handler can reach: the stores, the clock and the HTTP settings.
+//! What every handler can reach: the stores, the clock, the HTTP settings, the
+//! key that seals secrets at rest, and the bus that wakes waiting agents.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use ipnet::IpNet;
+use sentinel_core::sealing::SealingKey;
 use sentinel_core::{Clock, PasswordPolicy};
 use sentinel_store::Stores;
 
 use crate::audit::Metrics;
+use crate::bus::{CommandBus, LocalBus};
 use crate::password_work::PasswordWork;
 
 /// Settings of the HTTP layer (the `sentinel` binary fills them from configuration).
@@ -58,16 +61,26 @@ pub struct Inner {
     /// Where password hashing and verification run (off the async workers).
     pub password_work: PasswordWork,
     pub metrics: Metrics,
+    /// Seals secrets kept in the stores (organizations' command-signing keys).
+    pub sealing: SealingKey,
+    pub bus: Arc<dyn CommandBus>,
 }
 
 impl AppState {
-    pub fn new(stores: Arc<Stores>, clock: Arc<dyn Clock>, settings: HttpSettings) -> Self {
+    pub fn new(
+        stores: Arc<Stores>,
+        clock: Arc<dyn Clock>,
+        settings: HttpSettings,
+        sealing: SealingKey,
+    ) -> Self {
         Self(Arc::new(Inner {
             stores,
             clock,
             settings,
             password_work: PasswordWork::per_core(),
             metrics: Metrics::default(),
+            sealing,
+            bus: Arc::new(LocalBus::default()),
         }))
     }
 }

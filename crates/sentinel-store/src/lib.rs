@@ -20,6 +20,7 @@
 //! ```
 
 pub mod audit;
+mod devices;
 mod backend;
 #[cfg(test)]
 mod conformance;
@@ -37,8 +38,13 @@ use sentinel_core::{Clock, OrgId, OrgName, SecretString, UserId};
 
 pub use audit::{AuditFilter, AuditLog, AuditPage, CheckpointQueue};
 pub use control::{
-    ControlStore, Member, Membership, NewSession, NewUser, Organization, OrganizationWithRole,
-    SessionRecord, SetupOutcome, User, UserWithPassword,
+    ControlStore, DeviceAccess, EnrollmentToken, Member, Membership, NewEnrollmentToken,
+    NewSession, NewUser, Organization, OrganizationWithRole, SessionRecord, SetupOutcome, User,
+    UserWithPassword,
+};
+pub use devices::{
+    CommandRecord, Device, DeviceFilter, DeviceStore, Enrolled, NewCommand, OrgKeys,
+    TelemetryRecord,
 };
 pub use tenant::{PermissionDenied, TenantAccess, TenantIdentity, TenantStore, TenantStores};
 
@@ -122,6 +128,7 @@ impl Stores {
     /// migrations to the control store and to every organization's tenant store.
     pub async fn open(location: &StoreLocation, clock: &dyn Clock) -> Result<Stores, StoreError> {
         let now = clock.now();
+        let checkpoints = Arc::new(CheckpointQueue::new(CHECKPOINT_EVERY_ENTRIES));
         let (control_db, tenants) = match location {
             StoreLocation::Sqlite { data_dir } => {
                 let db = Db::open_sqlite(
@@ -130,7 +137,10 @@ impl Stores {
                     true,
                 )
                 .await?;
-                (db, TenantStores::sqlite(data_dir.join("orgs"))?)
+                (
+                    db,
+                    TenantStores::sqlite(data_dir.join("orgs"), checkpoints.clone())?,
+                )
             }
             StoreLocation::Postgres { url } => {
                 let db = Db::connect_postgres(url.expose(), POSTGRES_CONNECTIONS).await?;
@@ -140,14 +150,13 @@ impl Stores {
                         .await?;
                 }
                 let tenants = match &db {
-                    Db::Postgres(pool) => TenantStores::postgres(pool.clone()),
+                    Db::Postgres(pool) => TenantStores::postgres(pool.clone(), checkpoints.clone()),
                     Db::Sqlite(_) => return Err(StoreError::Config("engine mismatch".into())),
                 };
                 (db, tenants)
             }
         };
         migrate::migrate(&control_db, control::SCHEMA, migrate::CONTROL, now).await?;
-        let checkpoints = Arc::new(CheckpointQueue::new(CHECKPOINT_EVERY_ENTRIES));
         let control = ControlStore::new(control_db, checkpoints.clone());
         let mut known = std::collections::HashSet::new();
         for org in control.all_organizations().await? {
@@ -195,11 +204,7 @@ impl Stores {
     pub async fn audit_log(&self, log: LogId) -> Result<AuditLog, StoreError> {
         match log {
             LogId::Platform => Ok(self.control.audit_log()),
-            LogId::Org(org) => Ok(self
-                .tenants
-                .open_existing(org)
-                .await?
-                .audit_log(self.checkpoints.clone())),
+            LogId::Org(org) => Ok(self.tenants.open_existing(org).await?.audit_log()),
         }
     }
 

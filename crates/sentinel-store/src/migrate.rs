@@ -60,6 +60,11 @@ pub(crate) const CONTROL: &[Migration] = &[
         "../migrations/control/0003_audit_outbox.sql"
     ),
     portable!(4, "audit indexes", "../migrations/audit/indexes.sql"),
+    portable!(
+        5,
+        "device credentials",
+        "../migrations/control/0005_device_credentials.sql"
+    ),
 ];
 
 pub(crate) const TENANT: &[Migration] = &[
@@ -71,6 +76,7 @@ pub(crate) const TENANT: &[Migration] = &[
         "../migrations/audit/postgres.sql"
     ),
     portable!(3, "audit indexes", "../migrations/audit/indexes.sql"),
+    portable!(4, "devices", "../migrations/tenant/0004_devices.sql"),
 ];
 
 const CREATE_LEDGER: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -9,12 +9,15 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use sentinel_core::{OrgId, Permission, TenantRole, Timestamp};
 use sqlx::{AssertSqlSafe, PgPool};
 
+use sentinel_core::audit::{AuditEvent, LogId};
+
 use crate::StoreError;
+use crate::audit::{CheckpointQueue, append_in};
 use crate::backend::{Db, Tx, with_tx};
 use crate::migrate;
 
@@ -61,6 +64,7 @@ pub struct TenantIdentity {
 #[derive(Debug)]
 pub struct TenantStores {
     engine: Engine,
+    checkpoints: Arc<CheckpointQueue>,
 }
 
 #[derive(Debug)]
@@ -126,19 +130,30 @@ fn schema_name(org: OrgId) -> String {
 }
 
 impl TenantStores {
-    pub(crate) fn sqlite(dir: PathBuf) -> Result<Self, StoreError> {
+    pub(crate) fn sqlite(dir: PathBuf, checkpoints: Arc<CheckpointQueue>) -> Result<Self, StoreError> {
         create_private_dir(&dir)?;
         Ok(Self {
             engine: Engine::Sqlite {
                 dir,
                 pools: Mutex::new(PoolCache::default()),
             },
+            checkpoints,
         })
     }
 
-    pub(crate) fn postgres(pool: PgPool) -> Self {
+    pub(crate) fn postgres(pool: PgPool, checkpoints: Arc<CheckpointQueue>) -> Self {
         Self {
             engine: Engine::Postgres { pool },
+            checkpoints,
+        }
+    }
+
+    fn store(&self, org_id: OrgId, db: Db) -> TenantStore {
+        TenantStore {
+            org_id,
+            db,
+            schema: schema_name(org_id),
+            checkpoints: self.checkpoints.clone(),
         }
     }
 
@@ -151,11 +166,7 @@ impl TenantStores {
         match &self.engine {
             Engine::Sqlite { dir, pools } => {
                 if let Some(db) = lock(pools).get(org) {
-                    return Ok(TenantStore {
-                        org_id: org,
-                        db,
-                        schema: schema_name(org),
-                    });
+                    return Ok(self.store(org, db));
                 }
                 let path = dir.join(format!("{org}.db"));
                 if !path.exists() {
@@ -164,22 +175,14 @@ impl TenantStores {
                     )));
                 }
                 let db = Db::open_sqlite(&path, SQLITE_TENANT_CONNECTIONS, false).await?;
-                let store = TenantStore {
-                    org_id: org,
-                    db: db.clone(),
-                    schema: schema_name(org),
-                };
+                let store = self.store(org, db.clone());
                 store.verify_identity().await?;
                 if let Some(evicted) = lock(pools).insert(org, db) {
                     tokio::spawn(async move { evicted.close().await });
                 }
                 Ok(store)
             }
-            Engine::Postgres { pool } => Ok(TenantStore {
-                org_id: org,
-                db: Db::Postgres(pool.clone()),
-                schema: schema_name(org),
-            }),
+            Engine::Postgres { pool } => Ok(self.store(org, Db::Postgres(pool.clone()))),
         }
     }
 
@@ -204,22 +207,14 @@ impl TenantStores {
                     true,
                 )
                 .await?;
-                TenantStore {
-                    org_id: org,
-                    db,
-                    schema: schema_name(org),
-                }
+                self.store(org, db)
             }
             Engine::Postgres { pool } => {
                 let schema = schema_name(org);
                 sqlx::query(AssertSqlSafe(format!("CREATE SCHEMA \"{schema}\"")))
                     .execute(pool)
                     .await?;
-                TenantStore {
-                    org_id: org,
-                    db: Db::Postgres(pool.clone()),
-                    schema,
-                }
+                self.store(org, Db::Postgres(pool.clone()))
             }
         };
         migrate::migrate(&store.db, &store.schema, migrate::TENANT, now).await?;
@@ -367,6 +362,7 @@ pub struct TenantStore {
     org_id: OrgId,
     db: Db,
     schema: String,
+    checkpoints: Arc<CheckpointQueue>,
 }
 
 impl TenantStore {
@@ -381,17 +377,28 @@ impl TenantStore {
         Ok(tx)
     }
 
+    /// Begins a read-only transaction scoped to this organization's schema.
+    pub(crate) async fn read(&self) -> Result<Tx, StoreError> {
+        let mut tx = self.db.begin_read().await?;
+        tx.use_schema(&self.schema).await?;
+        Ok(tx)
+    }
+
     /// This organization's audit log.
-    pub(crate) fn audit_log(
-        &self,
-        queue: std::sync::Arc<crate::audit::CheckpointQueue>,
-    ) -> crate::AuditLog {
+    pub(crate) fn audit_log(&self) -> crate::AuditLog {
         crate::AuditLog::new(
-            sentinel_core::audit::LogId::Org(self.org_id),
+            LogId::Org(self.org_id),
             self.db.clone(),
             self.schema.clone(),
-            queue,
+            self.checkpoints.clone(),
         )
+    }
+
+    /// Records `events` in this organization's log inside `tx`, the
+    /// transaction of the change they describe.
+    pub(crate) async fn audit(&self, tx: &mut Tx, events: &[AuditEvent]) -> Result<(), StoreError> {
+        append_in(tx, LogId::Org(self.org_id), events, &self.checkpoints).await?;
+        Ok(())
     }
 
     /// The stamp written when this store was created.

@@ -111,6 +111,12 @@ impl MasterKey {
         digest.iter().take(6).map(|b| format!("{b:02x}")).collect()
     }
 
+    /// The key that seals secrets at rest (AES-256-GCM under this key).
+    pub fn sealing_key(&self) -> Result<sentinel_core::sealing::SealingKey, StartError> {
+        sentinel_core::sealing::SealingKey::new(&self.0)
+            .map_err(|e| StartError::Refused(format!("master key: {e}")))
+    }
+
     /// Loads the key, creating it on first start. A key file that group or others
     /// can read is refused: the key would no longer be a secret.
     pub fn load_or_create(path: &Path) -> Result<MasterKey, StartError> {

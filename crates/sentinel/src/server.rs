@@ -88,7 +88,12 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<RunningServ
     let origin = public_origin(config, local_addr);
     let setup_url = setup_link::prepare(&stores, clock.as_ref(), &data_dir, &origin).await?;
 
-    let state = AppState::new(stores.clone(), clock.clone(), config.http.clone());
+    let state = AppState::new(
+        stores.clone(),
+        clock.clone(),
+        config.http.clone(),
+        master_key.sealing_key()?,
+    );
     let app = router(state);
     let (stop, stopped) = watch::channel(false);
     let acceptor = tls

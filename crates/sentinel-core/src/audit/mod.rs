@@ -95,6 +95,16 @@ named_enum!(
         AuditExported => "audit.exported",
         /// Entries older than the retention period were removed up to a checkpoint.
         AuditPruned => "audit.pruned",
+        EnrollmentTokenCreated => "enrollment_token.created",
+        EnrollmentTokenRevoked => "enrollment_token.revoked",
+        DeviceEnrolled => "device.enrolled",
+        DeviceRevoked => "device.revoked",
+        /// A device exchanged its token for a new one.
+        DeviceTokenRotated => "device.token_rotated",
+        CommandQueued => "command.queued",
+        CommandCancelled => "command.cancelled",
+        /// A device reported how a command ended (or that it refused it).
+        CommandResultReceived => "command.result_received",
     }
 );
 
@@ -106,6 +116,9 @@ named_enum!(
         Session => "session",
         AuditLog => "audit_log",
         Platform => "platform",
+        EnrollmentToken => "enrollment_token",
+        Device => "device",
+        Command => "command",
     }
 );
 
@@ -129,6 +142,8 @@ named_enum!(
         System => "system",
         /// Someone not (yet) authenticated, such as a failed login.
         Anonymous => "anonymous",
+        /// An enrolled device, through its agent.
+        Device => "device",
     }
 );
 
@@ -182,6 +197,15 @@ impl Actor {
             kind: ActorKind::User,
             id: id.to_string(),
             name: name.as_str().to_owned(),
+        }
+    }
+
+    /// An enrolled device, named by its hostname at the time.
+    pub fn device(id: impl fmt::Display, hostname: &str) -> Actor {
+        Actor {
+            kind: ActorKind::Device,
+            id: id.to_string(),
+            name: clean(hostname, 256),
         }
     }
 

@@ -1,8 +1,10 @@
 //! The REST API under `/api/v1`: JSON in, JSON out, RFC 9457 problems on error,
 //! described by an OpenAPI 3.1 document generated from these handlers.
 
+pub mod agent;
 pub mod audit;
 pub mod auth;
+pub mod devices;
 pub mod health;
 pub mod members;
 pub mod orgs;
@@ -109,6 +111,12 @@ impl Modify for Security {
                  from the same origin (Origin or Sec-Fetch-Site).",
             ))),
         );
+        components.add_security_scheme(
+            "device",
+            SecurityScheme::Http(utoipa::openapi::security::Http::new(
+                utoipa::openapi::security::HttpAuthScheme::Bearer,
+            )),
+        );
     }
 }
 
@@ -116,7 +124,7 @@ impl Modify for Security {
 #[openapi(
     info(
         title = "Sentinel API",
-        description = "Fleet security platform: organizations, members, sessions and audit logs.",
+        description = "Fleet security platform: organizations, members, sessions, audit logs, devices and their agents.",
         license(name = "AGPL-3.0-only"),
     ),
     paths(
@@ -146,6 +154,24 @@ impl Modify for Security {
         audit::platform_entries,
         audit::platform_export,
         health::metrics,
+        devices::create_token,
+        devices::list_tokens,
+        devices::revoke_token,
+        devices::list,
+        devices::get,
+        devices::inventory,
+        devices::telemetry,
+        devices::revoke,
+        devices::queue_command,
+        devices::device_commands,
+        devices::command,
+        devices::cancel_command,
+        agent::enroll,
+        agent::telemetry,
+        agent::inventory,
+        agent::commands,
+        agent::result,
+        agent::token,
     ),
     modifiers(&Security),
     security(("session" = [])),
@@ -155,6 +181,8 @@ impl Modify for Security {
         (name = "orgs", description = "Organizations and their members"),
         (name = "users", description = "User accounts (platform admins)"),
         (name = "audit", description = "Tamper-evident audit logs"),
+        (name = "devices", description = "Devices, enrollment tokens and commands"),
+        (name = "agent", description = "The routes sentinel-agent calls, with its device token"),
     )
 )]
 struct ApiDoc;

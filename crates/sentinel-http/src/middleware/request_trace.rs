@@ -19,6 +19,7 @@ pub async fn trace(request: Request, next: Next) -> Response {
         method = %request.method(),
         path = %request.uri().path(),
         user_id = tracing::field::Empty,
+        device_id = tracing::field::Empty,
     );
     let started = Instant::now();
     let mut request = request;

@@ -6,10 +6,11 @@
 
 use sentinel_core::audit::AuditContext;
 use sentinel_core::{Email, TenantRole, UserId};
-use sentinel_store::{Member, StoreError};
+use sentinel_store::Member;
 
 use crate::access::OrgContext;
 use crate::error::AppError;
+use crate::ops::not_found_as;
 use crate::state::AppState;
 
 /// Who to add: an existing user, by e-mail address or id.
@@ -111,9 +112,3 @@ pub(crate) async fn flush_audit(state: &AppState, ctx: &OrgContext) {
     }
 }
 
-fn not_found_as(what: &'static str) -> impl Fn(StoreError) -> AppError {
-    move |e| match e {
-        StoreError::NotFound => AppError::NotFound(what),
-        other => other.into(),
-    }
-}

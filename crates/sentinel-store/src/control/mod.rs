@@ -1,6 +1,8 @@
 //! The control store: platform data that belongs to no single organization —
-//! users, organizations, memberships, login sessions and the setup token.
+//! users, organizations, memberships, login sessions, the setup token, and the
+//! credentials of devices (found before their organization is known).
 
+mod enrollment;
 mod members;
 mod orgs;
 mod sessions;
@@ -15,6 +17,7 @@ use crate::StoreError;
 use crate::audit::{AuditLog, CheckpointQueue, append_in};
 use crate::backend::{Db, Tx};
 
+pub use enrollment::{DeviceAccess, Enrollment, EnrollmentToken, NewEnrollmentToken};
 pub use members::{Member, Membership};
 pub use orgs::{Organization, OrganizationWithRole};
 pub use sessions::{NewSession, SessionRecord};

@@ -202,6 +202,54 @@ async fn succeeding(
         ),
         ("DELETE", "/api/v1/users/{user_id}") => as_root(Method::DELETE, &member(path)),
         ("POST", "/admin/users/{user_id}/delete") => as_root(Method::POST, &member(path)),
+        ("POST", "/api/v1/orgs/{org_id}/enrollment-tokens") => as_root(Method::POST, &member(path))
+            .json(&json!({"max_uses": 2, "tags": ["lab"]})),
+        ("DELETE", "/api/v1/orgs/{org_id}/enrollment-tokens/{token_id}") => {
+            server.enrollment_token(root, org, json!({})).await;
+            let tokens = server
+                .get(root, &format!("/api/v1/orgs/{org}/enrollment-tokens"))
+                .await
+                .json();
+            let id = tokens["tokens"][0]["id"].as_str().unwrap().to_owned();
+            as_root(Method::DELETE, &member(path).replace("{token_id}", &id))
+        }
+        ("POST", "/api/v1/agent/enroll") => {
+            let token = server.enrollment_token(root, org, json!({})).await;
+            server.raw(Method::POST, path).json(&json!({
+                "token": token,
+                "facts": crate::support::facts(&format!("host{n}")),
+                "agent_version": "0.1.0",
+            }))
+        }
+        ("DELETE", "/api/v1/orgs/{org_id}/devices/{device_id}") => {
+            let agent = server.enroll(root, org, &format!("host{n}")).await;
+            as_root(Method::DELETE, &member(path).replace("{device_id}", &agent.device_id))
+        }
+        ("POST", "/api/v1/orgs/{org_id}/devices/{device_id}/commands") => {
+            let agent = server.enroll(root, org, &format!("host{n}")).await;
+            as_root(Method::POST, &member(path).replace("{device_id}", &agent.device_id))
+                .json(&json!({"type": "refresh_inventory"}))
+        }
+        ("DELETE", "/api/v1/orgs/{org_id}/commands/{command_id}") => {
+            let agent = server.enroll(root, org, &format!("host{n}")).await;
+            let command = server
+                .queue_command(root, org, &agent.device_id, json!({"type": "reboot"}))
+                .await;
+            as_root(Method::DELETE, &member(path).replace("{command_id}", &command))
+        }
+        ("POST", "/api/v1/agent/commands/{command_id}/result") => {
+            let agent = server.enroll(root, org, &format!("host{n}")).await;
+            let command = server
+                .queue_command(root, org, &agent.device_id, json!({"type": "reboot"}))
+                .await;
+            server
+                .as_agent(&agent, Method::POST, &path.replace("{command_id}", &command))
+                .json(&json!({"status": "succeeded", "exit_code": 0}))
+        }
+        ("POST", "/api/v1/agent/token") => {
+            let agent = server.enroll(root, org, &format!("host{n}")).await;
+            server.as_agent(&agent, Method::POST, path)
+        }
         // Setup succeeds once per server: covered by `setup_is_audited_once`.
         ("POST", "/api/v1/setup" | "/setup") => return None,
         _ => panic!("no audit coverage case for {method} {path}: add one to audit.rs"),
@@ -218,6 +266,12 @@ async fn every_mutating_route_records_one_entry_on_success_and_one_on_refusal() 
         .await;
     let mut n = 0;
     for route in route_table().into_iter().filter(|r| r.mutates()) {
+        if route.device_report {
+            // Kept in the device's own records; covered in devices.rs.
+            assert_eq!(route.access, Access::Device, "{route:?}");
+            assert!(route.action.is_none(), "{route:?}");
+            continue;
+        }
         let action = route
             .action
             .unwrap_or_else(|| panic!("{route:?} changes state but declares no audited action"))
@@ -231,12 +285,17 @@ async fn every_mutating_route_records_one_entry_on_success_and_one_on_refusal() 
         }
         // Refused: a readonly member (no permission), or a caller without the
         // CSRF token on routes any user may call.
+        let nil = "00000000-0000-0000-0000-000000000000";
         let path = route
             .path
             .replace("{org_id}", &org)
-            .replace("{user_id}", &root.user_id);
+            .replace("{user_id}", &root.user_id)
+            .replace("{token_id}", nil)
+            .replace("{device_id}", nil)
+            .replace("{command_id}", nil);
         let refused = match route.access {
-            Access::Public => continue,
+            // A session means nothing on agent routes: 401, counted, not audited.
+            Access::Public | Access::Device => continue,
             Access::User => server
                 .raw(route.method.clone(), &path)
                 .header("cookie", &readonly.cookie)

@@ -20,6 +20,7 @@ const PUBLIC: &[(&str, &str)] = &[
     ("GET", "/api/v1/openapi.json"),
     ("POST", "/api/v1/setup"),
     ("POST", "/api/v1/auth/login"),
+    ("POST", "/api/v1/agent/enroll"),
     ("GET", "/"),
     ("GET", "/static/sentinel.css"),
     ("GET", "/setup"),

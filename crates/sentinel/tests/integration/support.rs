@@ -337,3 +337,82 @@ macro_rules! on_both_engines {
     };
 }
 pub(crate) use on_both_engines;
+
+/// Host facts as an agent sends them.
+pub fn facts(hostname: &str) -> Value {
+    json!({
+        "hostname": hostname,
+        "os_id": "debian",
+        "os_name": "Debian GNU/Linux",
+        "os_version_id": "12",
+        "os_pretty_name": "Debian GNU/Linux 12 (bookworm)",
+        "kernel": "6.1.0-18-amd64",
+        "architecture": "x86_64",
+        "machine_id": "0123456789abcdef0123456789abcdef"
+    })
+}
+
+/// An enrolled device: its id and bearer token.
+#[derive(Debug, Clone)]
+pub struct Agent {
+    pub device_id: String,
+    pub token: String,
+}
+
+impl TestServer {
+    /// Creates an enrollment token in `org` (as `admin`) and returns its secret.
+    pub async fn enrollment_token(&self, admin: &Session, org: &str, body: Value) -> String {
+        let resp = self
+            .call(
+                admin,
+                Method::POST,
+                &format!("/api/v1/orgs/{org}/enrollment-tokens"),
+                body,
+            )
+            .await;
+        assert_eq!(resp.status, 201, "{}", resp.text);
+        resp.json()["token"].as_str().unwrap().to_owned()
+    }
+
+    /// `POST /api/v1/agent/enroll` with `token`, as an agent would.
+    pub async fn try_enroll(&self, token: &str, hostname: &str) -> Resp {
+        Self::send(self.raw(Method::POST, "/api/v1/agent/enroll").json(&json!({
+            "token": token,
+            "facts": facts(hostname),
+            "agent_version": "0.1.0",
+        })))
+        .await
+    }
+
+    /// A device enrolled into `org`.
+    pub async fn enroll(&self, admin: &Session, org: &str, hostname: &str) -> Agent {
+        let token = self.enrollment_token(admin, org, json!({})).await;
+        let resp = self.try_enroll(&token, hostname).await;
+        assert_eq!(resp.status, 201, "{}", resp.text);
+        let body = resp.json();
+        Agent {
+            device_id: body["device_id"].as_str().unwrap().to_owned(),
+            token: body["device_token"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    /// A request on an agent route with `agent`'s token.
+    pub fn as_agent(&self, agent: &Agent, method: Method, path: &str) -> reqwest::RequestBuilder {
+        self.raw(method, path)
+            .header("authorization", format!("Bearer {}", agent.token))
+    }
+
+    /// Queues `body` for `device` and returns the command's id.
+    pub async fn queue_command(&self, admin: &Session, org: &str, device: &str, body: Value) -> String {
+        let resp = self
+            .call(
+                admin,
+                Method::POST,
+                &format!("/api/v1/orgs/{org}/devices/{device}/commands"),
+                body,
+            )
+            .await;
+        assert_eq!(resp.status, 201, "{}", resp.text);
+        resp.json()["id"].as_str().unwrap().to_owned()
+    }
+}

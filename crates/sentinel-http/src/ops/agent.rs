@@ -1,0 +1,197 @@
+//! What agents do: enroll with a token, then — as their device, and only for it
+//! — report telemetry and inventory, fetch commands (long-polling) and report
+//! on them, and rotate their token.
+
+use std::time::Duration;
+
+use sentinel_core::BearerSecret;
+use sentinel_core::audit::{Actor, AuditAction, AuditContext, Entity, EntityType, LogId, Origin};
+use sentinel_protocol::command::CommandReport;
+use sentinel_protocol::enroll::{AgentSettings, EnrollRequest, EnrollResponse};
+use sentinel_protocol::inventory::{Inventory, InventoryReport, InventoryStatus};
+use sentinel_protocol::paths::{DEVICE_TOKEN_PREFIX, ENROLLMENT_TOKEN_PREFIX};
+use sentinel_protocol::signing::SignedCommand;
+use sentinel_protocol::telemetry::{MAX_BATCH_SAMPLES, TelemetryBatch};
+use sentinel_store::StoreError;
+use uuid::Uuid;
+
+use crate::access::DeviceContext;
+use crate::error::AppError;
+use crate::ops::devices::command_public_key;
+use crate::state::AppState;
+
+/// The longest a command poll may wait.
+const MAX_WAIT_SECONDS: u64 = 60;
+/// A long poll answers this long before the request timeout would cut it.
+const WAIT_MARGIN: Duration = Duration::from_secs(5);
+
+/// The longest a poll may wait on this server.
+fn max_wait(state: &AppState) -> Duration {
+    Duration::from_secs(MAX_WAIT_SECONDS).min(state.settings.request_timeout.saturating_sub(WAIT_MARGIN))
+}
+
+/// The settings every agent gets (server-wide for now): long-polls end before
+/// the request timeout.
+pub fn settings(state: &AppState) -> AgentSettings {
+    let defaults = AgentSettings::default();
+    AgentSettings {
+        long_poll_seconds: defaults
+            .long_poll_seconds
+            .min(max_wait(state).as_secs() as u32),
+        ..defaults
+    }
+}
+
+/// Exchanges an enrollment token for a new device identity.
+pub async fn enroll(state: &AppState, origin: &Origin, request: &EnrollRequest) -> Result<EnrollResponse, AppError> {
+    if let Some(problem) = request.facts.problem() {
+        return Err(AppError::BadRequest(format!("facts: {problem}")));
+    }
+    if request.agent_version.is_empty()
+        || request.agent_version.len() > 64
+        || request.agent_version.chars().any(char::is_control)
+    {
+        return Err(AppError::BadRequest("agent_version must be 1-64 printable characters".into()));
+    }
+    // One answer for every kind of bad token: unknown, revoked, expired, used up.
+    let refused = || AppError::Forbidden("this enrollment token is not valid");
+    let token = request
+        .token
+        .strip_prefix(ENROLLMENT_TOKEN_PREFIX)
+        .and_then(BearerSecret::parse)
+        .ok_or_else(refused)?;
+    let device_secret = BearerSecret::generate().map_err(|e| AppError::Internal(e.to_string()))?;
+    let enrolled = state
+        .stores
+        .enroll(
+            token.hash(),
+            device_secret.hash(),
+            &request.facts,
+            &request.agent_version,
+            origin,
+            state.clock.now(),
+        )
+        .await?
+        .ok_or_else(refused)?;
+    let command_key = command_public_key(state, &enrolled.store.keys()).await?;
+    tracing::info!(org_id = %enrolled.org_id, device_id = %enrolled.device_id, hostname = %request.facts.hostname, "device enrolled");
+    Ok(EnrollResponse {
+        device_id: enrolled.device_id,
+        org_id: enrolled.org_id.as_uuid(),
+        device_token: format!("{DEVICE_TOKEN_PREFIX}{}", device_secret.expose()),
+        command_key,
+        settings: settings(state),
+    })
+}
+
+/// Stores a telemetry batch (a heartbeat when empty).
+pub async fn telemetry(state: &AppState, ctx: &DeviceContext, batch: &TelemetryBatch) -> Result<u32, AppError> {
+    if batch.samples.len() > MAX_BATCH_SAMPLES {
+        return Err(AppError::BadRequest(format!("at most {MAX_BATCH_SAMPLES} samples per batch")));
+    }
+    if let Some(problem) = batch.samples.iter().find_map(|s| s.sample.problem()) {
+        return Err(AppError::BadRequest(format!("sample: {problem}")));
+    }
+    if let Some(problem) = batch.facts.as_ref().and_then(|f| f.problem()) {
+        return Err(AppError::BadRequest(format!("facts: {problem}")));
+    }
+    Ok(ctx
+        .store
+        .record_telemetry(&batch.samples, batch.facts.as_ref(), state.clock.now())
+        .await?)
+}
+
+/// Compares the reported inventory digest with the stored one; stores a full
+/// list when one is sent (and its digest checks out).
+pub async fn inventory(
+    state: &AppState,
+    ctx: &DeviceContext,
+    report: &InventoryReport,
+) -> Result<InventoryStatus, AppError> {
+    let is_digest = report.digest.len() == 64 && report.digest.bytes().all(|b| b.is_ascii_hexdigit());
+    if !is_digest {
+        return Err(AppError::BadRequest("digest must be 64 hex digits".into()));
+    }
+    let Some(packages) = &report.packages else {
+        let stored = ctx.store.inventory_digest().await?;
+        return Ok(if stored.as_deref() == Some(report.digest.as_str()) {
+            InventoryStatus::Unchanged
+        } else {
+            InventoryStatus::SendFull
+        });
+    };
+    let inventory = Inventory::new(packages.clone());
+    if let Some(problem) = inventory.problem() {
+        return Err(AppError::BadRequest(problem));
+    }
+    if inventory.digest() != report.digest {
+        return Err(AppError::BadRequest("the digest does not match the packages".into()));
+    }
+    ctx.store
+        .replace_inventory(&report.digest, inventory.packages(), state.clock.now())
+        .await?;
+    Ok(InventoryStatus::Stored)
+}
+
+/// The commands waiting for the device; with `wait`, holds the request until
+/// one is queued or `wait` seconds pass.
+pub async fn commands(state: &AppState, ctx: &DeviceContext, wait: u64) -> Result<Vec<SignedCommand>, AppError> {
+    let wait = Duration::from_secs(wait).min(max_wait(state));
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        // Listen before looking, so a command queued in between is not missed.
+        let waiter = state.bus.waiter(ctx.device.id);
+        let waiting = ctx.store.take_commands(state.clock.now()).await?;
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if !waiting.is_empty() || left.is_zero() {
+            return Ok(waiting);
+        }
+        if !waiter.wait(left).await {
+            return Ok(Vec::new());
+        }
+    }
+}
+
+/// Records the device's report on one of its own commands.
+pub async fn report(
+    state: &AppState,
+    ctx: &DeviceContext,
+    origin: &Origin,
+    id: Uuid,
+    report: &CommandReport,
+) -> Result<(), AppError> {
+    if let Some(problem) = report.problem() {
+        return Err(AppError::BadRequest(problem));
+    }
+    ctx.store
+        .report(id, report, &ctx.device.hostname, origin, state.clock.now())
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound => AppError::NotFound("command"),
+            other => other.into(),
+        })
+}
+
+/// Issues the device a new token; the current one works until the new one is
+/// first used.
+pub async fn rotate_token(state: &AppState, ctx: &DeviceContext, origin: &Origin) -> Result<String, AppError> {
+    let secret = BearerSecret::generate().map_err(|e| AppError::Internal(e.to_string()))?;
+    let now = state.clock.now();
+    state
+        .stores
+        .control()
+        .rotate_device_token(ctx.store.access(), secret.hash(), now)
+        .await?;
+    let context = AuditContext {
+        actor: Actor::device(ctx.device.id, &ctx.device.hostname),
+        origin: origin.clone(),
+    };
+    let event = context.success(
+        now,
+        AuditAction::DeviceTokenRotated,
+        Entity::new(EntityType::Device, ctx.device.id),
+        serde_json::json!({}),
+    );
+    state.stores.record(LogId::Org(ctx.store.org_id()), event).await?;
+    Ok(format!("{DEVICE_TOKEN_PREFIX}{}", secret.expose()))
+}

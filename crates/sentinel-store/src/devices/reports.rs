@@ -1,0 +1,273 @@
+//! A device's own view of its data, reached only with its authenticated token:
+//! it refreshes its facts and last-seen time, appends telemetry to its chain,
+//! replaces its inventory, and (see `commands`) fetches and reports commands.
+
+use sentinel_core::Timestamp;
+use sentinel_core::audit::hex;
+use sentinel_core::custody::link_hash;
+use sentinel_protocol::facts::HostFacts;
+use sentinel_protocol::inventory::Package;
+use sentinel_protocol::telemetry::TimedSample;
+use uuid::Uuid;
+
+use super::{Device, OrgKeys, device_row};
+use crate::backend::{Tx, with_tx};
+use crate::tenant::TenantStore;
+use crate::{DeviceAccess, StoreError, Stores};
+
+/// One enrolled device's data, for that device alone.
+#[derive(Debug, Clone)]
+pub struct DeviceStore {
+    store: TenantStore,
+    access: DeviceAccess,
+    device: Uuid,
+}
+
+/// One link of a device's telemetry chain.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
+pub struct TelemetryRecord {
+    pub seq: i64,
+    /// When the device took the sample (its clock).
+    #[schema(value_type = String, format = DateTime)]
+    pub sampled_at: Timestamp,
+    #[schema(value_type = String, format = DateTime)]
+    pub received_at: Timestamp,
+    /// The sample as stored (its JSON text is what the chain hashes).
+    #[serde(skip)]
+    pub sample_text: String,
+    #[schema(value_type = Object)]
+    pub sample: serde_json::Value,
+    /// SHA-256 of the previous link, hex.
+    pub prev_hash: String,
+    /// SHA-256 of this link, hex.
+    pub hash: String,
+}
+
+impl Stores {
+    /// The data of the device `access` authenticated.
+    pub async fn device_store(&self, access: &DeviceAccess) -> Result<DeviceStore, StoreError> {
+        Ok(DeviceStore {
+            store: self.tenants().open_existing(access.org_id()).await?,
+            access: access.clone(),
+            device: access.device_id(),
+        })
+    }
+}
+
+impl DeviceStore {
+    pub fn device_id(&self) -> Uuid {
+        self.device
+    }
+
+    pub fn org_id(&self) -> sentinel_core::OrgId {
+        self.store.org_id()
+    }
+
+    /// The proof this store was opened with.
+    pub fn access(&self) -> &DeviceAccess {
+        &self.access
+    }
+
+    /// The organization's keys (a device may learn its public keys).
+    pub fn keys(&self) -> OrgKeys {
+        OrgKeys(self.store.clone())
+    }
+
+    pub(crate) fn tenant(&self) -> &TenantStore {
+        &self.store
+    }
+
+    /// Records that the device was heard from; `NotFound` if it was revoked.
+    pub async fn seen(&self, now: Timestamp) -> Result<Device, StoreError> {
+        let mut tx = self.store.begin().await?;
+        let changed = with_tx!(&mut tx, c =>
+            sqlx::query("UPDATE devices SET last_seen_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+                .bind(now)
+                .bind(self.device)
+                .execute(c)
+                .await
+                .map(|r| r.rows_affected())
+        )?;
+        if changed == 0 {
+            return Err(StoreError::NotFound);
+        }
+        let device = device_row(&mut tx, self.device).await?.ok_or(StoreError::NotFound)?;
+        tx.commit().await?;
+        Ok(device.into_device())
+    }
+
+    /// Appends `samples` to the device's telemetry chain (and replaces its facts
+    /// when given), in one transaction. Returns how many were stored.
+    pub async fn record_telemetry(
+        &self,
+        samples: &[TimedSample],
+        facts: Option<&HostFacts>,
+        now: Timestamp,
+    ) -> Result<u32, StoreError> {
+        let mut tx = self.store.begin().await?;
+        let head: Option<(i64, Vec<u8>)> = with_tx!(&mut tx, c =>
+            sqlx::query_as("SELECT telemetry_seq, telemetry_head FROM devices WHERE id = $1 AND revoked_at IS NULL")
+                .bind(self.device)
+                .fetch_optional(c)
+                .await
+        )?;
+        let (mut seq, mut prev) = head.ok_or(StoreError::NotFound)?;
+        for sample in samples {
+            let text = serde_json::to_string(&sample.sample).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let sampled_at = Timestamp::from_unix_seconds(sample.at);
+            seq += 1;
+            let hash = link_hash(&prev, seq, sampled_at, now, &text);
+            with_tx!(&mut tx, c =>
+                sqlx::query(
+                    "INSERT INTO telemetry (device_id, seq, sampled_at, received_at, sample, prev_hash, hash)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(self.device)
+                .bind(seq)
+                .bind(sampled_at)
+                .bind(now)
+                .bind(&text)
+                .bind(prev.as_slice())
+                .bind(hash.as_slice())
+                .execute(c)
+                .await
+                .map(|r| r.rows_affected())
+            )?;
+            prev = hash.to_vec();
+        }
+        with_tx!(&mut tx, c =>
+            sqlx::query("UPDATE devices SET telemetry_seq = $1, telemetry_head = $2, last_seen_at = $3 WHERE id = $4")
+                .bind(seq)
+                .bind(prev.as_slice())
+                .bind(now)
+                .bind(self.device)
+                .execute(c)
+                .await
+                .map(|r| r.rows_affected())
+        )?;
+        if let Some(facts) = facts {
+            let json = serde_json::to_string(facts).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            with_tx!(&mut tx, c =>
+                sqlx::query(
+                    "UPDATE devices SET hostname = $1, os_id = $2, os_pretty_name = $3, kernel = $4,
+                         architecture = $5, machine_id = $6, facts = $7 WHERE id = $8",
+                )
+                .bind(&facts.hostname)
+                .bind(&facts.os_id)
+                .bind(&facts.os_pretty_name)
+                .bind(&facts.kernel)
+                .bind(&facts.architecture)
+                .bind(facts.machine_id.as_deref())
+                .bind(&json)
+                .bind(self.device)
+                .execute(c)
+                .await
+                .map(|r| r.rows_affected())
+            )?;
+        }
+        tx.commit().await?;
+        Ok(samples.len() as u32)
+    }
+
+    /// The digest of the inventory the server holds for this device.
+    pub async fn inventory_digest(&self) -> Result<Option<String>, StoreError> {
+        let mut tx = self.store.read().await?;
+        let digest: Option<Option<String>> = with_tx!(&mut tx, c =>
+            sqlx::query_scalar("SELECT inventory_digest FROM devices WHERE id = $1")
+                .bind(self.device)
+                .fetch_optional(c)
+                .await
+        )?;
+        tx.commit().await?;
+        digest.ok_or(StoreError::NotFound)
+    }
+
+    /// Replaces the device's inventory with `packages`, whose digest is `digest`.
+    pub async fn replace_inventory(
+        &self,
+        digest: &str,
+        packages: &[Package],
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.store.begin().await?;
+        with_tx!(&mut tx, c =>
+            sqlx::query("DELETE FROM inventory_packages WHERE device_id = $1")
+                .bind(self.device)
+                .execute(c)
+                .await
+                .map(|r| r.rows_affected())
+        )?;
+        for chunk in packages.chunks(500) {
+            with_tx!(&mut tx, c => {
+                let mut insert = sqlx::QueryBuilder::new(
+                    "INSERT INTO inventory_packages (device_id, manager, name, version, arch, source_name, source_version) ",
+                );
+                insert.push_values(chunk, |mut row, p| {
+                    row.push_bind(self.device)
+                        .push_bind(p.manager.as_str())
+                        .push_bind(p.name.as_str())
+                        .push_bind(p.version.as_str())
+                        .push_bind(p.arch.as_deref())
+                        .push_bind(p.source_name.as_deref())
+                        .push_bind(p.source_version.as_deref());
+                });
+                insert.build().execute(c).await.map(|r| r.rows_affected())
+            })?;
+        }
+        with_tx!(&mut tx, c =>
+            sqlx::query("UPDATE devices SET inventory_digest = $1, inventory_updated_at = $2 WHERE id = $3")
+                .bind(digest)
+                .bind(now)
+                .bind(self.device)
+                .execute(c)
+                .await
+                .map(|r| r.rows_affected())
+        )?;
+        tx.commit().await
+    }
+}
+
+/// Up to `limit` links of `device`'s chain, newest first; from `after_seq` on,
+/// oldest first, when given.
+pub(crate) async fn telemetry_rows(
+    tx: &mut Tx,
+    device: Uuid,
+    after_seq: Option<i64>,
+    limit: i64,
+) -> Result<Vec<TelemetryRecord>, StoreError> {
+    let rows: Vec<(i64, Timestamp, Timestamp, String, Vec<u8>, Vec<u8>)> = match after_seq {
+        None => with_tx!(tx, c =>
+            sqlx::query_as(
+                "SELECT seq, sampled_at, received_at, sample, prev_hash, hash FROM telemetry
+                 WHERE device_id = $1 ORDER BY seq DESC LIMIT $2",
+            )
+            .bind(device)
+            .bind(limit)
+            .fetch_all(c)
+            .await
+        )?,
+        Some(after) => with_tx!(tx, c =>
+            sqlx::query_as(
+                "SELECT seq, sampled_at, received_at, sample, prev_hash, hash FROM telemetry
+                 WHERE device_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+            )
+            .bind(device)
+            .bind(after)
+            .bind(limit)
+            .fetch_all(c)
+            .await
+        )?,
+    };
+    Ok(rows
+        .into_iter()
+        .map(|(seq, sampled_at, received_at, sample_text, prev_hash, hash)| TelemetryRecord {
+            seq,
+            sampled_at,
+            received_at,
+            sample: serde_json::from_str(&sample_text).unwrap_or_default(),
+            sample_text,
+            prev_hash: hex(&prev_hash),
+            hash: hex(&hash),
+        })
+        .collect())
+}
