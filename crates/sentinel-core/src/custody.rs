@@ -53,7 +53,16 @@ mod tests {
         let base = link_hash(&genesis(Uuid::nil()), 1, t, t, "{}");
         assert_ne!(base, link_hash(&genesis(Uuid::max()), 1, t, t, "{}"));
         assert_ne!(base, link_hash(&genesis(Uuid::nil()), 2, t, t, "{}"));
-        assert_ne!(base, link_hash(&genesis(Uuid::nil()), 1, t.plus(std::time::Duration::from_secs(1)), t, "{}"));
+        assert_ne!(
+            base,
+            link_hash(
+                &genesis(Uuid::nil()),
+                1,
+                t.plus(std::time::Duration::from_secs(1)),
+                t,
+                "{}"
+            )
+        );
         assert_ne!(base, link_hash(&genesis(Uuid::nil()), 1, t, t, "{ }"));
         assert_eq!(base, link_hash(&genesis(Uuid::nil()), 1, t, t, "{}"));
     }

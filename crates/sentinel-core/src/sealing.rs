@@ -62,7 +62,8 @@ impl SealingKey {
                 &mut body,
             )
             .map_err(|_| SealError::Damaged)?;
-        let mut sealed = Vec::with_capacity(VERSION.len() + 1 + self.id.len() + NONCE_LEN + body.len());
+        let mut sealed =
+            Vec::with_capacity(VERSION.len() + 1 + self.id.len() + NONCE_LEN + body.len());
         sealed.extend_from_slice(VERSION);
         sealed.push(self.id.len() as u8);
         sealed.extend_from_slice(self.id.as_bytes());
@@ -80,7 +81,9 @@ impl SealingKey {
         }
         let (id, rest) = rest.split_at(id_len);
         if id != self.id.as_bytes() {
-            return Err(SealError::OtherKey(String::from_utf8_lossy(id).into_owned()));
+            return Err(SealError::OtherKey(
+                String::from_utf8_lossy(id).into_owned(),
+            ));
         }
         let (nonce, body) = rest.split_at(NONCE_LEN);
         let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| SealError::Damaged)?;
@@ -103,14 +106,30 @@ mod tests {
         let sealed = key.seal(b"seed", "org:a/command-key").unwrap();
         assert!(!sealed.windows(4).any(|w| w == b"seed"));
         assert_eq!(key.open(&sealed, "org:a/command-key").unwrap(), b"seed");
-        assert_eq!(key.open(&sealed, "org:b/command-key"), Err(SealError::Damaged));
+        assert_eq!(
+            key.open(&sealed, "org:b/command-key"),
+            Err(SealError::Damaged)
+        );
         let other = SealingKey::new(&[2; 32]).unwrap();
-        assert_eq!(other.open(&sealed, "org:a/command-key"), Err(SealError::OtherKey(key.id().to_owned())));
+        assert_eq!(
+            other.open(&sealed, "org:a/command-key"),
+            Err(SealError::OtherKey(key.id().to_owned()))
+        );
         let mut flipped = sealed.clone();
         let last = flipped.len() - 1;
         flipped[last] ^= 1;
-        assert_eq!(key.open(&flipped, "org:a/command-key"), Err(SealError::Damaged));
-        assert_eq!(key.open(b"s1", "org:a/command-key"), Err(SealError::Damaged));
-        assert_ne!(sealed, key.seal(b"seed", "org:a/command-key").unwrap(), "nonces differ");
+        assert_eq!(
+            key.open(&flipped, "org:a/command-key"),
+            Err(SealError::Damaged)
+        );
+        assert_eq!(
+            key.open(b"s1", "org:a/command-key"),
+            Err(SealError::Damaged)
+        );
+        assert_ne!(
+            sealed,
+            key.seal(b"seed", "org:a/command-key").unwrap(),
+            "nonces differ"
+        );
     }
 }

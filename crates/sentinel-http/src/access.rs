@@ -18,10 +18,10 @@ use axum::http::request::Parts;
 use axum::http::{Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
+use sentinel_core::BearerSecret;
 use sentinel_core::audit::{AuditAction, Entity, EntityType, LogId, Origin};
 use sentinel_core::secret::constant_time_eq;
 use sentinel_core::{OrgId, Permission};
-use sentinel_core::BearerSecret;
 use sentinel_protocol::paths::DEVICE_TOKEN_PREFIX;
 use sentinel_store::{Device, DeviceStore, Membership, Organization, StoreError, TenantAccess};
 

@@ -306,14 +306,30 @@ pub fn route_table() -> Vec<RouteSpec> {
         )
         .audited(A::CommandCancelled),
         // API: the agent.
-        route(M::POST, "/api/v1/agent/enroll", Public, api::agent::enroll).audited(A::DeviceEnrolled),
-        route(M::POST, "/api/v1/agent/telemetry", Device, api::agent::telemetry)
-            .device_report()
-            .body_limit(AGENT_REPORT_BYTES),
-        route(M::POST, "/api/v1/agent/inventory", Device, api::agent::inventory)
-            .device_report()
-            .body_limit(AGENT_INVENTORY_BYTES),
-        route(M::GET, "/api/v1/agent/commands", Device, api::agent::commands),
+        route(M::POST, "/api/v1/agent/enroll", Public, api::agent::enroll)
+            .audited(A::DeviceEnrolled),
+        route(
+            M::POST,
+            "/api/v1/agent/telemetry",
+            Device,
+            api::agent::telemetry,
+        )
+        .device_report()
+        .body_limit(AGENT_REPORT_BYTES),
+        route(
+            M::POST,
+            "/api/v1/agent/inventory",
+            Device,
+            api::agent::inventory,
+        )
+        .device_report()
+        .body_limit(AGENT_INVENTORY_BYTES),
+        route(
+            M::GET,
+            "/api/v1/agent/commands",
+            Device,
+            api::agent::commands,
+        ),
         route(
             M::POST,
             "/api/v1/agent/commands/{command_id}/result",

@@ -13,6 +13,7 @@ pub const MAX_SAMPLE_ITEMS: usize = 256;
 
 /// One reading of a host's vital signs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TelemetrySample {
     /// Whole seconds since boot.
     pub uptime_seconds: u64,
@@ -64,6 +65,7 @@ impl TelemetrySample {
 
 /// How much of a kind of memory there is and how much is in use, in bytes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct MemoryUsage {
     /// All of it.
     pub total_bytes: u64,
@@ -76,6 +78,7 @@ pub struct MemoryUsage {
 
 /// How full one mounted filesystem is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DiskUsage {
     /// Where it is mounted.
     pub mount: String,
@@ -94,6 +97,7 @@ pub struct DiskUsage {
 
 /// One network interface's addresses and traffic since it came up.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct InterfaceStats {
     /// The interface name: `lo`, `eth0`, `wlp2s0`, …
     pub name: String,
@@ -107,6 +111,7 @@ pub struct InterfaceStats {
 
 /// A sample and when the agent took it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TimedSample {
     /// Unix seconds, by the device's clock.
     pub at: i64,

@@ -20,11 +20,11 @@
 //! ```
 
 pub mod audit;
-mod devices;
 mod backend;
 #[cfg(test)]
 mod conformance;
 mod control;
+mod devices;
 mod migrate;
 mod tenant;
 #[cfg(any(test, feature = "testing"))]

@@ -130,7 +130,10 @@ fn schema_name(org: OrgId) -> String {
 }
 
 impl TenantStores {
-    pub(crate) fn sqlite(dir: PathBuf, checkpoints: Arc<CheckpointQueue>) -> Result<Self, StoreError> {
+    pub(crate) fn sqlite(
+        dir: PathBuf,
+        checkpoints: Arc<CheckpointQueue>,
+    ) -> Result<Self, StoreError> {
         create_private_dir(&dir)?;
         Ok(Self {
             engine: Engine::Sqlite {

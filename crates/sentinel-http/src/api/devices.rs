@@ -76,7 +76,10 @@ pub struct EnrollmentTokenList {
 /// The organization's enrollment tokens, without their secrets (`devices.read`).
 #[utoipa::path(get, path = "/api/v1/orgs/{org_id}/enrollment-tokens", tag = "devices",
     params(("org_id" = OrgId, Path)), responses((status = 200, body = EnrollmentTokenList)))]
-pub async fn list_tokens(State(state): State<AppState>, ctx: OrgContext) -> ApiResult<Json<EnrollmentTokenList>> {
+pub async fn list_tokens(
+    State(state): State<AppState>,
+    ctx: OrgContext,
+) -> ApiResult<Json<EnrollmentTokenList>> {
     let tokens = ops::devices::enrollment_tokens(&state, &ctx).await?;
     Ok(Json(EnrollmentTokenList { tokens }))
 }
@@ -195,7 +198,9 @@ pub async fn revoke(
     ctx: OrgContext,
     ApiPath((_, device_id)): ApiPath<(OrgId, Uuid)>,
 ) -> ApiResult<Json<Device>> {
-    Ok(Json(ops::devices::revoke_device(&state, &ctx, &audit, device_id).await?))
+    Ok(Json(
+        ops::devices::revoke_device(&state, &ctx, &audit, device_id).await?,
+    ))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -276,5 +281,7 @@ pub async fn cancel_command(
     ctx: OrgContext,
     ApiPath((_, command_id)): ApiPath<(OrgId, Uuid)>,
 ) -> ApiResult<Json<CommandRecord>> {
-    Ok(Json(ops::devices::cancel_command(&state, &ctx, &audit, command_id).await?))
+    Ok(Json(
+        ops::devices::cancel_command(&state, &ctx, &audit, command_id).await?,
+    ))
 }

@@ -27,7 +27,8 @@ const WAIT_MARGIN: Duration = Duration::from_secs(5);
 
 /// The longest a poll may wait on this server.
 fn max_wait(state: &AppState) -> Duration {
-    Duration::from_secs(MAX_WAIT_SECONDS).min(state.settings.request_timeout.saturating_sub(WAIT_MARGIN))
+    Duration::from_secs(MAX_WAIT_SECONDS)
+        .min(state.settings.request_timeout.saturating_sub(WAIT_MARGIN))
 }
 
 /// The settings every agent gets (server-wide for now): long-polls end before
@@ -43,7 +44,11 @@ pub fn settings(state: &AppState) -> AgentSettings {
 }
 
 /// Exchanges an enrollment token for a new device identity.
-pub async fn enroll(state: &AppState, origin: &Origin, request: &EnrollRequest) -> Result<EnrollResponse, AppError> {
+pub async fn enroll(
+    state: &AppState,
+    origin: &Origin,
+    request: &EnrollRequest,
+) -> Result<EnrollResponse, AppError> {
     if let Some(problem) = request.facts.problem() {
         return Err(AppError::BadRequest(format!("facts: {problem}")));
     }
@@ -51,7 +56,9 @@ pub async fn enroll(state: &AppState, origin: &Origin, request: &EnrollRequest) 
         || request.agent_version.len() > 64
         || request.agent_version.chars().any(char::is_control)
     {
-        return Err(AppError::BadRequest("agent_version must be 1-64 printable characters".into()));
+        return Err(AppError::BadRequest(
+            "agent_version must be 1-64 printable characters".into(),
+        ));
     }
     // One answer for every kind of bad token: unknown, revoked, expired, used up.
     let refused = || AppError::Forbidden("this enrollment token is not valid");
@@ -85,9 +92,15 @@ pub async fn enroll(state: &AppState, origin: &Origin, request: &EnrollRequest) 
 }
 
 /// Stores a telemetry batch (a heartbeat when empty).
-pub async fn telemetry(state: &AppState, ctx: &DeviceContext, batch: &TelemetryBatch) -> Result<u32, AppError> {
+pub async fn telemetry(
+    state: &AppState,
+    ctx: &DeviceContext,
+    batch: &TelemetryBatch,
+) -> Result<u32, AppError> {
     if batch.samples.len() > MAX_BATCH_SAMPLES {
-        return Err(AppError::BadRequest(format!("at most {MAX_BATCH_SAMPLES} samples per batch")));
+        return Err(AppError::BadRequest(format!(
+            "at most {MAX_BATCH_SAMPLES} samples per batch"
+        )));
     }
     if let Some(problem) = batch.samples.iter().find_map(|s| s.sample.problem()) {
         return Err(AppError::BadRequest(format!("sample: {problem}")));
@@ -108,7 +121,8 @@ pub async fn inventory(
     ctx: &DeviceContext,
     report: &InventoryReport,
 ) -> Result<InventoryStatus, AppError> {
-    let is_digest = report.digest.len() == 64 && report.digest.bytes().all(|b| b.is_ascii_hexdigit());
+    let is_digest =
+        report.digest.len() == 64 && report.digest.bytes().all(|b| b.is_ascii_hexdigit());
     if !is_digest {
         return Err(AppError::BadRequest("digest must be 64 hex digits".into()));
     }
@@ -125,7 +139,9 @@ pub async fn inventory(
         return Err(AppError::BadRequest(problem));
     }
     if inventory.digest() != report.digest {
-        return Err(AppError::BadRequest("the digest does not match the packages".into()));
+        return Err(AppError::BadRequest(
+            "the digest does not match the packages".into(),
+        ));
     }
     ctx.store
         .replace_inventory(&report.digest, inventory.packages(), state.clock.now())
@@ -135,7 +151,11 @@ pub async fn inventory(
 
 /// The commands waiting for the device; with `wait`, holds the request until
 /// one is queued or `wait` seconds pass.
-pub async fn commands(state: &AppState, ctx: &DeviceContext, wait: u64) -> Result<Vec<SignedCommand>, AppError> {
+pub async fn commands(
+    state: &AppState,
+    ctx: &DeviceContext,
+    wait: u64,
+) -> Result<Vec<SignedCommand>, AppError> {
     let wait = Duration::from_secs(wait).min(max_wait(state));
     let deadline = tokio::time::Instant::now() + wait;
     loop {
@@ -174,7 +194,11 @@ pub async fn report(
 
 /// Issues the device a new token; the current one works until the new one is
 /// first used.
-pub async fn rotate_token(state: &AppState, ctx: &DeviceContext, origin: &Origin) -> Result<String, AppError> {
+pub async fn rotate_token(
+    state: &AppState,
+    ctx: &DeviceContext,
+    origin: &Origin,
+) -> Result<String, AppError> {
     let secret = BearerSecret::generate().map_err(|e| AppError::Internal(e.to_string()))?;
     let now = state.clock.now();
     state
@@ -192,6 +216,9 @@ pub async fn rotate_token(state: &AppState, ctx: &DeviceContext, origin: &Origin
         Entity::new(EntityType::Device, ctx.device.id),
         serde_json::json!({}),
     );
-    state.stores.record(LogId::Org(ctx.store.org_id()), event).await?;
+    state
+        .stores
+        .record(LogId::Org(ctx.store.org_id()), event)
+        .await?;
     Ok(format!("{DEVICE_TOKEN_PREFIX}{}", secret.expose()))
 }

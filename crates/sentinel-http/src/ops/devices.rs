@@ -6,12 +6,14 @@ use std::time::Duration;
 
 use sentinel_core::audit::AuditContext;
 use sentinel_core::{BearerSecret, Timestamp};
-use sentinel_protocol::command::{Command, CommandAction, DEFAULT_EXPIRY_SECONDS, MAX_EXPIRY_SECONDS};
+use sentinel_protocol::command::{
+    Command, CommandAction, DEFAULT_EXPIRY_SECONDS, MAX_EXPIRY_SECONDS,
+};
 use sentinel_protocol::paths::ENROLLMENT_TOKEN_PREFIX;
 use sentinel_protocol::signing::CommandSigner;
 use sentinel_store::{
-    CommandRecord, Device, DeviceFilter, EnrollmentToken, NewCommand, NewEnrollmentToken,
-    OrgKeys, TenantStore,
+    CommandRecord, Device, DeviceFilter, EnrollmentToken, NewCommand, NewEnrollmentToken, OrgKeys,
+    TenantStore,
 };
 use uuid::Uuid;
 
@@ -32,8 +34,9 @@ const MAX_TAGS: usize = 16;
 fn check_tags(tags: &[String]) -> Result<(), AppError> {
     let valid = |t: &String| {
         (1..=64).contains(&t.len())
-            && t.bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-'))
+            && t.bytes().all(|b| {
+                b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
+            })
     };
     if tags.len() > MAX_TAGS || !tags.iter().all(valid) {
         return Err(AppError::BadRequest(format!(
@@ -65,7 +68,9 @@ pub async fn create_enrollment_token(
     }
     let max_uses = max_uses.unwrap_or(1);
     if !(1..=MAX_TOKEN_USES).contains(&max_uses) {
-        return Err(AppError::BadRequest(format!("max_uses must be between 1 and {MAX_TOKEN_USES}")));
+        return Err(AppError::BadRequest(format!(
+            "max_uses must be between 1 and {MAX_TOKEN_USES}"
+        )));
     }
     check_tags(&tags)?;
     let secret = BearerSecret::generate().map_err(|e| AppError::Internal(e.to_string()))?;
@@ -93,8 +98,15 @@ pub async fn create_enrollment_token(
     })
 }
 
-pub async fn enrollment_tokens(state: &AppState, ctx: &OrgContext) -> Result<Vec<EnrollmentToken>, AppError> {
-    Ok(state.stores.control().enrollment_tokens(ctx.organization().id).await?)
+pub async fn enrollment_tokens(
+    state: &AppState,
+    ctx: &OrgContext,
+) -> Result<Vec<EnrollmentToken>, AppError> {
+    Ok(state
+        .stores
+        .control()
+        .enrollment_tokens(ctx.organization().id)
+        .await?)
 }
 
 pub async fn revoke_enrollment_token(
@@ -117,12 +129,20 @@ async fn tenant(state: &AppState, ctx: &OrgContext) -> Result<TenantStore, AppEr
     Ok(state.stores.tenants().open(&ctx.access).await?)
 }
 
-pub async fn devices(state: &AppState, ctx: &OrgContext, filter: &DeviceFilter) -> Result<Vec<Device>, AppError> {
+pub async fn devices(
+    state: &AppState,
+    ctx: &OrgContext,
+    filter: &DeviceFilter,
+) -> Result<Vec<Device>, AppError> {
     Ok(tenant(state, ctx).await?.devices(filter).await?)
 }
 
 pub async fn device(state: &AppState, ctx: &OrgContext, id: Uuid) -> Result<Device, AppError> {
-    tenant(state, ctx).await?.device(id).await.map_err(not_found_as("device"))
+    tenant(state, ctx)
+        .await?
+        .device(id)
+        .await
+        .map_err(not_found_as("device"))
 }
 
 pub async fn inventory(
@@ -131,7 +151,11 @@ pub async fn inventory(
     id: Uuid,
     text: Option<&str>,
 ) -> Result<Vec<sentinel_protocol::inventory::Package>, AppError> {
-    tenant(state, ctx).await?.inventory(id, text).await.map_err(not_found_as("device"))
+    tenant(state, ctx)
+        .await?
+        .inventory(id, text)
+        .await
+        .map_err(not_found_as("device"))
 }
 
 pub async fn telemetry(
@@ -140,7 +164,11 @@ pub async fn telemetry(
     id: Uuid,
     limit: i64,
 ) -> Result<Vec<sentinel_store::TelemetryRecord>, AppError> {
-    tenant(state, ctx).await?.telemetry(id, limit).await.map_err(not_found_as("device"))
+    tenant(state, ctx)
+        .await?
+        .telemetry(id, limit)
+        .await
+        .map_err(not_found_as("device"))
 }
 
 /// Revokes a device: its token stops working at once, its waiting commands
@@ -152,7 +180,11 @@ pub async fn revoke_device(
     id: Uuid,
 ) -> Result<Device, AppError> {
     let org = ctx.organization().id;
-    state.stores.control().revoke_device_credentials(org, id).await?;
+    state
+        .stores
+        .control()
+        .revoke_device_credentials(org, id)
+        .await?;
     let device = tenant(state, ctx)
         .await?
         .revoke_device(id, state.clock.now(), audit)
@@ -168,7 +200,8 @@ async fn signer(state: &AppState, store: &OrgKeys) -> Result<CommandSigner, AppE
     let (_, sealed) = match store.command_key().await? {
         Some(key) => key,
         None => {
-            let (signer, seed) = CommandSigner::generate().map_err(|e| AppError::Internal(e.to_string()))?;
+            let (signer, seed) =
+                CommandSigner::generate().map_err(|e| AppError::Internal(e.to_string()))?;
             let sealed = state
                 .sealing
                 .seal(&seed, &context)
@@ -246,7 +279,11 @@ pub async fn queue_command(
     store.command(new.id, now).await.map_err(Into::into)
 }
 
-pub async fn command(state: &AppState, ctx: &OrgContext, id: Uuid) -> Result<CommandRecord, AppError> {
+pub async fn command(
+    state: &AppState,
+    ctx: &OrgContext,
+    id: Uuid,
+) -> Result<CommandRecord, AppError> {
     tenant(state, ctx)
         .await?
         .command(id, state.clock.now())
@@ -254,10 +291,16 @@ pub async fn command(state: &AppState, ctx: &OrgContext, id: Uuid) -> Result<Com
         .map_err(not_found_as("command"))
 }
 
-pub async fn device_commands(state: &AppState, ctx: &OrgContext, device: Uuid) -> Result<Vec<CommandRecord>, AppError> {
+pub async fn device_commands(
+    state: &AppState,
+    ctx: &OrgContext,
+    device: Uuid,
+) -> Result<Vec<CommandRecord>, AppError> {
     let store = tenant(state, ctx).await?;
     store.device(device).await.map_err(not_found_as("device"))?;
-    Ok(store.device_commands(device, state.clock.now(), 100).await?)
+    Ok(store
+        .device_commands(device, state.clock.now(), 100)
+        .await?)
 }
 
 pub async fn cancel_command(

@@ -111,4 +111,3 @@ pub(crate) async fn flush_audit(state: &AppState, ctx: &OrgContext) {
         tracing::warn!(org_id = %org, error = %e, "audit events stay queued for later");
     }
 }
-

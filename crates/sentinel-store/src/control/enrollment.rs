@@ -117,7 +117,8 @@ impl ControlStore {
         audit: &AuditContext,
     ) -> Result<EnrollmentToken, StoreError> {
         let id = Uuid::new_v4();
-        let tags = serde_json::to_string(&new.tags).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let tags =
+            serde_json::to_string(&new.tags).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let mut tx = self.db.begin().await?;
         with_tx!(&mut tx, c =>
             sqlx::query(
@@ -306,12 +307,24 @@ impl ControlStore {
         let Some(newest) = newest else {
             return Err(StoreError::NotFound);
         };
-        insert_credential(&mut tx, new_secret_hash, device.org_id, device.device_id, newest + 1, now).await?;
+        insert_credential(
+            &mut tx,
+            new_secret_hash,
+            device.org_id,
+            device.device_id,
+            newest + 1,
+            now,
+        )
+        .await?;
         tx.commit().await
     }
 
     /// Deletes every token of `device` in `org`: its next request is refused.
-    pub async fn revoke_device_credentials(&self, org: OrgId, device: Uuid) -> Result<u64, StoreError> {
+    pub async fn revoke_device_credentials(
+        &self,
+        org: OrgId,
+        device: Uuid,
+    ) -> Result<u64, StoreError> {
         with_db!(&self.db, p =>
             sqlx::query("DELETE FROM device_credentials WHERE org_id = $1 AND device_id = $2")
                 .bind(org)

@@ -121,7 +121,9 @@ async fn expire(tx: &mut Tx, now: Timestamp) -> Result<(), StoreError> {
 
 async fn command_row(tx: &mut Tx, id: Uuid) -> Result<Option<CommandRow>, StoreError> {
     let sql = format!("SELECT {COMMAND_COLUMNS} FROM commands WHERE id = $1");
-    Ok(with_tx!(tx, c => sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(c).await)?)
+    Ok(
+        with_tx!(tx, c => sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(c).await)?,
+    )
 }
 
 impl OrgKeys {
@@ -181,7 +183,11 @@ impl TenantStore {
 
     /// Queues a signed command for a device of this organization (audited).
     /// `NotFound` unless the device exists and is not revoked.
-    pub async fn queue_command(&self, new: &NewCommand, audit: &AuditContext) -> Result<(), StoreError> {
+    pub async fn queue_command(
+        &self,
+        new: &NewCommand,
+        audit: &AuditContext,
+    ) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
         let live: Option<Uuid> = with_tx!(&mut tx, c =>
             sqlx::query_scalar("SELECT id FROM devices WHERE id = $1 AND revoked_at IS NULL")
@@ -192,7 +198,8 @@ impl TenantStore {
         if live.is_none() {
             return Err(StoreError::NotFound);
         }
-        let signed = serde_json::to_string(&new.signed).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let signed =
+            serde_json::to_string(&new.signed).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let params = new.params.to_string();
         with_tx!(&mut tx, c =>
             sqlx::query(
@@ -237,10 +244,17 @@ impl TenantStore {
     }
 
     /// A device's commands, newest first.
-    pub async fn device_commands(&self, device: Uuid, now: Timestamp, limit: i64) -> Result<Vec<CommandRecord>, StoreError> {
+    pub async fn device_commands(
+        &self,
+        device: Uuid,
+        now: Timestamp,
+        limit: i64,
+    ) -> Result<Vec<CommandRecord>, StoreError> {
         let mut tx = self.begin().await?;
         expire(&mut tx, now).await?;
-        let sql = format!("SELECT {COMMAND_COLUMNS} FROM commands WHERE device_id = $1 ORDER BY issued_at DESC LIMIT $2");
+        let sql = format!(
+            "SELECT {COMMAND_COLUMNS} FROM commands WHERE device_id = $1 ORDER BY issued_at DESC LIMIT $2"
+        );
         let rows: Vec<CommandRow> = with_tx!(&mut tx, c =>
             sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(device).bind(limit).fetch_all(c).await
         )?;
@@ -250,12 +264,21 @@ impl TenantStore {
 
     /// Cancels a command not yet delivered (audited). `NotFound` for another
     /// organization's; `Refused` once its device has it.
-    pub async fn cancel_command(&self, id: Uuid, now: Timestamp, audit: &AuditContext) -> Result<CommandRecord, StoreError> {
+    pub async fn cancel_command(
+        &self,
+        id: Uuid,
+        now: Timestamp,
+        audit: &AuditContext,
+    ) -> Result<CommandRecord, StoreError> {
         let mut tx = self.begin().await?;
         expire(&mut tx, now).await?;
-        let row = command_row(&mut tx, id).await?.ok_or(StoreError::NotFound)?;
+        let row = command_row(&mut tx, id)
+            .await?
+            .ok_or(StoreError::NotFound)?;
         if row.status != "queued" {
-            return Err(StoreError::Refused("only a command its device has not received can be cancelled"));
+            return Err(StoreError::Refused(
+                "only a command its device has not received can be cancelled",
+            ));
         }
         with_tx!(&mut tx, c =>
             sqlx::query("UPDATE commands SET status = 'cancelled', finished_at = $1 WHERE id = $2")
@@ -272,7 +295,9 @@ impl TenantStore {
             serde_json::json!({ "device": row.device_id, "type": row.kind }),
         );
         self.audit(&mut tx, &[event]).await?;
-        let record = command_row(&mut tx, id).await?.ok_or(StoreError::NotFound)?;
+        let record = command_row(&mut tx, id)
+            .await?
+            .ok_or(StoreError::NotFound)?;
         tx.commit().await?;
         Ok(record.into_record())
     }
@@ -307,7 +332,9 @@ impl DeviceStore {
         tx.commit().await?;
         waiting
             .into_iter()
-            .map(|(_, signed)| serde_json::from_str(&signed).map_err(|e| StoreError::Corrupt(e.to_string())))
+            .map(|(_, signed)| {
+                serde_json::from_str(&signed).map_err(|e| StoreError::Corrupt(e.to_string()))
+            })
             .collect()
     }
 
@@ -325,13 +352,22 @@ impl DeviceStore {
         let mut tx = self.tenant().begin().await?;
         expire(&mut tx, now).await?;
         let row = command_row(&mut tx, id).await?;
-        let row = row.filter(|r| r.device_id == self.device_id()).ok_or(StoreError::NotFound)?;
-        let current = CommandStatus::parse(&row.status).ok_or_else(|| StoreError::Corrupt(row.status.clone()))?;
+        let row = row
+            .filter(|r| r.device_id == self.device_id())
+            .ok_or(StoreError::NotFound)?;
+        let current = CommandStatus::parse(&row.status)
+            .ok_or_else(|| StoreError::Corrupt(row.status.clone()))?;
         if current.is_final() {
             return Err(StoreError::Refused("the command is already over"));
         }
-        let started_at = report.started_at.map(Timestamp::from_unix_seconds).or(row.started_at);
-        let finished_at = report.status.is_final().then(|| report.finished_at.map_or(now, Timestamp::from_unix_seconds));
+        let started_at = report
+            .started_at
+            .map(Timestamp::from_unix_seconds)
+            .or(row.started_at);
+        let finished_at = report
+            .status
+            .is_final()
+            .then(|| report.finished_at.map_or(now, Timestamp::from_unix_seconds));
         with_tx!(&mut tx, c =>
             sqlx::query(
                 "UPDATE commands SET status = $1, started_at = $2, finished_at = $3, exit_code = $4,

@@ -67,8 +67,10 @@ impl Stores {
         now: Timestamp,
     ) -> Result<(), StoreError> {
         let store = self.tenants().open_existing(enrollment.org_id).await?;
-        let facts_json = serde_json::to_string(facts).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let tags = serde_json::to_string(&enrollment.tags).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let facts_json =
+            serde_json::to_string(facts).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let tags = serde_json::to_string(&enrollment.tags)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let device = enrollment.device_id;
         let mut tx = store.begin().await?;
         with_tx!(&mut tx, c =>

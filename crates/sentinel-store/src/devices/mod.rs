@@ -104,6 +104,16 @@ impl DeviceRow {
 #[derive(Debug, Clone)]
 pub struct OrgKeys(TenantStore);
 
+#[derive(sqlx::FromRow)]
+struct PackageRow {
+    manager: String,
+    name: String,
+    version: String,
+    arch: Option<String>,
+    source_name: Option<String>,
+    source_version: Option<String>,
+}
+
 /// Which devices to list.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DeviceFilter {
@@ -114,7 +124,6 @@ pub struct DeviceFilter {
     /// Include revoked devices.
     pub include_revoked: bool,
 }
-
 
 fn like_pattern(text: &str) -> String {
     let mut pattern = String::from("%");
@@ -164,13 +173,17 @@ impl TenantStore {
 
     /// A device's installed packages, by name, optionally only those whose name
     /// contains `text`.
-    pub async fn inventory(&self, device: Uuid, text: Option<&str>) -> Result<Vec<Package>, StoreError> {
+    pub async fn inventory(
+        &self,
+        device: Uuid,
+        text: Option<&str>,
+    ) -> Result<Vec<Package>, StoreError> {
         let mut tx = self.read().await?;
         if device_row(&mut tx, device).await?.is_none() {
             return Err(StoreError::NotFound);
         }
         let pattern = like_pattern(text.unwrap_or(""));
-        let rows: Vec<(String, String, String, Option<String>, Option<String>, Option<String>)> = with_tx!(&mut tx, c =>
+        let rows: Vec<PackageRow> = with_tx!(&mut tx, c =>
             sqlx::query_as(
                 "SELECT manager, name, version, arch, source_name, source_version FROM inventory_packages
                  WHERE device_id = $1 AND LOWER(name) LIKE $2 ESCAPE '\\' ORDER BY name, version",
@@ -182,22 +195,27 @@ impl TenantStore {
         )?;
         tx.commit().await?;
         rows.into_iter()
-            .map(|(manager, name, version, arch, source_name, source_version)| {
+            .map(|row| {
                 Ok(Package {
-                    manager: PackageManager::parse(&manager)
-                        .ok_or_else(|| StoreError::Corrupt(format!("unknown package manager {manager:?}")))?,
-                    name,
-                    version,
-                    arch,
-                    source_name,
-                    source_version,
+                    manager: PackageManager::parse(&row.manager).ok_or_else(|| {
+                        StoreError::Corrupt(format!("unknown package manager {:?}", row.manager))
+                    })?,
+                    name: row.name,
+                    version: row.version,
+                    arch: row.arch,
+                    source_name: row.source_name,
+                    source_version: row.source_version,
                 })
             })
             .collect()
     }
 
     /// A device's newest telemetry, newest first.
-    pub async fn telemetry(&self, device: Uuid, limit: i64) -> Result<Vec<TelemetryRecord>, StoreError> {
+    pub async fn telemetry(
+        &self,
+        device: Uuid,
+        limit: i64,
+    ) -> Result<Vec<TelemetryRecord>, StoreError> {
         let mut tx = self.read().await?;
         if device_row(&mut tx, device).await?.is_none() {
             return Err(StoreError::NotFound);
@@ -210,7 +228,12 @@ impl TenantStore {
     /// Marks a device revoked (audited); the caller also deletes its
     /// credentials. `NotFound` for another organization's device or one
     /// already revoked.
-    pub async fn revoke_device(&self, id: Uuid, now: Timestamp, audit: &AuditContext) -> Result<Device, StoreError> {
+    pub async fn revoke_device(
+        &self,
+        id: Uuid,
+        now: Timestamp,
+        audit: &AuditContext,
+    ) -> Result<Device, StoreError> {
         let mut tx = self.begin().await?;
         let changed = with_tx!(&mut tx, c =>
             sqlx::query("UPDATE devices SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
@@ -235,7 +258,10 @@ impl TenantStore {
             .await
             .map(|r| r.rows_affected())
         )?;
-        let device = device_row(&mut tx, id).await?.ok_or(StoreError::NotFound)?.into_device();
+        let device = device_row(&mut tx, id)
+            .await?
+            .ok_or(StoreError::NotFound)?
+            .into_device();
         let event = audit.success(
             now,
             AuditAction::DeviceRevoked,
@@ -248,7 +274,10 @@ impl TenantStore {
     }
 }
 
-pub(crate) async fn device_row(tx: &mut crate::backend::Tx, id: Uuid) -> Result<Option<DeviceRow>, StoreError> {
+pub(crate) async fn device_row(
+    tx: &mut crate::backend::Tx,
+    id: Uuid,
+) -> Result<Option<DeviceRow>, StoreError> {
     let sql = format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE id = $1");
     let row = with_tx!(tx, c =>
         sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(c).await

@@ -91,7 +91,9 @@ impl DeviceStore {
         if changed == 0 {
             return Err(StoreError::NotFound);
         }
-        let device = device_row(&mut tx, self.device).await?.ok_or(StoreError::NotFound)?;
+        let device = device_row(&mut tx, self.device)
+            .await?
+            .ok_or(StoreError::NotFound)?;
         tx.commit().await?;
         Ok(device.into_device())
     }
@@ -113,7 +115,8 @@ impl DeviceStore {
         )?;
         let (mut seq, mut prev) = head.ok_or(StoreError::NotFound)?;
         for sample in samples {
-            let text = serde_json::to_string(&sample.sample).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let text = serde_json::to_string(&sample.sample)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
             let sampled_at = Timestamp::from_unix_seconds(sample.at);
             seq += 1;
             let hash = link_hash(&prev, seq, sampled_at, now, &text);
@@ -146,7 +149,8 @@ impl DeviceStore {
                 .map(|r| r.rows_affected())
         )?;
         if let Some(facts) = facts {
-            let json = serde_json::to_string(facts).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let json =
+                serde_json::to_string(facts).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             with_tx!(&mut tx, c =>
                 sqlx::query(
                     "UPDATE devices SET hostname = $1, os_id = $2, os_pretty_name = $3, kernel = $4,
@@ -235,7 +239,7 @@ pub(crate) async fn telemetry_rows(
     after_seq: Option<i64>,
     limit: i64,
 ) -> Result<Vec<TelemetryRecord>, StoreError> {
-    let rows: Vec<(i64, Timestamp, Timestamp, String, Vec<u8>, Vec<u8>)> = match after_seq {
+    let rows: Vec<TelemetryRow> = match after_seq {
         None => with_tx!(tx, c =>
             sqlx::query_as(
                 "SELECT seq, sampled_at, received_at, sample, prev_hash, hash FROM telemetry
@@ -260,14 +264,24 @@ pub(crate) async fn telemetry_rows(
     };
     Ok(rows
         .into_iter()
-        .map(|(seq, sampled_at, received_at, sample_text, prev_hash, hash)| TelemetryRecord {
-            seq,
-            sampled_at,
-            received_at,
-            sample: serde_json::from_str(&sample_text).unwrap_or_default(),
-            sample_text,
-            prev_hash: hex(&prev_hash),
-            hash: hex(&hash),
+        .map(|row| TelemetryRecord {
+            seq: row.seq,
+            sampled_at: row.sampled_at,
+            received_at: row.received_at,
+            sample: serde_json::from_str(&row.sample).unwrap_or_default(),
+            sample_text: row.sample,
+            prev_hash: hex(&row.prev_hash),
+            hash: hex(&row.hash),
         })
         .collect())
+}
+
+#[derive(sqlx::FromRow)]
+struct TelemetryRow {
+    seq: i64,
+    sampled_at: Timestamp,
+    received_at: Timestamp,
+    sample: String,
+    prev_hash: Vec<u8>,
+    hash: Vec<u8>,
 }

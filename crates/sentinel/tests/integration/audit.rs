@@ -202,8 +202,9 @@ async fn succeeding(
         ),
         ("DELETE", "/api/v1/users/{user_id}") => as_root(Method::DELETE, &member(path)),
         ("POST", "/admin/users/{user_id}/delete") => as_root(Method::POST, &member(path)),
-        ("POST", "/api/v1/orgs/{org_id}/enrollment-tokens") => as_root(Method::POST, &member(path))
-            .json(&json!({"max_uses": 2, "tags": ["lab"]})),
+        ("POST", "/api/v1/orgs/{org_id}/enrollment-tokens") => {
+            as_root(Method::POST, &member(path)).json(&json!({"max_uses": 2, "tags": ["lab"]}))
+        }
         ("DELETE", "/api/v1/orgs/{org_id}/enrollment-tokens/{token_id}") => {
             server.enrollment_token(root, org, json!({})).await;
             let tokens = server
@@ -223,19 +224,28 @@ async fn succeeding(
         }
         ("DELETE", "/api/v1/orgs/{org_id}/devices/{device_id}") => {
             let agent = server.enroll(root, org, &format!("host{n}")).await;
-            as_root(Method::DELETE, &member(path).replace("{device_id}", &agent.device_id))
+            as_root(
+                Method::DELETE,
+                &member(path).replace("{device_id}", &agent.device_id),
+            )
         }
         ("POST", "/api/v1/orgs/{org_id}/devices/{device_id}/commands") => {
             let agent = server.enroll(root, org, &format!("host{n}")).await;
-            as_root(Method::POST, &member(path).replace("{device_id}", &agent.device_id))
-                .json(&json!({"type": "refresh_inventory"}))
+            as_root(
+                Method::POST,
+                &member(path).replace("{device_id}", &agent.device_id),
+            )
+            .json(&json!({"type": "refresh_inventory"}))
         }
         ("DELETE", "/api/v1/orgs/{org_id}/commands/{command_id}") => {
             let agent = server.enroll(root, org, &format!("host{n}")).await;
             let command = server
                 .queue_command(root, org, &agent.device_id, json!({"type": "reboot"}))
                 .await;
-            as_root(Method::DELETE, &member(path).replace("{command_id}", &command))
+            as_root(
+                Method::DELETE,
+                &member(path).replace("{command_id}", &command),
+            )
         }
         ("POST", "/api/v1/agent/commands/{command_id}/result") => {
             let agent = server.enroll(root, org, &format!("host{n}")).await;
@@ -243,7 +253,11 @@ async fn succeeding(
                 .queue_command(root, org, &agent.device_id, json!({"type": "reboot"}))
                 .await;
             server
-                .as_agent(&agent, Method::POST, &path.replace("{command_id}", &command))
+                .as_agent(
+                    &agent,
+                    Method::POST,
+                    &path.replace("{command_id}", &command),
+                )
                 .json(&json!({"status": "succeeded", "exit_code": 0}))
         }
         ("POST", "/api/v1/agent/token") => {

@@ -10,6 +10,7 @@ mod audit;
 mod auth;
 mod browser;
 mod cli;
+mod devices;
 mod errors;
 mod headers;
 mod logs;

@@ -403,7 +403,13 @@ impl TestServer {
     }
 
     /// Queues `body` for `device` and returns the command's id.
-    pub async fn queue_command(&self, admin: &Session, org: &str, device: &str, body: Value) -> String {
+    pub async fn queue_command(
+        &self,
+        admin: &Session,
+        org: &str,
+        device: &str,
+        body: Value,
+    ) -> String {
         let resp = self
             .call(
                 admin,
