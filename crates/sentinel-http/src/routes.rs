@@ -293,6 +293,13 @@ pub fn route_table() -> Vec<RouteSpec> {
             api::devices::device_commands,
         ),
         route(
+            M::POST,
+            "/api/v1/orgs/{org_id}/commands",
+            Org(CommandsRun),
+            api::devices::queue_tagged_command,
+        )
+        .audited(A::CommandQueued),
+        route(
             M::GET,
             "/api/v1/orgs/{org_id}/commands/{command_id}",
             Org(DevicesRead),

@@ -246,6 +246,42 @@ pub struct CommandList {
     pub commands: Vec<CommandRecord>,
 }
 
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QueueTaggedCommand {
+    /// Every live device with this tag gets the command.
+    pub tag: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[schema(value_type = Object)]
+    pub params: Option<serde_json::Value>,
+    pub expires_in_seconds: Option<u32>,
+}
+
+/// Queues a command for every device with a tag, each signed for its device
+/// (`commands.run`).
+#[utoipa::path(post, path = "/api/v1/orgs/{org_id}/commands", tag = "devices",
+    params(("org_id" = OrgId, Path)), request_body = QueueTaggedCommand,
+    responses((status = 201, body = CommandList), (status = 400, body = Problem), (status = 404, description = "No device has the tag", body = Problem)))]
+pub async fn queue_tagged_command(
+    State(state): State<AppState>,
+    Audit(audit): Audit,
+    ctx: OrgContext,
+    ApiJson(body): ApiJson<QueueTaggedCommand>,
+) -> ApiResult<(StatusCode, Json<CommandList>)> {
+    let commands = ops::devices::queue_command_for_tag(
+        &state,
+        &ctx,
+        &audit,
+        &body.tag,
+        &body.kind,
+        body.params,
+        body.expires_in_seconds,
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(CommandList { commands })))
+}
+
 /// A device's commands, newest first (`devices.read`).
 #[utoipa::path(get, path = "/api/v1/orgs/{org_id}/devices/{device_id}/commands", tag = "devices",
     params(("org_id" = OrgId, Path), ("device_id" = Uuid, Path)),

@@ -164,6 +164,7 @@ impl Modify for Security {
         devices::revoke,
         devices::queue_command,
         devices::device_commands,
+        devices::queue_tagged_command,
         devices::command,
         devices::cancel_command,
         agent::enroll,

@@ -279,6 +279,45 @@ pub async fn queue_command(
     store.command(new.id, now).await.map_err(Into::into)
 }
 
+/// Queues the same command for every live device tagged `tag`, each signed for
+/// its own device; one audit entry per device.
+pub async fn queue_command_for_tag(
+    state: &AppState,
+    ctx: &OrgContext,
+    audit: &AuditContext,
+    tag: &str,
+    kind: &str,
+    params: Option<serde_json::Value>,
+    expires_in_seconds: Option<u32>,
+) -> Result<Vec<CommandRecord>, AppError> {
+    check_tags(&[tag.to_owned()])?;
+    CommandAction::from_request(kind, params.clone()).map_err(AppError::BadRequest)?;
+    let filter = DeviceFilter {
+        tag: Some(tag.to_owned()),
+        ..DeviceFilter::default()
+    };
+    let targets = devices(state, ctx, &filter).await?;
+    if targets.is_empty() {
+        return Err(AppError::NotFound("device with this tag"));
+    }
+    let mut queued = Vec::with_capacity(targets.len());
+    for device in targets {
+        queued.push(
+            queue_command(
+                state,
+                ctx,
+                audit,
+                device.id,
+                kind,
+                params.clone(),
+                expires_in_seconds,
+            )
+            .await?,
+        );
+    }
+    Ok(queued)
+}
+
 pub async fn command(
     state: &AppState,
     ctx: &OrgContext,

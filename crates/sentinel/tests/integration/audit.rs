@@ -237,6 +237,17 @@ async fn succeeding(
             )
             .json(&json!({"type": "refresh_inventory"}))
         }
+        ("POST", "/api/v1/orgs/{org_id}/commands") => {
+            let tag = format!("only{n}");
+            let token = server
+                .enrollment_token(root, org, json!({"tags": [tag]}))
+                .await;
+            assert_eq!(
+                server.try_enroll(&token, &format!("host{n}")).await.status,
+                201
+            );
+            as_root(Method::POST, &member(path)).json(&json!({"tag": tag, "type": "reboot"}))
+        }
         ("DELETE", "/api/v1/orgs/{org_id}/commands/{command_id}") => {
             let agent = server.enroll(root, org, &format!("host{n}")).await;
             let command = server

@@ -550,3 +550,61 @@ async fn a_waiting_poll_gets_a_new_command_at_once_and_tokens_rotate() {
     assert_eq!(get(&fresh).await.status, 200);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_command_for_a_tag_reaches_every_tagged_device_and_no_other() {
+    let server = TestServer::start().await;
+    let root = server.setup_admin().await;
+    let org = server.create_org(&root, "Fleet").await;
+    let lab = server
+        .enrollment_token(&root, &org, json!({"max_uses": 2, "tags": ["lab"]}))
+        .await;
+    let mut tagged = Vec::new();
+    for host in ["lab1", "lab2"] {
+        let resp = server.try_enroll(&lab, host).await;
+        tagged.push(resp.json()["device_id"].as_str().unwrap().to_owned());
+    }
+    let office = server.enroll(&root, &org, "office").await;
+    let other = server.create_org(&root, "Other").await;
+    let elsewhere = server
+        .enrollment_token(&root, &other, json!({"tags": ["lab"]}))
+        .await;
+    assert_eq!(server.try_enroll(&elsewhere, "lab3").await.status, 201);
+
+    let resp = server
+        .call(
+            &root,
+            Method::POST,
+            &format!("/api/v1/orgs/{org}/commands"),
+            json!({"tag": "lab", "type": "lock_sessions"}),
+        )
+        .await;
+    assert_eq!(resp.status, 201, "{}", resp.text);
+    let mut targets: Vec<String> = resp.json()["commands"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["device_id"].as_str().unwrap().to_owned())
+        .collect();
+    targets.sort();
+    tagged.sort();
+    assert_eq!(targets, tagged);
+    let office_commands = server
+        .get(
+            &root,
+            &format!("/api/v1/orgs/{org}/devices/{}/commands", office.device_id),
+        )
+        .await
+        .json();
+    assert_eq!(office_commands["commands"], json!([]));
+    let none = server
+        .call(
+            &root,
+            Method::POST,
+            &format!("/api/v1/orgs/{org}/commands"),
+            json!({"tag": "nobody", "type": "reboot"}),
+        )
+        .await;
+    assert_eq!(none.status, 404);
+    server.stop().await;
+}
