@@ -6,6 +6,7 @@ pub mod admin;
 pub mod audit;
 pub mod config;
 pub mod data_dir;
+pub mod evidence;
 pub mod logging;
 pub mod server;
 pub mod setup_link;

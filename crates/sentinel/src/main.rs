@@ -34,6 +34,40 @@ enum Command {
     /// The audit logs: verify their integrity, print the checkpoint key
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Chain-of-custody evidence: a device's telemetry history, signed
+    #[command(subcommand)]
+    Evidence(EvidenceCommand),
+}
+
+#[derive(Subcommand)]
+enum EvidenceCommand {
+    /// Write a device's telemetry chain, signed with the audit key, to a file
+    Export(ExportArgs),
+    /// Check an evidence file: complete, in order, unaltered, and signed by
+    /// the key; exits non-zero otherwise
+    Verify(EvidenceVerifyArgs),
+}
+
+#[derive(clap::Args)]
+struct ExportArgs {
+    #[command(flatten)]
+    stores: StoreArgs,
+    #[arg(long, value_name = "ORG_ID")]
+    org: sentinel_core::OrgId,
+    #[arg(long, value_name = "DEVICE_ID")]
+    device: uuid::Uuid,
+    /// Write here instead of standard output
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+struct EvidenceVerifyArgs {
+    /// The evidence file
+    file: PathBuf,
+    /// The server's public audit key (hex, from `sentinel audit public-key`)
+    #[arg(long, value_name = "HEX")]
+    public_key: String,
 }
 
 #[derive(Subcommand)]
@@ -144,6 +178,17 @@ fn main() -> ExitCode {
             };
         }
         Command::Audit(AuditCommand::PublicKey(args)) => print_public_key(args),
+        Command::Evidence(EvidenceCommand::Export(args)) => runtime.block_on(export_evidence(args)),
+        Command::Evidence(EvidenceCommand::Verify(args)) => {
+            return match verify_evidence(&args) {
+                Ok(true) => ExitCode::SUCCESS,
+                Ok(false) => ExitCode::from(1),
+                Err(e) => {
+                    eprintln!("sentinel: error: {e}");
+                    ExitCode::from(2)
+                }
+            };
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -263,6 +308,54 @@ async fn verify_audit(args: VerifyArgs) -> Result<bool, StartError> {
         }
     }
     Ok(intact)
+}
+
+async fn export_evidence(args: ExportArgs) -> Result<(), StartError> {
+    let config = args.stores.config()?;
+    logging::init(config.log_format, "warn");
+    let data_dir = DataDir::open(&config.data_dir)?;
+    let key = existing_audit_key(&data_dir)?;
+    let stores = Stores::open(&config.store_location(&data_dir), &SystemClock).await?;
+    let mut out: Box<dyn Write> = match &args.out {
+        Some(path) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(path)
+                .map_err(|e| StartError::Refused(format!("{}: {e}", path.display())))?,
+        )),
+        None => Box::new(std::io::stdout().lock()),
+    };
+    let now = sentinel_core::Clock::now(&SystemClock);
+    let result =
+        sentinel::evidence::export(&stores, &key, args.org, args.device, now, &mut out).await;
+    stores.close().await;
+    let links = result.map_err(|e| StartError::Refused(e.to_string()))?;
+    eprintln!("exported {links} telemetry links of device {}", args.device);
+    Ok(())
+}
+
+/// Verifies an evidence file; true when it holds.
+fn verify_evidence(args: &EvidenceVerifyArgs) -> Result<bool, StartError> {
+    let key = VerifyingKey::from_hex(&args.public_key)
+        .map_err(|_| StartError::Refused("--public-key must be 64 hex digits".into()))?;
+    let file = std::fs::File::open(&args.file)
+        .map_err(|e| StartError::Refused(format!("{}: {e}", args.file.display())))?;
+    match sentinel::evidence::verify(std::io::BufReader::new(file), &key) {
+        Ok(header) => {
+            println!(
+                "intact: device {} ({}) of organization {}: {} telemetry links, head {}, exported {}",
+                header.device_id,
+                header.hostname,
+                header.org_id,
+                header.links,
+                header.head_hash,
+                header.exported_at
+            );
+            Ok(true)
+        }
+        Err(invalid) => {
+            println!("INVALID {invalid}");
+            Ok(false)
+        }
+    }
 }
 
 fn print_public_key(args: StoreArgs) -> Result<(), StartError> {

@@ -24,7 +24,13 @@ async fn enrolled() -> (Stub, tempfile::TempDir, std::path::PathBuf) {
 #[tokio::test]
 async fn telemetry_survives_an_outage_and_arrives_oldest_first_with_facts_once() {
     let (stub, _parent, state_dir) = enrolled().await;
-    stub.record().telemetry_outage = 3;
+    {
+        // Three failures, over at least 2.5 s of one-second samples (back-off
+        // with full jitter may retry at once).
+        let mut record = stub.record();
+        record.telemetry_outage = 3;
+        record.telemetry_outage_at_least = Some(Duration::from_millis(2500));
+    }
     let agent = RunningAgent::start(&state_dir, None);
 
     // After three failures, the spooled samples arrive together, in order.

@@ -62,6 +62,8 @@ pub struct Record {
     pub unauthorized: u32,
     /// Answer 503 to this many telemetry posts.
     pub telemetry_outage: u32,
+    /// And keep answering 503 until this long after the first post.
+    pub telemetry_outage_at_least: Option<std::time::Duration>,
     /// Answer 429 with `Retry-After: 2` to this many telemetry posts.
     pub telemetry_rate_limited: u32,
     /// When each telemetry post arrived.
@@ -127,6 +129,7 @@ impl Stub {
             revoked: false,
             unauthorized: 0,
             telemetry_outage: 0,
+            telemetry_outage_at_least: None,
             telemetry_rate_limited: 0,
             telemetry_attempts: Vec::new(),
             telemetry: Vec::new(),
@@ -437,8 +440,12 @@ async fn telemetry(
         return refused;
     }
     record.telemetry_attempts.push(tokio::time::Instant::now());
-    if record.telemetry_outage > 0 {
-        record.telemetry_outage -= 1;
+    let first_attempt = record.telemetry_attempts[0];
+    let outage_lasts = record
+        .telemetry_outage_at_least
+        .is_some_and(|least| first_attempt.elapsed() < least);
+    if record.telemetry_outage > 0 || outage_lasts {
+        record.telemetry_outage = record.telemetry_outage.saturating_sub(1);
         return error(StatusCode::SERVICE_UNAVAILABLE, "down for the test");
     }
     if record.telemetry_rate_limited > 0 {

@@ -34,6 +34,14 @@ fn message(log: &LogId, seq: i64, hash: &[u8], at: Timestamp) -> Vec<u8> {
     m
 }
 
+fn tagged(tag: &[u8], message: &[u8]) -> Vec<u8> {
+    let mut m = Vec::with_capacity(tag.len() + 8 + message.len());
+    m.extend_from_slice(&(tag.len() as u64).to_be_bytes());
+    m.extend_from_slice(tag);
+    m.extend_from_slice(message);
+    m
+}
+
 /// The private audit key (kept in the data directory).
 pub struct SigningKey {
     pair: Ed25519KeyPair,
@@ -61,6 +69,12 @@ impl SigningKey {
         let mut public = [0u8; 32];
         public.copy_from_slice(self.pair.public_key().as_ref());
         VerifyingKey(public)
+    }
+
+    /// Signs `message` for the purpose named by `tag` (e.g. an evidence
+    /// export); the tag keeps the signature from passing for any other kind.
+    pub fn sign_tagged(&self, tag: &[u8], message: &[u8]) -> Vec<u8> {
+        self.pair.sign(&tagged(tag, message)).as_ref().to_vec()
     }
 
     /// Signs `entry` as the head of `log` at time `at`.
@@ -94,6 +108,13 @@ impl VerifyingKey {
 
     pub fn to_hex(&self) -> String {
         hex(&self.0)
+    }
+
+    /// Whether `signature` is this key's [`SigningKey::sign_tagged`] of `message`.
+    pub fn verifies_tagged(&self, tag: &[u8], message: &[u8], signature: &[u8]) -> bool {
+        UnparsedPublicKey::new(&ED25519, self.0)
+            .verify(&tagged(tag, message), signature)
+            .is_ok()
     }
 
     /// Whether `checkpoint` was signed by this key for `log`.

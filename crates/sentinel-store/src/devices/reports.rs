@@ -44,6 +44,37 @@ pub struct TelemetryRecord {
 }
 
 impl Stores {
+    /// A device's record, for the operator's own use (`sentinel evidence
+    /// export`), like [`Stores::audit_log`].
+    pub async fn device_for_evidence(
+        &self,
+        org: sentinel_core::OrgId,
+        device: Uuid,
+    ) -> Result<Device, StoreError> {
+        let store = self.tenants().open_existing(org).await?;
+        let mut tx = store.read().await?;
+        let row = device_row(&mut tx, device).await?;
+        tx.commit().await?;
+        row.map(super::DeviceRow::into_device)
+            .ok_or(StoreError::NotFound)
+    }
+
+    /// Up to `limit` links of a device's telemetry chain after `after_seq`,
+    /// oldest first, for the operator's own use.
+    pub async fn telemetry_for_evidence(
+        &self,
+        org: sentinel_core::OrgId,
+        device: Uuid,
+        after_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<TelemetryRecord>, StoreError> {
+        let store = self.tenants().open_existing(org).await?;
+        let mut tx = store.read().await?;
+        let rows = telemetry_rows(&mut tx, device, Some(after_seq), limit).await?;
+        tx.commit().await?;
+        Ok(rows)
+    }
+
     /// The data of the device `access` authenticated.
     pub async fn device_store(&self, access: &DeviceAccess) -> Result<DeviceStore, StoreError> {
         Ok(DeviceStore {

@@ -608,3 +608,125 @@ async fn a_command_for_a_tag_reaches_every_tagged_device_and_no_other() {
     assert_eq!(none.status, 404);
     server.stop().await;
 }
+
+/// `sentinel ARGS…` off the test's runtime thread: exit code and output.
+async fn sentinel_cli(args: Vec<String>) -> (i32, String) {
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_sentinel"))
+            .args(args)
+            .env_remove("SENTINEL_DATABASE_URL")
+            .output()
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), text)
+}
+
+#[tokio::test]
+async fn evidence_exports_a_signed_chain_that_catches_any_edit() {
+    let server = TestServer::start().await;
+    let root = server.setup_admin().await;
+    let org = server.create_org(&root, "Fleet").await;
+    let agent = server.enroll(&root, &org, "stolen-laptop").await;
+    let sample = json!({
+        "uptime_seconds": 5, "load": [0.1, 0.2, 0.3], "cpu_percent": 12.5,
+        "memory": {"total_bytes": 100, "available_bytes": 50, "used_bytes": 50},
+        "swap": {"total_bytes": 0, "available_bytes": 0, "used_bytes": 0},
+        "disks": [], "interfaces": [{"name": "wlan0", "addresses": ["203.0.113.7"], "rx_bytes": 1, "tx_bytes": 2}],
+        "logged_in_users": 1, "warnings": []
+    });
+    for batch in [vec![100, 130], vec![160]] {
+        let samples: Vec<Value> = batch
+            .into_iter()
+            .map(|at| json!({"at": at, "sample": sample}))
+            .collect();
+        let resp = TestServer::send(
+            server
+                .as_agent(&agent, Method::POST, "/api/v1/agent/telemetry")
+                .json(&json!({"samples": samples})),
+        )
+        .await;
+        assert_eq!(resp.status, 200, "{}", resp.text);
+    }
+    let data = server.config.data_dir.clone();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("evidence.ndjson");
+    let (code, text) = sentinel_cli(vec![
+        "evidence".into(),
+        "export".into(),
+        "--data-dir".into(),
+        data.display().to_string(),
+        "--org".into(),
+        org.clone(),
+        "--device".into(),
+        agent.device_id.clone(),
+        "--out".into(),
+        file.display().to_string(),
+    ])
+    .await;
+    assert_eq!(code, 0, "{text}");
+    let key = sentinel::audit::signing_key(&sentinel::data_dir::DataDir::open(&data).unwrap())
+        .unwrap()
+        .verifying_key()
+        .to_hex();
+    let verify = |path: PathBuf, key: String| {
+        sentinel_cli(vec![
+            "evidence".into(),
+            "verify".into(),
+            path.display().to_string(),
+            "--public-key".into(),
+            key,
+        ])
+    };
+    let (code, text) = verify(file.clone(), key.clone()).await;
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.contains("intact") && text.contains("3 telemetry links"),
+        "{text}"
+    );
+
+    let original = std::fs::read_to_string(&file).unwrap();
+    let lines: Vec<&str> = original.lines().collect();
+    let tampered = |name: &str, lines: Vec<String>| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+        path
+    };
+    let own = |lines: &[&str]| lines.iter().map(|l| l.to_string()).collect::<Vec<_>>();
+    let mut edited = own(&lines);
+    edited[2] = edited[2].replace("203.0.113.7", "198.51.100.1");
+    let mut deleted = own(&lines);
+    deleted.remove(2);
+    let mut truncated = own(&lines);
+    truncated.remove(3);
+    let mut renamed = own(&lines);
+    renamed[0] = renamed[0].replace("stolen-laptop", "someone-else");
+    let cases = [
+        (
+            "edited",
+            edited,
+            "link 2: its content does not match its hash",
+        ),
+        ("deleted", deleted, "link 2: missing"),
+        ("truncated", truncated, "different number of links"),
+        ("renamed", renamed, "signature does not verify"),
+    ];
+    for (name, lines, expected) in cases {
+        let (code, text) = verify(tampered(name, lines), key.clone()).await;
+        assert_eq!(code, 1, "{name}: {text}");
+        assert!(text.contains(expected), "{name}: {text}");
+    }
+    let other_key = sentinel_core::audit::checkpoint::SigningKey::from_seed(&[9; 32])
+        .unwrap()
+        .verifying_key()
+        .to_hex();
+    let (code, text) = verify(file, other_key).await;
+    assert_eq!(code, 1, "{text}");
+    server.stop().await;
+}
