@@ -161,9 +161,23 @@ pub async fn commands(
     loop {
         // Listen before looking, so a command queued in between is not missed.
         let waiter = state.bus.waiter(ctx.device.id);
-        let waiting = ctx.store.take_commands(state.clock.now()).await?;
+        let now = state.clock.now();
+        let waiting = ctx.store.waiting_commands(now).await?;
+        if !waiting.is_empty() {
+            // Recorded after the answer leaves: the hand-over waits for no
+            // disk flush, and a lost mark only means the command is handed
+            // over again (the agent runs an id once).
+            let store = ctx.store.clone();
+            let ids: Vec<Uuid> = waiting.iter().map(|c| c.id).collect();
+            tokio::spawn(async move {
+                if let Err(e) = store.mark_delivered(&ids, now).await {
+                    tracing::warn!(error = %e, "could not mark commands delivered");
+                }
+            });
+            return Ok(waiting);
+        }
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        if !waiting.is_empty() || left.is_zero() {
+        if left.is_zero() {
             return Ok(waiting);
         }
         if !waiter.wait(left).await {

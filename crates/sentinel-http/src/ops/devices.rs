@@ -271,12 +271,12 @@ pub async fn queue_command(
         issued_at: now,
         expires_at: Timestamp::from_unix_seconds(command.expires_at),
     };
-    store
+    let record = store
         .queue_command(&new, audit)
         .await
         .map_err(not_found_as("device"))?;
     state.bus.notify(device);
-    store.command(new.id, now).await.map_err(Into::into)
+    Ok(record)
 }
 
 /// Queues the same command for every live device tagged `tag`, each signed for

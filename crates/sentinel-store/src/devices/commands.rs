@@ -104,14 +104,15 @@ impl CommandRow {
     }
 }
 
-/// Marks commands past their expiry that never finished as `expired`.
-async fn expire(tx: &mut Tx, now: Timestamp) -> Result<(), StoreError> {
+/// Marks `device`'s commands past their expiry that never finished as `expired`.
+async fn expire(tx: &mut Tx, device: Uuid, now: Timestamp) -> Result<(), StoreError> {
     with_tx!(tx, c =>
         sqlx::query(
             "UPDATE commands SET status = 'expired', finished_at = $1
-             WHERE status IN ('queued', 'delivered', 'running') AND expires_at <= $1",
+             WHERE device_id = $2 AND status IN ('queued', 'delivered', 'running') AND expires_at <= $1",
         )
         .bind(now)
+        .bind(device)
         .execute(c)
         .await
         .map(|r| r.rows_affected())
@@ -187,7 +188,7 @@ impl TenantStore {
         &self,
         new: &NewCommand,
         audit: &AuditContext,
-    ) -> Result<(), StoreError> {
+    ) -> Result<CommandRecord, StoreError> {
         let mut tx = self.begin().await?;
         let live: Option<Uuid> = with_tx!(&mut tx, c =>
             sqlx::query_scalar("SELECT id FROM devices WHERE id = $1 AND revoked_at IS NULL")
@@ -231,13 +232,35 @@ impl TenantStore {
             }),
         );
         self.audit(&mut tx, &[event]).await?;
-        tx.commit().await
+        tx.commit().await?;
+        Ok(CommandRecord {
+            id: new.id,
+            device_id: new.device_id,
+            kind: new.kind.clone(),
+            params: new.params.clone(),
+            issued_by_name: audit.actor.name.clone(),
+            issued_at: new.issued_at,
+            expires_at: new.expires_at,
+            status: CommandStatus::Queued.as_str().to_owned(),
+            delivered_at: None,
+            started_at: None,
+            finished_at: None,
+            exit_code: None,
+            stdout: String::new(),
+            stderr: String::new(),
+            output_truncated: false,
+            reason: None,
+        })
     }
 
     /// One command of this organization; `NotFound` for any other id.
     pub async fn command(&self, id: Uuid, now: Timestamp) -> Result<CommandRecord, StoreError> {
         let mut tx = self.begin().await?;
-        expire(&mut tx, now).await?;
+        let device = command_row(&mut tx, id)
+            .await?
+            .ok_or(StoreError::NotFound)?
+            .device_id;
+        expire(&mut tx, device, now).await?;
         let row = command_row(&mut tx, id).await?;
         tx.commit().await?;
         row.map(CommandRow::into_record).ok_or(StoreError::NotFound)
@@ -251,7 +274,7 @@ impl TenantStore {
         limit: i64,
     ) -> Result<Vec<CommandRecord>, StoreError> {
         let mut tx = self.begin().await?;
-        expire(&mut tx, now).await?;
+        expire(&mut tx, device, now).await?;
         let sql = format!(
             "SELECT {COMMAND_COLUMNS} FROM commands WHERE device_id = $1 ORDER BY issued_at DESC LIMIT $2"
         );
@@ -271,7 +294,11 @@ impl TenantStore {
         audit: &AuditContext,
     ) -> Result<CommandRecord, StoreError> {
         let mut tx = self.begin().await?;
-        expire(&mut tx, now).await?;
+        let device = command_row(&mut tx, id)
+            .await?
+            .ok_or(StoreError::NotFound)?
+            .device_id;
+        expire(&mut tx, device, now).await?;
         let row = command_row(&mut tx, id)
             .await?
             .ok_or(StoreError::NotFound)?;
@@ -304,38 +331,52 @@ impl TenantStore {
 }
 
 impl DeviceStore {
-    /// The commands waiting for this device, oldest first, marked delivered.
-    /// A command delivered but never reported on is handed over again (the
-    /// agent's replay record keeps it from running twice).
-    pub async fn take_commands(&self, now: Timestamp) -> Result<Vec<SignedCommand>, StoreError> {
-        let mut tx = self.tenant().begin().await?;
-        expire(&mut tx, now).await?;
-        let waiting: Vec<(Uuid, String)> = with_tx!(&mut tx, c =>
-            sqlx::query_as(
-                "SELECT id, signed FROM commands WHERE device_id = $1 AND status IN ('queued', 'delivered')
-                 ORDER BY issued_at, id LIMIT 100",
+    /// The commands waiting for this device, oldest first: a read, so that
+    /// handing a command over waits for no disk flush. Mark them with
+    /// [`DeviceStore::mark_delivered`] afterwards. A command delivered but never
+    /// reported on is handed over again (the agent's replay record keeps it
+    /// from running twice).
+    pub async fn waiting_commands(&self, now: Timestamp) -> Result<Vec<SignedCommand>, StoreError> {
+        let mut tx = self.tenant().read().await?;
+        let waiting: Vec<String> = with_tx!(&mut tx, c =>
+            sqlx::query_scalar(
+                "SELECT signed FROM commands WHERE device_id = $1 AND status IN ('queued', 'delivered')
+                 AND expires_at > $2 ORDER BY issued_at, id LIMIT 100",
             )
             .bind(self.device_id())
+            .bind(now)
             .fetch_all(c)
             .await
         )?;
-        for (id, _) in &waiting {
-            with_tx!(&mut tx, c =>
-                sqlx::query("UPDATE commands SET status = 'delivered', delivered_at = $1 WHERE id = $2 AND status = 'queued'")
-                    .bind(now)
-                    .bind(*id)
-                    .execute(c)
-                    .await
-                    .map(|r| r.rows_affected())
-            )?;
-        }
         tx.commit().await?;
         waiting
             .into_iter()
-            .map(|(_, signed)| {
+            .map(|signed| {
                 serde_json::from_str(&signed).map_err(|e| StoreError::Corrupt(e.to_string()))
             })
             .collect()
+    }
+
+    /// Marks the commands `ids` of this device delivered (those still queued),
+    /// and this device's expired ones expired.
+    pub async fn mark_delivered(&self, ids: &[Uuid], now: Timestamp) -> Result<(), StoreError> {
+        let mut tx = self.tenant().begin().await?;
+        expire(&mut tx, self.device_id(), now).await?;
+        for id in ids {
+            with_tx!(&mut tx, c =>
+                sqlx::query(
+                    "UPDATE commands SET status = 'delivered', delivered_at = $1
+                     WHERE id = $2 AND device_id = $3 AND status = 'queued'",
+                )
+                .bind(now)
+                .bind(*id)
+                .bind(self.device_id())
+                .execute(c)
+                .await
+                .map(|r| r.rows_affected())
+            )?;
+        }
+        tx.commit().await
     }
 
     /// Records this device's report on one of its commands; a final report is
@@ -350,7 +391,7 @@ impl DeviceStore {
         now: Timestamp,
     ) -> Result<(), StoreError> {
         let mut tx = self.tenant().begin().await?;
-        expire(&mut tx, now).await?;
+        expire(&mut tx, self.device_id(), now).await?;
         let row = command_row(&mut tx, id).await?;
         let row = row
             .filter(|r| r.device_id == self.device_id())
@@ -371,7 +412,8 @@ impl DeviceStore {
         with_tx!(&mut tx, c =>
             sqlx::query(
                 "UPDATE commands SET status = $1, started_at = $2, finished_at = $3, exit_code = $4,
-                     stdout = $5, stderr = $6, output_truncated = $7, reason = $8 WHERE id = $9",
+                     stdout = $5, stderr = $6, output_truncated = $7, reason = $8,
+                     delivered_at = COALESCE(delivered_at, $10) WHERE id = $9",
             )
             .bind(report.status.as_str())
             .bind(started_at)
@@ -382,6 +424,7 @@ impl DeviceStore {
             .bind(report.output_truncated)
             .bind(report.reason.as_deref())
             .bind(id)
+            .bind(now)
             .execute(c)
             .await
             .map(|r| r.rows_affected())

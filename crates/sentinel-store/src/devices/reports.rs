@@ -15,6 +15,9 @@ use crate::backend::{Tx, with_tx};
 use crate::tenant::TenantStore;
 use crate::{DeviceAccess, StoreError, Stores};
 
+/// How stale a device's last-seen time may get before a request refreshes it.
+pub const SEEN_EVERY: std::time::Duration = std::time::Duration::from_secs(15);
+
 /// One enrolled device's data, for that device alone.
 #[derive(Debug, Clone)]
 pub struct DeviceStore {
@@ -108,25 +111,31 @@ impl DeviceStore {
         &self.store
     }
 
-    /// Records that the device was heard from; `NotFound` if it was revoked.
+    /// The device, recording that it was heard from; `NotFound` if it was
+    /// revoked. Last-seen is written at most every [`SEEN_EVERY`], so that a
+    /// busy agent's requests are reads, not disk flushes.
     pub async fn seen(&self, now: Timestamp) -> Result<Device, StoreError> {
-        let mut tx = self.store.begin().await?;
-        let changed = with_tx!(&mut tx, c =>
-            sqlx::query("UPDATE devices SET last_seen_at = $1 WHERE id = $2 AND revoked_at IS NULL")
-                .bind(now)
-                .bind(self.device)
-                .execute(c)
-                .await
-                .map(|r| r.rows_affected())
-        )?;
-        if changed == 0 {
+        let mut tx = self.store.read().await?;
+        let device = device_row(&mut tx, self.device).await?;
+        tx.commit().await?;
+        let mut device = device.ok_or(StoreError::NotFound)?.into_device();
+        if device.revoked_at.is_some() {
             return Err(StoreError::NotFound);
         }
-        let device = device_row(&mut tx, self.device)
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        tx.commit().await?;
-        Ok(device.into_device())
+        if now.since(device.last_seen_at) >= SEEN_EVERY {
+            let mut tx = self.store.begin().await?;
+            with_tx!(&mut tx, c =>
+                sqlx::query("UPDATE devices SET last_seen_at = $1 WHERE id = $2 AND last_seen_at < $1")
+                    .bind(now)
+                    .bind(self.device)
+                    .execute(c)
+                    .await
+                    .map(|r| r.rows_affected())
+            )?;
+            tx.commit().await?;
+            device.last_seen_at = now;
+        }
+        Ok(device)
     }
 
     /// Appends `samples` to the device's telemetry chain (and replaces its facts

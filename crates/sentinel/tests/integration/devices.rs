@@ -730,3 +730,68 @@ async fn evidence_exports_a_signed_chain_that_catches_any_edit() {
     assert_eq!(code, 1, "{text}");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn commands_expire_unless_delivered_in_time_and_can_be_cancelled_before() {
+    let server = TestServer::start().await;
+    let root = server.setup_admin().await;
+    let org = server.create_org(&root, "Fleet").await;
+    let agent = server.enroll(&root, &org, "alpha").await;
+    let soon = server
+        .queue_command(
+            &root,
+            &org,
+            &agent.device_id,
+            json!({"type": "reboot", "expires_in_seconds": 60}),
+        )
+        .await;
+    let cancelled = server
+        .queue_command(
+            &root,
+            &org,
+            &agent.device_id,
+            json!({"type": "lock_sessions"}),
+        )
+        .await;
+    let cancel = server
+        .call(
+            &root,
+            Method::DELETE,
+            &format!("/api/v1/orgs/{org}/commands/{cancelled}"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(cancel.status, 200, "{}", cancel.text);
+    assert_eq!(cancel.json()["status"], "cancelled");
+    server.clock.advance(Duration::from_secs(61));
+    let polled =
+        TestServer::send(server.as_agent(&agent, Method::GET, "/api/v1/agent/commands")).await;
+    assert_eq!(polled.json()["commands"], json!([]));
+    let record = server
+        .get(&root, &format!("/api/v1/orgs/{org}/commands/{soon}"))
+        .await
+        .json();
+    assert_eq!(record["status"], "expired");
+    // Over is over: no report, no second cancellation.
+    let late = TestServer::send(
+        server
+            .as_agent(
+                &agent,
+                Method::POST,
+                &format!("/api/v1/agent/commands/{soon}/result"),
+            )
+            .json(&json!({"status": "succeeded", "exit_code": 0})),
+    )
+    .await;
+    assert_eq!(late.status, 409);
+    let again = server
+        .call(
+            &root,
+            Method::DELETE,
+            &format!("/api/v1/orgs/{org}/commands/{cancelled}"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(again.status, 409);
+    server.stop().await;
+}
