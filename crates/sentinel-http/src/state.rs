@@ -7,6 +7,7 @@ use std::time::Duration;
 use ipnet::IpNet;
 use sentinel_core::sealing::SealingKey;
 use sentinel_core::{Clock, PasswordPolicy};
+use sentinel_protocol::enroll::AgentSettings;
 use sentinel_store::Stores;
 
 use crate::audit::Metrics;
@@ -32,6 +33,8 @@ pub struct HttpSettings {
     /// Longest time a request may take.
     pub request_timeout: Duration,
     pub password_policy: PasswordPolicy,
+    /// What agents are told to do (intervals), sent with every telemetry answer.
+    pub agent: AgentSettings,
 }
 
 impl Default for HttpSettings {
@@ -45,6 +48,7 @@ impl Default for HttpSettings {
             max_body_bytes: 64 * 1024,
             request_timeout: Duration::from_secs(30),
             password_policy: PasswordPolicy::default(),
+            agent: AgentSettings::default(),
         }
     }
 }

@@ -15,6 +15,7 @@ use ipnet::IpNet;
 use sentinel_core::SecretString;
 use sentinel_core::audit::LogId;
 use sentinel_http::HttpSettings;
+use sentinel_protocol::enroll::AgentSettings;
 use serde::{Deserialize, Deserializer, Serialize};
 
 /// A setting that is missing or wrong, by its name in the TOML file (flags and
@@ -237,6 +238,34 @@ pub struct Settings {
     )]
     pub audit_checkpoint_interval: Option<HumanDuration>,
 
+    /// How often agents send telemetry (and their heartbeat) [default: 30s]
+    #[arg(
+        long,
+        env = "SENTINEL_AGENT_TELEMETRY_INTERVAL",
+        value_name = "DURATION"
+    )]
+    pub agent_telemetry_interval: Option<HumanDuration>,
+
+    /// How often agents check their software inventory [default: 1h]
+    #[arg(
+        long,
+        env = "SENTINEL_AGENT_INVENTORY_INTERVAL",
+        value_name = "DURATION"
+    )]
+    pub agent_inventory_interval: Option<HumanDuration>,
+
+    /// How long an agent's command poll waits on the server; 0s turns long-polling off [default: 25s]
+    #[arg(long, env = "SENTINEL_AGENT_LONG_POLL", value_name = "DURATION")]
+    pub agent_long_poll: Option<HumanDuration>,
+
+    /// How often agents poll for commands when long-polling is off [default: 15s]
+    #[arg(long, env = "SENTINEL_AGENT_POLL_INTERVAL", value_name = "DURATION")]
+    pub agent_poll_interval: Option<HumanDuration>,
+
+    /// How often agents exchange their device token for a new one [default: 7d]
+    #[arg(long, env = "SENTINEL_AGENT_TOKEN_ROTATION", value_name = "DURATION")]
+    pub agent_token_rotation: Option<HumanDuration>,
+
     /// Log format [default: auto]
     #[arg(long, env = "SENTINEL_LOG_FORMAT", value_name = "FORMAT")]
     pub log_format: Option<LogFormat>,
@@ -280,6 +309,15 @@ impl Settings {
             audit_checkpoint_interval: self
                 .audit_checkpoint_interval
                 .or(lower.audit_checkpoint_interval),
+            agent_telemetry_interval: self
+                .agent_telemetry_interval
+                .or(lower.agent_telemetry_interval),
+            agent_inventory_interval: self
+                .agent_inventory_interval
+                .or(lower.agent_inventory_interval),
+            agent_long_poll: self.agent_long_poll.or(lower.agent_long_poll),
+            agent_poll_interval: self.agent_poll_interval.or(lower.agent_poll_interval),
+            agent_token_rotation: self.agent_token_rotation.or(lower.agent_token_rotation),
             log_format: self.log_format.or(lower.log_format),
             log_level: self.log_level.or(lower.log_level),
         }
@@ -372,6 +410,7 @@ impl Config {
 
     pub fn from_settings(s: Settings) -> Result<Config, ConfigError> {
         let defaults = HttpSettings::default();
+        let agent = agent_settings(&s)?;
         let listen = match s.listen {
             Some(addr) => addr,
             None => DEFAULT_LISTEN
@@ -507,6 +546,7 @@ impl Config {
                 max_body_bytes,
                 request_timeout,
                 password_policy: defaults.password_policy,
+                agent,
             },
             log_format: s.log_format.unwrap_or(LogFormat::Auto),
             log_level,
@@ -539,6 +579,11 @@ impl Config {
             audit_retention: String,
             audit_retention_for: Vec<String>,
             audit_checkpoint_interval: String,
+            agent_telemetry_interval: String,
+            agent_inventory_interval: String,
+            agent_long_poll: String,
+            agent_poll_interval: String,
+            agent_token_rotation: String,
             log_format: LogFormat,
             log_level: &'a str,
         }
@@ -580,12 +625,71 @@ impl Config {
                 .map(|r| format!("{}={}", r.log, HumanDuration(r.retention)))
                 .collect(),
             audit_checkpoint_interval: HumanDuration(self.audit.checkpoint_interval).to_string(),
+            agent_telemetry_interval: seconds(self.http.agent.telemetry_interval_seconds),
+            agent_inventory_interval: seconds(self.http.agent.inventory_interval_seconds),
+            agent_long_poll: seconds(self.http.agent.long_poll_seconds),
+            agent_poll_interval: seconds(self.http.agent.poll_interval_seconds),
+            agent_token_rotation: seconds(self.http.agent.token_rotation_seconds),
             log_format: self.log_format,
             log_level: &self.log_level,
         };
         toml::to_string(&printed)
             .unwrap_or_else(|e| format!("# could not print the configuration: {e}\n"))
     }
+}
+
+fn seconds(n: u32) -> String {
+    HumanDuration(Duration::from_secs(u64::from(n))).to_string()
+}
+
+/// The agent settings, each within its bounds.
+fn agent_settings(s: &Settings) -> Result<AgentSettings, ConfigError> {
+    let defaults = AgentSettings::default();
+    let pick = |name: &'static str,
+                value: Option<HumanDuration>,
+                default: u32,
+                range: std::ops::RangeInclusive<u64>|
+     -> Result<u32, ConfigError> {
+        let secs = value.map_or(u64::from(default), |d| d.0.as_secs());
+        if !range.contains(&secs) {
+            return Err(invalid(
+                name,
+                format!(
+                    "must be between {} and {}",
+                    HumanDuration(Duration::from_secs(*range.start())),
+                    HumanDuration(Duration::from_secs(*range.end()))
+                ),
+            ));
+        }
+        Ok(secs as u32)
+    };
+    Ok(AgentSettings {
+        telemetry_interval_seconds: pick(
+            "agent_telemetry_interval",
+            s.agent_telemetry_interval,
+            defaults.telemetry_interval_seconds,
+            5..=3600,
+        )?,
+        inventory_interval_seconds: pick(
+            "agent_inventory_interval",
+            s.agent_inventory_interval,
+            defaults.inventory_interval_seconds,
+            60..=7 * 86_400,
+        )?,
+        long_poll_seconds: pick("agent_long_poll", s.agent_long_poll, 25, 0..=60)?,
+        poll_interval_seconds: pick(
+            "agent_poll_interval",
+            s.agent_poll_interval,
+            defaults.poll_interval_seconds,
+            1..=3600,
+        )?,
+        token_rotation_seconds: pick(
+            "agent_token_rotation",
+            s.agent_token_rotation,
+            defaults.token_rotation_seconds,
+            3600..=90 * 86_400,
+        )?,
+    })
 }
 
 /// `https://host[:port]` from a public URL, which must be HTTPS and carry no path.
@@ -864,6 +968,28 @@ mod tests {
         };
         let err = Config::from_settings(too_short).unwrap_err().to_string();
         assert!(err.contains("audit_retention_for"), "{err}");
+    }
+
+    #[test]
+    fn agent_settings_have_defaults_and_bounds() {
+        let c = Config::from_settings(Settings::default()).unwrap();
+        assert_eq!(c.http.agent.telemetry_interval_seconds, 30);
+        assert_eq!(c.http.agent.long_poll_seconds, 25);
+        let file: Settings =
+            toml::from_str("agent_telemetry_interval = \"10s\"\nagent_long_poll = \"0s\"").unwrap();
+        let c = Config::from_settings(file).unwrap();
+        assert_eq!(c.http.agent.telemetry_interval_seconds, 10);
+        assert_eq!(c.http.agent.long_poll_seconds, 0);
+        assert!(c.to_toml().contains("agent_telemetry_interval = \"10s\""));
+        for bad in [
+            "agent_telemetry_interval = \"1s\"",
+            "agent_long_poll = \"2m\"",
+            "agent_token_rotation = \"1m\"",
+        ] {
+            let s: Settings = toml::from_str(bad).unwrap();
+            let err = Config::from_settings(s).unwrap_err().to_string();
+            assert!(err.contains(bad.split(' ').next().unwrap()), "{bad}: {err}");
+        }
     }
 
     #[test]

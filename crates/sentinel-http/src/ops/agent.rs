@@ -31,15 +31,15 @@ fn max_wait(state: &AppState) -> Duration {
         .min(state.settings.request_timeout.saturating_sub(WAIT_MARGIN))
 }
 
-/// The settings every agent gets (server-wide for now): long-polls end before
-/// the request timeout.
+/// The settings every agent gets (`agent_*` in the configuration): long-polls
+/// end before the request timeout.
 pub fn settings(state: &AppState) -> AgentSettings {
-    let defaults = AgentSettings::default();
+    let configured = state.settings.agent;
     AgentSettings {
-        long_poll_seconds: defaults
+        long_poll_seconds: configured
             .long_poll_seconds
             .min(max_wait(state).as_secs() as u32),
-        ..defaults
+        ..configured
     }
 }
 
