@@ -268,15 +268,23 @@ impl ControlStore {
         &self,
         secret_hash: SecretHash,
     ) -> Result<Option<DeviceAccess>, StoreError> {
-        let row: Option<(OrgId, Uuid, i64)> = with_db!(&self.db, p =>
-            sqlx::query_as("SELECT org_id, device_id, generation FROM device_credentials WHERE secret_hash = $1")
-                .bind(secret_hash)
-                .fetch_optional(p)
-                .await
+        let row: Option<(OrgId, Uuid, i64, i64)> = with_db!(&self.db, p =>
+            sqlx::query_as(
+                "SELECT c.org_id, c.device_id, c.generation,
+                        (SELECT MIN(o.generation) FROM device_credentials o WHERE o.device_id = c.device_id)
+                 FROM device_credentials c WHERE c.secret_hash = $1",
+            )
+            .bind(secret_hash)
+            .fetch_optional(p)
+            .await
         )?;
-        let Some((org_id, device_id, generation)) = row else {
+        let Some((org_id, device_id, generation, oldest)) = row else {
             return Ok(None);
         };
+        // Only the first request with a new token writes; the rest are reads.
+        if oldest == generation {
+            return Ok(Some(DeviceAccess::new(org_id, device_id)));
+        }
         with_db!(&self.db, p =>
             sqlx::query("DELETE FROM device_credentials WHERE device_id = $1 AND generation < $2")
                 .bind(device_id)
