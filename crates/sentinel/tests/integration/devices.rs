@@ -795,3 +795,47 @@ async fn commands_expire_unless_delivered_in_time_and_can_be_cancelled_before() 
     assert_eq!(again.status, 409);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn the_command_signing_key_is_stored_sealed_under_the_master_key() {
+    let server = TestServer::start().await;
+    let root = server.setup_admin().await;
+    let org = server.create_org(&root, "Fleet").await;
+    let token = server.enrollment_token(&root, &org, json!({})).await;
+    let enrolled = server.try_enroll(&token, "alpha").await.json();
+    let public_key = enrolled["command_key"].as_str().unwrap().to_owned();
+
+    let data = sentinel::data_dir::DataDir::open(&server.config.data_dir).unwrap();
+    let pool = sqlx::SqlitePool::connect(&format!(
+        "sqlite://{}",
+        data.path().join("orgs").join(format!("{org}.db")).display()
+    ))
+    .await
+    .unwrap();
+    let (stored_public, sealed): (String, Vec<u8>) = sqlx::query_as(
+        "SELECT public_key, sealed_private_key FROM org_keys WHERE purpose = 'command_signing'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    assert_eq!(stored_public, public_key);
+    // Only the master key, for this organization, opens it; what it opens is
+    // the key agents were given.
+    let master =
+        sentinel::data_dir::load_or_create_key(&data.master_key_file(), "master key").unwrap();
+    let sealing = sentinel_core::sealing::SealingKey::new(&master).unwrap();
+    let context = format!("org:{org}/command-key");
+    let seed = sealing.open(&sealed, &context).unwrap();
+    let signer = sentinel_protocol::signing::CommandSigner::from_seed(&seed).unwrap();
+    assert_eq!(signer.public_key_hex(), public_key);
+    assert!(!sealed.windows(seed.len()).any(|w| w == seed.as_slice()));
+    assert!(
+        sealing
+            .open(&sealed, "org:someone-else/command-key")
+            .is_err()
+    );
+    let other = sentinel_core::sealing::SealingKey::new(&[7; 32]).unwrap();
+    assert!(other.open(&sealed, &context).is_err());
+    server.stop().await;
+}
