@@ -129,20 +129,31 @@ async fn tenant(state: &AppState, ctx: &OrgContext) -> Result<TenantStore, AppEr
     Ok(state.stores.tenants().open(&ctx.access).await?)
 }
 
+/// Marks `device` online when it was heard from within three telemetry
+/// intervals.
+fn with_status(state: &AppState, mut device: Device) -> Device {
+    let interval = u64::from(state.settings.agent.telemetry_interval_seconds);
+    device.online = device.revoked_at.is_none()
+        && state.clock.now().since(device.last_seen_at) <= Duration::from_secs(3 * interval);
+    device
+}
+
 pub async fn devices(
     state: &AppState,
     ctx: &OrgContext,
     filter: &DeviceFilter,
 ) -> Result<Vec<Device>, AppError> {
-    Ok(tenant(state, ctx).await?.devices(filter).await?)
+    let devices = tenant(state, ctx).await?.devices(filter).await?;
+    Ok(devices.into_iter().map(|d| with_status(state, d)).collect())
 }
 
 pub async fn device(state: &AppState, ctx: &OrgContext, id: Uuid) -> Result<Device, AppError> {
-    tenant(state, ctx)
+    let device = tenant(state, ctx)
         .await?
         .device(id)
         .await
-        .map_err(not_found_as("device"))
+        .map_err(not_found_as("device"))?;
+    Ok(with_status(state, device))
 }
 
 pub async fn inventory(

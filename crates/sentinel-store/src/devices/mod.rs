@@ -47,6 +47,9 @@ pub struct Device {
     pub inventory_updated_at: Option<Timestamp>,
     /// Telemetry samples received.
     pub telemetry_count: i64,
+    /// Heard from within three telemetry intervals (decided by the caller,
+    /// which knows the interval and the time; false as read).
+    pub online: bool,
     /// Everything the agent reported about the host.
     #[schema(value_type = Object)]
     pub facts: serde_json::Value,
@@ -94,6 +97,7 @@ impl DeviceRow {
             inventory_digest: self.inventory_digest,
             inventory_updated_at: self.inventory_updated_at,
             telemetry_count: self.telemetry_seq,
+            online: false,
             facts: serde_json::from_str(&self.facts).unwrap_or_default(),
         }
     }

@@ -129,6 +129,7 @@ async fn the_real_agent_enrolls_reports_and_runs_a_signed_script() {
     .await;
     let device_id = device["id"].as_str().unwrap().to_owned();
     assert_eq!(device["tags"], json!(["lab"]));
+    assert_eq!(device["online"], true);
     assert_eq!(device["agent_version"], env!("CARGO_PKG_VERSION"));
     assert!(device["machine_id"].is_string() || device["machine_id"].is_null());
 
@@ -772,6 +773,16 @@ async fn commands_expire_unless_delivered_in_time_and_can_be_cancelled_before() 
         .await
         .json();
     assert_eq!(record["status"], "expired");
+    // Unheard from for longer than three 30 s telemetry intervals.
+    server.clock.advance(Duration::from_secs(91));
+    let device = server
+        .get(
+            &root,
+            &format!("/api/v1/orgs/{org}/devices/{}", agent.device_id),
+        )
+        .await
+        .json();
+    assert_eq!(device["online"], false);
     // Over is over: no report, no second cancellation.
     let late = TestServer::send(
         server
