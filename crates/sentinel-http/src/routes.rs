@@ -428,6 +428,59 @@ pub fn route_table() -> Vec<RouteSpec> {
             Org(AuditRead),
             ui::audit::org_page,
         ),
+        // UI: devices, commands and enrollment tokens.
+        route(
+            M::GET,
+            "/orgs/{org_id}/devices",
+            Org(DevicesRead),
+            ui::devices::list,
+        ),
+        route(
+            M::GET,
+            "/orgs/{org_id}/devices/{device_id}",
+            Org(DevicesRead),
+            ui::devices::page,
+        ),
+        route(
+            M::GET,
+            "/orgs/{org_id}/devices/{device_id}/commands/confirm",
+            Org(CommandsRun),
+            ui::devices::confirm,
+        ),
+        route(
+            M::POST,
+            "/orgs/{org_id}/devices/{device_id}/commands",
+            Org(CommandsRun),
+            ui::devices::queue,
+        )
+        .audited(A::CommandQueued),
+        route(
+            M::POST,
+            "/orgs/{org_id}/devices/{device_id}/revoke",
+            Org(DevicesWrite),
+            ui::devices::revoke,
+        )
+        .audited(A::DeviceRevoked),
+        route(
+            M::GET,
+            "/orgs/{org_id}/enrollment-tokens",
+            Org(DevicesRead),
+            ui::devices::tokens,
+        ),
+        route(
+            M::POST,
+            "/orgs/{org_id}/enrollment-tokens",
+            Org(DevicesWrite),
+            ui::devices::create_token,
+        )
+        .audited(A::EnrollmentTokenCreated),
+        route(
+            M::POST,
+            "/orgs/{org_id}/enrollment-tokens/{token_id}/revoke",
+            Org(DevicesWrite),
+            ui::devices::revoke_token,
+        )
+        .audited(A::EnrollmentTokenRevoked),
         // UI: the caller's profile.
         route(M::GET, "/profile", User, ui::profile::page),
         route(

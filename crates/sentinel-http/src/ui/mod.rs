@@ -6,6 +6,7 @@ pub mod admin;
 pub mod assets;
 pub mod audit;
 pub mod auth;
+pub mod devices;
 pub mod members;
 pub mod orgs;
 pub mod profile;
@@ -108,6 +109,9 @@ fn notice_text(key: &str) -> Option<&'static str> {
         "user-created" => "User created.",
         "user-updated" => "User updated.",
         "user-deleted" => "User deleted.",
+        "command-queued" => "Command queued.",
+        "device-revoked" => "Device revoked.",
+        "token-revoked" => "Enrollment token revoked.",
         "logged-out" => "You have been signed out.",
         _ => return None,
     })

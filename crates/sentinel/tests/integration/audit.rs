@@ -275,6 +275,39 @@ async fn succeeding(
             let agent = server.enroll(root, org, &format!("host{n}")).await;
             server.as_agent(&agent, Method::POST, path)
         }
+        ("POST", "/orgs/{org_id}/enrollment-tokens") => form(
+            as_root(Method::POST, &member(path)),
+            &[("max_uses", "2"), ("tags", "lab")],
+        ),
+        ("POST", "/orgs/{org_id}/enrollment-tokens/{token_id}/revoke") => {
+            server.enrollment_token(root, org, json!({})).await;
+            let tokens = server
+                .get(root, &format!("/api/v1/orgs/{org}/enrollment-tokens"))
+                .await
+                .json();
+            let id = tokens["tokens"][0]["id"].as_str().unwrap().to_owned();
+            as_root(Method::POST, &member(path).replace("{token_id}", &id))
+        }
+        ("POST", "/orgs/{org_id}/devices/{device_id}/revoke") => {
+            let agent = server.enroll(root, org, &format!("host{n}")).await;
+            form(
+                as_root(
+                    Method::POST,
+                    &member(path).replace("{device_id}", &agent.device_id),
+                ),
+                &[("confirm", "yes")],
+            )
+        }
+        ("POST", "/orgs/{org_id}/devices/{device_id}/commands") => {
+            let agent = server.enroll(root, org, &format!("host{n}")).await;
+            form(
+                as_root(
+                    Method::POST,
+                    &member(path).replace("{device_id}", &agent.device_id),
+                ),
+                &[("type", "refresh_inventory"), ("confirm", "yes")],
+            )
+        }
         // Setup succeeds once per server: covered by `setup_is_audited_once`.
         ("POST", "/api/v1/setup" | "/setup") => return None,
         _ => panic!("no audit coverage case for {method} {path}: add one to audit.rs"),

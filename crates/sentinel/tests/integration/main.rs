@@ -18,3 +18,4 @@ mod orgs;
 mod routes;
 mod setup;
 mod transport;
+mod ui_devices;
