@@ -12,12 +12,12 @@ use sentinel_protocol::inventory::{Inventory, InventoryReport, InventoryStatus};
 use sentinel_protocol::paths::{DEVICE_TOKEN_PREFIX, ENROLLMENT_TOKEN_PREFIX};
 use sentinel_protocol::signing::SignedCommand;
 use sentinel_protocol::telemetry::{MAX_BATCH_SAMPLES, TelemetryBatch};
-use sentinel_store::StoreError;
 use uuid::Uuid;
 
 use crate::access::DeviceContext;
 use crate::error::AppError;
 use crate::ops::devices::command_public_key;
+use crate::ops::not_found_as;
 use crate::state::AppState;
 
 /// The longest a command poll may wait.
@@ -81,10 +81,11 @@ pub async fn enroll(
         .await?
         .ok_or_else(refused)?;
     let command_key = command_public_key(state, &enrolled.store.keys()).await?;
-    tracing::info!(org_id = %enrolled.org_id, device_id = %enrolled.device_id, hostname = %request.facts.hostname, "device enrolled");
+    let (org_id, device_id) = (enrolled.store.org_id(), enrolled.store.device_id());
+    tracing::info!(%org_id, %device_id, hostname = %request.facts.hostname, "device enrolled");
     Ok(EnrollResponse {
-        device_id: enrolled.device_id,
-        org_id: enrolled.org_id.as_uuid(),
+        device_id,
+        org_id: org_id.as_uuid(),
         device_token: format!("{DEVICE_TOKEN_PREFIX}{}", device_secret.expose()),
         command_key,
         settings: settings(state),
@@ -200,10 +201,7 @@ pub async fn report(
     ctx.store
         .report(id, report, &ctx.device.hostname, origin, state.clock.now())
         .await
-        .map_err(|e| match e {
-            StoreError::NotFound => AppError::NotFound("command"),
-            other => other.into(),
-        })
+        .map_err(not_found_as("command"))
 }
 
 /// Issues the device a new token; the current one works until the new one is

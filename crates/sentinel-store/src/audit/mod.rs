@@ -34,6 +34,7 @@ use uuid::Uuid;
 use crate::StoreError;
 use crate::backend::{Db, Tx, with_tx};
 
+pub(crate) use query::like_pattern;
 pub use query::{AuditFilter, AuditPage};
 
 /// The columns of an entry, in [`StoredEntry`] order.

@@ -35,8 +35,9 @@ pub struct AuditFilter {
     pub before_seq: Option<i64>,
 }
 
-/// `%text%` for LIKE, with `\`, `%` and `_` in `text` matched literally.
-fn like_pattern(text: &str) -> String {
+/// `%text%` for LIKE (lowercased), with `\`, `%` and `_` in `text` matched
+/// literally: every free-text search of the stores uses it with `ESCAPE '\'`.
+pub(crate) fn like_pattern(text: &str) -> String {
     let mut pattern = String::with_capacity(text.len() + 2);
     pattern.push('%');
     for c in text.to_lowercase().chars() {

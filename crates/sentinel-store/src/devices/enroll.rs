@@ -2,19 +2,16 @@
 //! organization, with its first device token.
 
 use sentinel_core::audit::{Actor, AuditAction, AuditContext, Entity, EntityType, Origin};
-use sentinel_core::{OrgId, SecretHash, Timestamp};
+use sentinel_core::{SecretHash, Timestamp};
 use sentinel_protocol::facts::HostFacts;
-use uuid::Uuid;
 
 use super::DeviceStore;
 use crate::backend::with_tx;
 use crate::{DeviceAccess, StoreError, Stores};
 
-/// A device that just enrolled, and its data.
+/// A device that just enrolled: its data (and so its id and organization).
 #[derive(Debug, Clone)]
 pub struct Enrolled {
-    pub org_id: OrgId,
-    pub device_id: Uuid,
     pub store: DeviceStore,
 }
 
@@ -52,8 +49,6 @@ impl Stores {
         }
         let access = DeviceAccess::new(enrollment.org_id, enrollment.device_id);
         Ok(Some(Enrolled {
-            org_id: enrollment.org_id,
-            device_id: enrollment.device_id,
             store: self.device_store(&access).await?,
         }))
     }

@@ -17,6 +17,7 @@ use sentinel_protocol::inventory::{Package, PackageManager};
 use uuid::Uuid;
 
 use crate::StoreError;
+use crate::audit::like_pattern;
 use crate::backend::with_tx;
 use crate::tenant::TenantStore;
 
@@ -127,18 +128,6 @@ pub struct DeviceFilter {
     pub tag: Option<String>,
     /// Include revoked devices.
     pub include_revoked: bool,
-}
-
-fn like_pattern(text: &str) -> String {
-    let mut pattern = String::from("%");
-    for c in text.to_lowercase().chars() {
-        if matches!(c, '\\' | '%' | '_') {
-            pattern.push('\\');
-        }
-        pattern.push(c);
-    }
-    pattern.push('%');
-    pattern
 }
 
 impl TenantStore {

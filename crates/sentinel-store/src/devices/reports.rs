@@ -23,7 +23,6 @@ pub const SEEN_EVERY: std::time::Duration = std::time::Duration::from_secs(15);
 pub struct DeviceStore {
     store: TenantStore,
     access: DeviceAccess,
-    device: Uuid,
 }
 
 /// One link of a device's telemetry chain.
@@ -83,14 +82,13 @@ impl Stores {
         Ok(DeviceStore {
             store: self.tenants().open_existing(access.org_id()).await?,
             access: access.clone(),
-            device: access.device_id(),
         })
     }
 }
 
 impl DeviceStore {
     pub fn device_id(&self) -> Uuid {
-        self.device
+        self.access.device_id()
     }
 
     pub fn org_id(&self) -> sentinel_core::OrgId {
@@ -116,7 +114,7 @@ impl DeviceStore {
     /// busy agent's requests are reads, not disk flushes.
     pub async fn seen(&self, now: Timestamp) -> Result<Device, StoreError> {
         let mut tx = self.store.read().await?;
-        let device = device_row(&mut tx, self.device).await?;
+        let device = device_row(&mut tx, self.device_id()).await?;
         tx.commit().await?;
         let mut device = device.ok_or(StoreError::NotFound)?.into_device();
         if device.revoked_at.is_some() {
@@ -127,7 +125,7 @@ impl DeviceStore {
             with_tx!(&mut tx, c =>
                 sqlx::query("UPDATE devices SET last_seen_at = $1 WHERE id = $2 AND last_seen_at < $1")
                     .bind(now)
-                    .bind(self.device)
+                    .bind(self.device_id())
                     .execute(c)
                     .await
                     .map(|r| r.rows_affected())
@@ -149,7 +147,7 @@ impl DeviceStore {
         let mut tx = self.store.begin().await?;
         let head: Option<(i64, Vec<u8>)> = with_tx!(&mut tx, c =>
             sqlx::query_as("SELECT telemetry_seq, telemetry_head FROM devices WHERE id = $1 AND revoked_at IS NULL")
-                .bind(self.device)
+                .bind(self.device_id())
                 .fetch_optional(c)
                 .await
         )?;
@@ -165,7 +163,7 @@ impl DeviceStore {
                     "INSERT INTO telemetry (device_id, seq, sampled_at, received_at, sample, prev_hash, hash)
                      VALUES ($1, $2, $3, $4, $5, $6, $7)",
                 )
-                .bind(self.device)
+                .bind(self.device_id())
                 .bind(seq)
                 .bind(sampled_at)
                 .bind(now)
@@ -183,7 +181,7 @@ impl DeviceStore {
                 .bind(seq)
                 .bind(prev.as_slice())
                 .bind(now)
-                .bind(self.device)
+                .bind(self.device_id())
                 .execute(c)
                 .await
                 .map(|r| r.rows_affected())
@@ -203,7 +201,7 @@ impl DeviceStore {
                 .bind(&facts.architecture)
                 .bind(facts.machine_id.as_deref())
                 .bind(&json)
-                .bind(self.device)
+                .bind(self.device_id())
                 .execute(c)
                 .await
                 .map(|r| r.rows_affected())
@@ -218,7 +216,7 @@ impl DeviceStore {
         let mut tx = self.store.read().await?;
         let digest: Option<Option<String>> = with_tx!(&mut tx, c =>
             sqlx::query_scalar("SELECT inventory_digest FROM devices WHERE id = $1")
-                .bind(self.device)
+                .bind(self.device_id())
                 .fetch_optional(c)
                 .await
         )?;
@@ -236,7 +234,7 @@ impl DeviceStore {
         let mut tx = self.store.begin().await?;
         with_tx!(&mut tx, c =>
             sqlx::query("DELETE FROM inventory_packages WHERE device_id = $1")
-                .bind(self.device)
+                .bind(self.device_id())
                 .execute(c)
                 .await
                 .map(|r| r.rows_affected())
@@ -247,7 +245,7 @@ impl DeviceStore {
                     "INSERT INTO inventory_packages (device_id, manager, name, version, arch, source_name, source_version) ",
                 );
                 insert.push_values(chunk, |mut row, p| {
-                    row.push_bind(self.device)
+                    row.push_bind(self.device_id())
                         .push_bind(p.manager.as_str())
                         .push_bind(p.name.as_str())
                         .push_bind(p.version.as_str())
@@ -262,7 +260,7 @@ impl DeviceStore {
             sqlx::query("UPDATE devices SET inventory_digest = $1, inventory_updated_at = $2 WHERE id = $3")
                 .bind(digest)
                 .bind(now)
-                .bind(self.device)
+                .bind(self.device_id())
                 .execute(c)
                 .await
                 .map(|r| r.rows_affected())

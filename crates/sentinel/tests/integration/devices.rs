@@ -204,6 +204,16 @@ async fn the_real_agent_enrolls_reports_and_runs_a_signed_script() {
     server.stop().await;
 }
 
+/// A valid telemetry sample with these network interfaces.
+fn sample(interfaces: Value) -> Value {
+    json!({
+        "uptime_seconds": 5, "load": [0.1, 0.2, 0.3], "cpu_percent": 12.5,
+        "memory": {"total_bytes": 100, "available_bytes": 50, "used_bytes": 50},
+        "swap": {"total_bytes": 0, "available_bytes": 0, "used_bytes": 0},
+        "disks": [], "interfaces": interfaces, "logged_in_users": 1, "warnings": []
+    })
+}
+
 /// Two devices in one organization, one in another.
 async fn fleet(server: &TestServer, root: &Session) -> (String, Agent, Agent, String, Agent) {
     let org = server.create_org(root, "Fleet").await;
@@ -285,6 +295,34 @@ async fn a_device_reaches_only_its_own_commands() {
         )
         .await;
     assert_eq!(other_device.status, 404);
+    // Nor can they act on it through their own organization's routes.
+    let crossed = [
+        (
+            Method::DELETE,
+            format!("/api/v1/orgs/{other}/devices/{}", a.device_id),
+            json!({}),
+        ),
+        (
+            Method::DELETE,
+            format!("/api/v1/orgs/{other}/commands/{for_b}"),
+            json!({}),
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/orgs/{other}/devices/{}/commands", a.device_id),
+            json!({"type": "reboot"}),
+        ),
+    ];
+    for (method, path, body) in crossed {
+        let resp = server.call(&root, method, &path, body).await;
+        assert_eq!(resp.status, 404, "{path}: {}", resp.text);
+    }
+    let polled = TestServer::send(server.as_agent(&a, Method::GET, "/api/v1/agent/commands")).await;
+    assert_eq!(
+        polled.status, 200,
+        "the device was not revoked through another organization"
+    );
+    assert_eq!(polled.json()["commands"], json!([]));
     server.stop().await;
 }
 
@@ -420,12 +458,7 @@ async fn malformed_reports_are_refused_and_store_nothing() {
     let post = |path: &str, body: Value| {
         TestServer::send(server.as_agent(&agent, Method::POST, path).json(&body))
     };
-    let sample = json!({
-        "uptime_seconds": 5, "load": [0.1, 0.2, 0.3], "cpu_percent": 12.5,
-        "memory": {"total_bytes": 100, "available_bytes": 50, "used_bytes": 50},
-        "swap": {"total_bytes": 0, "available_bytes": 0, "used_bytes": 0},
-        "disks": [], "interfaces": [], "logged_in_users": 1, "warnings": []
-    });
+    let sample = sample(json!([]));
     let mut bad_cpu = sample.clone();
     bad_cpu["cpu_percent"] = json!(250.0);
     let mut bad_load = sample.clone();
@@ -635,13 +668,9 @@ async fn evidence_exports_a_signed_chain_that_catches_any_edit() {
     let root = server.setup_admin().await;
     let org = server.create_org(&root, "Fleet").await;
     let agent = server.enroll(&root, &org, "stolen-laptop").await;
-    let sample = json!({
-        "uptime_seconds": 5, "load": [0.1, 0.2, 0.3], "cpu_percent": 12.5,
-        "memory": {"total_bytes": 100, "available_bytes": 50, "used_bytes": 50},
-        "swap": {"total_bytes": 0, "available_bytes": 0, "used_bytes": 0},
-        "disks": [], "interfaces": [{"name": "wlan0", "addresses": ["203.0.113.7"], "rx_bytes": 1, "tx_bytes": 2}],
-        "logged_in_users": 1, "warnings": []
-    });
+    let sample = sample(
+        json!([{"name": "wlan0", "addresses": ["203.0.113.7"], "rx_bytes": 1, "tx_bytes": 2}]),
+    );
     for batch in [vec![100, 130], vec![160]] {
         let samples: Vec<Value> = batch
             .into_iter()
