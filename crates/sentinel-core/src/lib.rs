@@ -12,6 +12,7 @@ pub mod clock;
 pub mod custody;
 pub mod email;
 pub mod id;
+pub mod lockout;
 pub mod names;
 pub mod password;
 pub mod role;

@@ -26,7 +26,9 @@ use sentinel_protocol::paths::DEVICE_TOKEN_PREFIX;
 use sentinel_store::{Device, DeviceStore, Membership, Organization, StoreError, TenantAccess};
 
 use crate::audit::{self, Denied, Refused};
+use crate::client::ClientInfo;
 use crate::error::AppError;
+use crate::rate_limit::RateKey;
 use crate::routes::Surface;
 pub use crate::session::Principal;
 use crate::session::resolve;
@@ -100,6 +102,9 @@ pub async fn enforce(State(guard): State<Guard>, request: Request, next: Next) -
     let denial = match result {
         Ok(request) => {
             let response = next.run(request).await;
+            if response.status() == StatusCode::TOO_MANY_REQUESTS {
+                count_rate_limited(&guard.state);
+            }
             let denied = response.extensions().get::<Denied>().copied();
             if let (Some(Denied(reason)), Some(refused)) = (denied, &refused) {
                 audit_denial(&guard, refused, &method, &target, reason).await;
@@ -122,6 +127,7 @@ pub async fn enforce(State(guard): State<Guard>, request: Request, next: Next) -
                 .unauthenticated_refusals
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
+        (AppError::TooManyRequests(_), _) => count_rate_limited(&guard.state),
         _ => {}
     }
     match denial {
@@ -130,6 +136,13 @@ pub async fn enforce(State(guard): State<Guard>, request: Request, next: Next) -
         }
         e => guard.surface.error_response(e),
     }
+}
+
+fn count_rate_limited(state: &AppState) {
+    state
+        .metrics
+        .rate_limited
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
 }
 
 async fn audit_denial(guard: &Guard, refused: &Refused, method: &Method, path: &str, reason: &str) {
@@ -152,17 +165,29 @@ async fn admit(
     origin: &Origin,
 ) -> (Result<Request, AppError>, Option<Refused>) {
     let state = &guard.state;
+    let address = request
+        .extensions()
+        .get::<ClientInfo>()
+        .map(|client| RateKey::address(client.ip));
     if guard.access == Access::Device {
         let mut request = request;
         request
             .extensions_mut()
             .insert(audit::RequestOrigin(origin.clone()));
-        return (authenticate_device(state, request).await, None);
+        return (authenticate_device(state, request, address).await, None);
     }
     let principal = match resolve(state, request.headers()).await {
         Ok(principal) => principal,
         Err(e) => return (Err(e), None),
     };
+    // Every request counts against its principal, or its address when anonymous.
+    let key = match (&principal, address) {
+        (Some(principal), _) => Some(RateKey::User(principal.user.id.as_uuid())),
+        (None, address) => address,
+    };
+    if let Some(Err(e)) = key.map(|key| state.limits.requests.check(key)) {
+        return (Err(e), None);
+    }
     let changes_state = changes_state(request.method());
 
     if guard.access == Access::Public {
@@ -280,8 +305,32 @@ async fn org_context(
     })
 }
 
-/// Admits a request carrying the bearer token of a live device.
-async fn authenticate_device(state: &AppState, mut request: Request) -> Result<Request, AppError> {
+/// Admits a request carrying the bearer token of a live device, within the
+/// device's rate limit. A request that fails to authenticate counts against
+/// its client address instead, like any anonymous request.
+async fn authenticate_device(
+    state: &AppState,
+    request: Request,
+    address: Option<RateKey>,
+) -> Result<Request, AppError> {
+    match device_request(state, request).await {
+        Ok((request, device)) => {
+            state.limits.agent.check(RateKey::Device(device))?;
+            Ok(request)
+        }
+        Err(e) => {
+            if let Some(address) = address {
+                state.limits.requests.check(address)?;
+            }
+            Err(e)
+        }
+    }
+}
+
+async fn device_request(
+    state: &AppState,
+    mut request: Request,
+) -> Result<(Request, uuid::Uuid), AppError> {
     let secret = request
         .headers()
         .get(header::AUTHORIZATION)
@@ -303,10 +352,11 @@ async fn authenticate_device(state: &AppState, mut request: Request) -> Result<R
         Err(e) => return Err(e.into()),
     };
     tracing::Span::current().record("device_id", tracing::field::display(device.id));
+    let id = device.id;
     request
         .extensions_mut()
         .insert(DeviceContext { store, device });
-    Ok(request)
+    Ok((request, id))
 }
 
 /// Whether a state-changing request comes from our own pages. A present `Origin`

@@ -102,6 +102,8 @@ pub struct Metrics {
     pub unauthenticated_refusals: AtomicU64,
     /// Audit entries that could not be written.
     pub audit_failures: AtomicU64,
+    /// Requests refused with 429 by a rate limit.
+    pub rate_limited: AtomicU64,
 }
 
 impl Metrics {
@@ -118,6 +120,11 @@ impl Metrics {
                 "sentinel_audit_failures_total",
                 "Audit entries that could not be written.",
                 &self.audit_failures,
+            ),
+            (
+                "sentinel_rate_limited_total",
+                "Requests refused by a rate limit.",
+                &self.rate_limited,
             ),
         ] {
             text.push_str(&format!(

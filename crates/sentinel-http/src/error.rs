@@ -39,6 +39,9 @@ pub enum AppError {
     UnsupportedMediaType(String),
     #[error("the request took too long")]
     Timeout,
+    /// The caller went over a rate limit; retry after the given time.
+    #[error("too many requests; retry in {} s", retry_after_seconds(*.0))]
+    TooManyRequests(std::time::Duration),
     /// The server is at capacity for this kind of work; retry shortly.
     #[error("the server is busy; retry in a moment")]
     Busy,
@@ -59,6 +62,7 @@ impl AppError {
             AppError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            AppError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             AppError::Timeout | AppError::Busy => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -78,6 +82,7 @@ impl AppError {
             AppError::PayloadTooLarge => "payload-too-large",
             AppError::UnsupportedMediaType(_) => "unsupported-media-type",
             AppError::Timeout => "timeout",
+            AppError::TooManyRequests(_) => "rate-limited",
             AppError::Busy => "busy",
             AppError::Internal(_) => "internal",
         }
@@ -93,11 +98,14 @@ impl AppError {
 
     /// Tells the client when to retry, for errors that pass.
     fn add_retry_hint(&self, mut response: Response) -> Response {
-        if matches!(self, AppError::Busy) {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-        }
+        let seconds = match self {
+            AppError::Busy => 1,
+            AppError::TooManyRequests(wait) => retry_after_seconds(*wait),
+            _ => return response,
+        };
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         response
     }
 
@@ -115,6 +123,11 @@ impl AppError {
             tracing::error!(error = %cause, "request failed");
         }
     }
+}
+
+/// Whole seconds to wait, rounded up (`Retry-After` has no fractions).
+fn retry_after_seconds(wait: std::time::Duration) -> u64 {
+    wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
 }
 
 impl From<ValidationError> for AppError {

@@ -20,6 +20,7 @@ mod extract;
 mod middleware;
 mod ops;
 mod password_work;
+pub mod rate_limit;
 pub mod routes;
 mod session;
 mod state;
@@ -27,6 +28,7 @@ mod ui;
 
 pub use api::openapi_document;
 pub use error::AppError;
+pub use rate_limit::RateLimitSettings;
 pub use routes::{RouteSpec, Surface, route_table, router};
 pub use session::SESSION_COOKIE;
 pub use state::{AppState, HttpSettings};

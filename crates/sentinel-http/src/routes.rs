@@ -17,7 +17,7 @@ use sentinel_core::audit::AuditAction;
 
 use crate::access::{Access, Guard, enforce};
 use crate::error::{ApiError, AppError, UiError};
-use crate::middleware::{request_trace, security_headers, timeout};
+use crate::middleware::{cors, request_trace, security_headers, timeout};
 use crate::state::AppState;
 use crate::{api, client, ui};
 
@@ -548,6 +548,7 @@ pub fn router(state: AppState) -> Router {
             timeout::limit,
         ))
         .layer(from_fn_with_state(state.clone(), client::record_client))
+        .layer(from_fn_with_state(state.clone(), cors::apply))
         .layer(from_fn(request_trace::trace))
         .layer(from_fn(security_headers::apply))
         .with_state(state)

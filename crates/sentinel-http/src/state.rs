@@ -1,5 +1,6 @@
 //! What every handler can reach: the stores, the clock, the HTTP settings, the
-//! key that seals secrets at rest, and the bus that wakes waiting agents.
+//! key that seals secrets at rest, the bus that wakes waiting agents, and the
+//! rate limits.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,6 +14,7 @@ use sentinel_store::Stores;
 use crate::audit::Metrics;
 use crate::bus::{CommandBus, LocalBus};
 use crate::password_work::PasswordWork;
+use crate::rate_limit::{RateLimitSettings, RateLimits};
 
 /// Settings of the HTTP layer (the `sentinel` binary fills them from configuration).
 #[derive(Debug, Clone)]
@@ -35,6 +37,9 @@ pub struct HttpSettings {
     pub password_policy: PasswordPolicy,
     /// What agents are told to do (intervals), sent with every telemetry answer.
     pub agent: AgentSettings,
+    pub rate_limits: RateLimitSettings,
+    /// Origins whose pages may call the API from a browser (CORS); none by default.
+    pub cors_allowed_origins: Vec<String>,
 }
 
 impl Default for HttpSettings {
@@ -49,6 +54,8 @@ impl Default for HttpSettings {
             request_timeout: Duration::from_secs(30),
             password_policy: PasswordPolicy::default(),
             agent: AgentSettings::default(),
+            rate_limits: RateLimitSettings::default(),
+            cors_allowed_origins: Vec::new(),
         }
     }
 }
@@ -68,6 +75,7 @@ pub struct Inner {
     /// Seals secrets kept in the stores (organizations' command-signing keys).
     pub sealing: SealingKey,
     pub bus: Arc<dyn CommandBus>,
+    pub limits: RateLimits,
 }
 
 impl AppState {
@@ -77,7 +85,9 @@ impl AppState {
         settings: HttpSettings,
         sealing: SealingKey,
     ) -> Self {
+        let limits = RateLimits::new(&settings.rate_limits);
         Self(Arc::new(Inner {
+            limits,
             stores,
             clock,
             settings,

@@ -7,6 +7,7 @@
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
@@ -14,7 +15,7 @@ use std::time::Duration;
 use ipnet::IpNet;
 use sentinel_core::SecretString;
 use sentinel_core::audit::LogId;
-use sentinel_http::HttpSettings;
+use sentinel_http::{HttpSettings, RateLimitSettings};
 use sentinel_protocol::enroll::AgentSettings;
 use serde::{Deserialize, Deserializer, Serialize};
 
@@ -266,6 +267,52 @@ pub struct Settings {
     #[arg(long, env = "SENTINEL_AGENT_TOKEN_ROTATION", value_name = "DURATION")]
     pub agent_token_rotation: Option<HumanDuration>,
 
+    /// Requests per minute per logged-in user or API token, and per client address for anonymous requests [default: 100]
+    #[arg(long, env = "SENTINEL_RATE_LIMIT_REQUESTS", value_name = "PER_MINUTE")]
+    pub rate_limit_requests: Option<u32>,
+
+    /// Agent requests per minute per device (never per address) [default: 100]
+    #[arg(long, env = "SENTINEL_RATE_LIMIT_AGENT", value_name = "PER_MINUTE")]
+    pub rate_limit_agent: Option<u32>,
+
+    /// Login attempts per minute per client address and per account [default: 10]
+    #[arg(long, env = "SENTINEL_RATE_LIMIT_LOGIN", value_name = "PER_MINUTE")]
+    pub rate_limit_login: Option<u32>,
+
+    /// Two-factor code checks per minute per account [default: 5]
+    #[arg(
+        long,
+        env = "SENTINEL_RATE_LIMIT_TWO_FACTOR",
+        value_name = "PER_MINUTE"
+    )]
+    pub rate_limit_two_factor: Option<u32>,
+
+    /// Organizations a user may create per minute [default: 5]
+    #[arg(
+        long,
+        env = "SENTINEL_RATE_LIMIT_ORG_CREATION",
+        value_name = "PER_MINUTE"
+    )]
+    pub rate_limit_org_creation: Option<u32>,
+
+    /// Agent enrollments per minute per client address; raise it for mass enrollment behind one NAT address [default: 10]
+    #[arg(
+        long,
+        env = "SENTINEL_RATE_LIMIT_ENROLLMENT",
+        value_name = "PER_MINUTE"
+    )]
+    pub rate_limit_enrollment: Option<u32>,
+
+    /// Origins allowed to call the API from a browser (CORS), e.g. https://portal.example.org (repeatable) [default: none]
+    #[arg(
+        long = "cors-allowed-origin",
+        env = "SENTINEL_CORS_ALLOWED_ORIGINS",
+        value_name = "ORIGIN",
+        value_delimiter = ','
+    )]
+    #[serde(default)]
+    pub cors_allowed_origins: Vec<String>,
+
     /// Log format [default: auto]
     #[arg(long, env = "SENTINEL_LOG_FORMAT", value_name = "FORMAT")]
     pub log_format: Option<LogFormat>,
@@ -318,6 +365,15 @@ impl Settings {
             agent_long_poll: self.agent_long_poll.or(lower.agent_long_poll),
             agent_poll_interval: self.agent_poll_interval.or(lower.agent_poll_interval),
             agent_token_rotation: self.agent_token_rotation.or(lower.agent_token_rotation),
+            rate_limit_requests: self.rate_limit_requests.or(lower.rate_limit_requests),
+            rate_limit_agent: self.rate_limit_agent.or(lower.rate_limit_agent),
+            rate_limit_login: self.rate_limit_login.or(lower.rate_limit_login),
+            rate_limit_two_factor: self.rate_limit_two_factor.or(lower.rate_limit_two_factor),
+            rate_limit_org_creation: self
+                .rate_limit_org_creation
+                .or(lower.rate_limit_org_creation),
+            rate_limit_enrollment: self.rate_limit_enrollment.or(lower.rate_limit_enrollment),
+            cors_allowed_origins: vec_or(self.cors_allowed_origins, lower.cors_allowed_origins),
             log_format: self.log_format.or(lower.log_format),
             log_level: self.log_level.or(lower.log_level),
         }
@@ -411,6 +467,7 @@ impl Config {
     pub fn from_settings(s: Settings) -> Result<Config, ConfigError> {
         let defaults = HttpSettings::default();
         let agent = agent_settings(&s)?;
+        let rate_limits = rate_limits(&s)?;
         let listen = match s.listen {
             Some(addr) => addr,
             None => DEFAULT_LISTEN
@@ -523,6 +580,11 @@ impl Config {
                 "must be between 1s and 1h",
             ));
         }
+        let cors_allowed_origins = s
+            .cors_allowed_origins
+            .iter()
+            .map(|origin| cors_origin(origin))
+            .collect::<Result<Vec<_>, _>>()?;
         let log_level = s.log_level.unwrap_or_else(|| String::from("info"));
         tracing_subscriber::EnvFilter::try_new(&log_level).map_err(|e| {
             invalid(
@@ -547,6 +609,8 @@ impl Config {
                 request_timeout,
                 password_policy: defaults.password_policy,
                 agent,
+                rate_limits,
+                cors_allowed_origins,
             },
             log_format: s.log_format.unwrap_or(LogFormat::Auto),
             log_level,
@@ -584,6 +648,13 @@ impl Config {
             agent_long_poll: String,
             agent_poll_interval: String,
             agent_token_rotation: String,
+            rate_limit_requests: u32,
+            rate_limit_agent: u32,
+            rate_limit_login: u32,
+            rate_limit_two_factor: u32,
+            rate_limit_org_creation: u32,
+            rate_limit_enrollment: u32,
+            cors_allowed_origins: &'a [String],
             log_format: LogFormat,
             log_level: &'a str,
         }
@@ -630,6 +701,13 @@ impl Config {
             agent_long_poll: seconds(self.http.agent.long_poll_seconds),
             agent_poll_interval: seconds(self.http.agent.poll_interval_seconds),
             agent_token_rotation: seconds(self.http.agent.token_rotation_seconds),
+            rate_limit_requests: self.http.rate_limits.requests.get(),
+            rate_limit_agent: self.http.rate_limits.agent.get(),
+            rate_limit_login: self.http.rate_limits.login.get(),
+            rate_limit_two_factor: self.http.rate_limits.two_factor.get(),
+            rate_limit_org_creation: self.http.rate_limits.org_creation.get(),
+            rate_limit_enrollment: self.http.rate_limits.enrollment.get(),
+            cors_allowed_origins: &self.http.cors_allowed_origins,
             log_format: self.log_format,
             log_level: &self.log_level,
         };
@@ -690,6 +768,73 @@ fn agent_settings(s: &Settings) -> Result<AgentSettings, ConfigError> {
             3600..=90 * 86_400,
         )?,
     })
+}
+
+/// The rate limits, each between 1 and 1,000,000 per minute.
+fn rate_limits(s: &Settings) -> Result<RateLimitSettings, ConfigError> {
+    let defaults = RateLimitSettings::default();
+    let pick = |name: &'static str, value: Option<u32>, default: NonZeroU32| match value {
+        None => Ok(default),
+        Some(n) => NonZeroU32::new(n)
+            .filter(|n| n.get() <= 1_000_000)
+            .ok_or_else(|| invalid(name, "must be between 1 and 1000000 per minute")),
+    };
+    Ok(RateLimitSettings {
+        requests: pick(
+            "rate_limit_requests",
+            s.rate_limit_requests,
+            defaults.requests,
+        )?,
+        agent: pick("rate_limit_agent", s.rate_limit_agent, defaults.agent)?,
+        login: pick("rate_limit_login", s.rate_limit_login, defaults.login)?,
+        two_factor: pick(
+            "rate_limit_two_factor",
+            s.rate_limit_two_factor,
+            defaults.two_factor,
+        )?,
+        org_creation: pick(
+            "rate_limit_org_creation",
+            s.rate_limit_org_creation,
+            defaults.org_creation,
+        )?,
+        enrollment: pick(
+            "rate_limit_enrollment",
+            s.rate_limit_enrollment,
+            defaults.enrollment,
+        )?,
+    })
+}
+
+/// An origin allowed by CORS: `https://host[:port]` (or `http://` for
+/// development), lowercased, without a path. `*` is refused: credentials are
+/// never shared with any origin.
+fn cors_origin(origin: &str) -> Result<String, ConfigError> {
+    let refuse = || {
+        invalid(
+            "cors_allowed_origins",
+            format!(
+                "{origin:?} must be scheme://host[:port] with scheme https or http, no path and no wildcard"
+            ),
+        )
+    };
+    let (scheme, authority) = origin.split_once("://").ok_or_else(refuse)?;
+    let host = authority
+        .rsplit_once(':')
+        .map_or(authority, |(host, port)| {
+            if port.parse::<u16>().is_ok() {
+                host
+            } else {
+                authority
+            }
+        });
+    if !matches!(scheme, "https" | "http")
+        || authority.is_empty()
+        || authority.contains(['/', '?', '#', '@', '*'])
+        || validate_hostname(host.trim_matches(['[', ']'])).is_err()
+    {
+        return Err(refuse());
+    }
+    Ok(format!("{scheme}://{}", authority.to_ascii_lowercase()))
 }
 
 /// `https://host[:port]` from a public URL, which must be HTTPS and carry no path.

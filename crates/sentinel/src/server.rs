@@ -94,8 +94,9 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<RunningServ
         config.http.clone(),
         master_key.sealing_key()?,
     );
-    let app = router(state);
     let (stop, stopped) = watch::channel(false);
+    tokio::spawn(sweep_rate_limits(state.clone(), stopped.clone()));
+    let app = router(state);
     let acceptor = tls
         .as_ref()
         .map(|t| TlsAcceptor::from(t.server_config.clone()));
@@ -316,6 +317,17 @@ async fn handshake(
         Err(_) => {
             tracing::debug!(peer = %peer, "TLS handshake timed out");
             None
+        }
+    }
+}
+
+/// Keeps the rate limiters small: drops the keys whose state is as good as new.
+async fn sweep_rate_limits(state: AppState, mut stopped: watch::Receiver<bool>) {
+    let mut interval = tokio::time::interval(sentinel_http::rate_limit::SWEEP_INTERVAL);
+    loop {
+        tokio::select! {
+            _ = interval.tick() => state.limits.sweep(),
+            _ = stopped.changed() => return,
         }
     }
 }

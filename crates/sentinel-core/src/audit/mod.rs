@@ -80,11 +80,23 @@ named_enum!(
         SetupCompleted => "setup.completed",
         Login => "auth.login",
         LoginFailed => "auth.login_failed",
+        /// Consecutive failed logins locked an account for a while.
+        AccountLocked => "auth.account_locked",
         Logout => "auth.logout",
         UserCreated => "user.created",
         UserDeleted => "user.deleted",
         PlatformAdminChanged => "user.platform_admin_changed",
         PasswordChanged => "user.password_changed",
+        /// A platform admin lifted a user's login lock.
+        UserUnlocked => "user.unlocked",
+        /// A session was ended by its user or a platform admin.
+        SessionRevoked => "session.revoked",
+        /// A platform admin ended every session of a user.
+        UserSessionsEnded => "user.sessions_ended",
+        ApiTokenCreated => "api_token.created",
+        ApiTokenRevoked => "api_token.revoked",
+        ServiceAccountCreated => "service_account.created",
+        ServiceAccountDeleted => "service_account.deleted",
         OrgCreated => "org.created",
         OrgRenamed => "org.renamed",
         OrgDeleted => "org.deleted",
@@ -114,6 +126,7 @@ named_enum!(
         User => "user",
         Organization => "organization",
         Session => "session",
+        ApiToken => "api_token",
         AuditLog => "audit_log",
         Platform => "platform",
         EnrollmentToken => "enrollment_token",

@@ -2,6 +2,7 @@
 //! device-token calls that reach only the calling device's data. The bodies are
 //! the `sentinel_protocol` types both ends share.
 
+use crate::client::ClientInfo;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -31,9 +32,10 @@ use crate::state::AppState;
 pub async fn enroll(
     State(state): State<AppState>,
     RequestOrigin(origin): RequestOrigin,
+    client: ClientInfo,
     ApiJson(body): ApiJson<EnrollRequest>,
 ) -> ApiResult<(StatusCode, Json<EnrollResponse>)> {
-    let response = ops::agent::enroll(&state, &origin, &body).await?;
+    let response = ops::agent::enroll(&state, &client, &origin, &body).await?;
     Ok((StatusCode::CREATED, Json(response)))
 }
 

@@ -2,6 +2,8 @@
 //! — report telemetry and inventory, fetch commands (long-polling) and report
 //! on them, and rotate their token.
 
+use crate::client::ClientInfo;
+use crate::rate_limit::RateKey;
 use std::time::Duration;
 
 use sentinel_core::BearerSecret;
@@ -46,9 +48,11 @@ pub fn settings(state: &AppState) -> AgentSettings {
 /// Exchanges an enrollment token for a new device identity.
 pub async fn enroll(
     state: &AppState,
+    client: &ClientInfo,
     origin: &Origin,
     request: &EnrollRequest,
 ) -> Result<EnrollResponse, AppError> {
+    state.limits.enrollment.check(RateKey::address(client.ip))?;
     if let Some(problem) = request.facts.problem() {
         return Err(AppError::BadRequest(format!("facts: {problem}")));
     }

@@ -9,6 +9,7 @@ use sentinel_store::User;
 use crate::access::Principal;
 use crate::client::ClientInfo;
 use crate::error::AppError;
+use crate::rate_limit::RateKey;
 use crate::session::{self, StartedSession};
 use crate::state::AppState;
 
@@ -24,6 +25,11 @@ pub async fn login(
     origin: &Origin,
     previous: Option<&Principal>,
 ) -> Result<(User, StartedSession), AppError> {
+    state
+        .limits
+        .login_address
+        .check(RateKey::address(client.ip))?;
+    state.limits.login_account.check(RateKey::account(email))?;
     let account = match Email::parse(email) {
         Ok(email) => state.stores.control().user_by_email(&email).await?,
         Err(_) => None,

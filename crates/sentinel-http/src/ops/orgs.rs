@@ -1,5 +1,6 @@
 //! Listing, creating, renaming and deleting organizations.
 
+use crate::rate_limit::RateKey;
 use sentinel_core::audit::AuditContext;
 use sentinel_core::{OrgId, OrgName};
 use sentinel_store::{Organization, OrganizationWithRole};
@@ -29,6 +30,10 @@ pub async fn create(
     audit: &AuditContext,
     name: &str,
 ) -> Result<Organization, AppError> {
+    state
+        .limits
+        .org_creation
+        .check(RateKey::User(principal.user.id.as_uuid()))?;
     let name = OrgName::parse(name)?;
     let org = state
         .stores

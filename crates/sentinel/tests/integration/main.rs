@@ -13,6 +13,7 @@ mod cli;
 mod devices;
 mod errors;
 mod headers;
+mod limits;
 mod logs;
 mod orgs;
 mod routes;

@@ -112,6 +112,14 @@ impl TestServer {
             database_url: pg
                 .as_ref()
                 .map(|db| sentinel_core::SecretString::new(db.url())),
+            // Tests make many requests from one address quickly; the rate-limit
+            // tests set the limits they exercise.
+            rate_limit_requests: Some(1_000_000),
+            rate_limit_agent: Some(1_000_000),
+            rate_limit_login: Some(1_000_000),
+            rate_limit_two_factor: Some(1_000_000),
+            rate_limit_org_creation: Some(1_000_000),
+            rate_limit_enrollment: Some(1_000_000),
             ..Settings::default()
         };
         configure(&mut settings);

@@ -1,0 +1,292 @@
+//! Rate limits and CORS: who is counted against which limit, what an
+//! over-the-limit caller gets, and which origins may call the API.
+
+use reqwest::Method;
+use serde_json::json;
+
+use crate::support::{Engine, PASSWORD, TestServer};
+
+fn assert_limited(resp: &crate::support::Resp) {
+    assert_eq!(resp.status, 429, "{}", resp.text);
+    let wait: u64 = resp.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=60).contains(&wait), "Retry-After: {wait}");
+    assert_eq!(resp.json()["type"], "urn:sentinel:problem:rate-limited");
+}
+
+async fn login_from(
+    server: &TestServer,
+    forwarded_for: &str,
+    email: &str,
+    password: &str,
+) -> crate::support::Resp {
+    TestServer::send(
+        server
+            .raw(Method::POST, "/api/v1/auth/login")
+            .header("x-forwarded-for", forwarded_for)
+            .json(&json!({"email": email, "password": password})),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn logins_are_limited_per_address_and_a_forged_forwarded_for_changes_nothing() {
+    let server = TestServer::start_on(Engine::Sqlite, |s| s.rate_limit_login = Some(10))
+        .await
+        .unwrap();
+    server.setup_admin().await; // one login
+    for i in 0..9 {
+        // Each attempt claims another address and another account: the peer is
+        // not a trusted proxy, so neither changes the key.
+        let resp = login_from(
+            &server,
+            &format!("198.51.100.{i}"),
+            &format!("u{i}@example.org"),
+            "wrong password!!",
+        )
+        .await;
+        assert_eq!(resp.status, 401, "{}", resp.text);
+    }
+    let resp = login_from(&server, "203.0.113.50", "root@example.org", PASSWORD).await;
+    assert_limited(&resp);
+    assert!(
+        resp.header("set-cookie").is_none(),
+        "the right password gets no session while limited"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn logins_are_limited_per_account_across_addresses_behind_a_trusted_proxy() {
+    let server = TestServer::start_on(Engine::Sqlite, |s| {
+        s.rate_limit_login = Some(10);
+        s.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    })
+    .await
+    .unwrap();
+    server.setup_admin().await;
+    // Ten tries at one account from ten addresses: the account's limit is spent.
+    for i in 0..9 {
+        let resp = login_from(
+            &server,
+            &format!("198.51.100.{i}"),
+            "Root@Example.org",
+            "wrong password!!",
+        )
+        .await;
+        assert_eq!(resp.status, 401, "{}", resp.text);
+    }
+    assert_limited(&login_from(&server, "198.51.100.200", "root@example.org", PASSWORD).await);
+    // Another account from a fresh address is untouched: behind a trusted
+    // proxy the forwarded address is the key.
+    let other = login_from(
+        &server,
+        "203.0.113.9",
+        "someone@example.org",
+        "wrong password!!",
+    )
+    .await;
+    assert_eq!(other.status, 401, "{}", other.text);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn requests_are_limited_per_user_not_per_address() {
+    let server = TestServer::start_on(Engine::Sqlite, |s| s.rate_limit_requests = Some(20))
+        .await
+        .unwrap();
+    let root = server.setup_admin().await;
+    server.create_user(&root, "alice@example.org").await;
+    let alice = server.login("alice@example.org", PASSWORD).await.unwrap();
+    for _ in 0..19 {
+        assert_eq!(server.get(&root, "/api/v1/me").await.status, 200);
+    }
+    assert_limited(&server.get(&root, "/api/v1/me").await);
+    // Same address, another user: not affected.
+    assert_eq!(server.get(&alice, "/api/v1/me").await.status, 200);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn anonymous_requests_are_limited_per_address() {
+    let server = TestServer::start_on(Engine::Sqlite, |s| s.rate_limit_requests = Some(5))
+        .await
+        .unwrap();
+    for _ in 0..5 {
+        let resp = TestServer::send(server.raw(Method::GET, "/api/v1/me")).await;
+        assert_eq!(resp.status, 401);
+    }
+    assert_limited(&TestServer::send(server.raw(Method::GET, "/api/v1/me")).await);
+    // A device token that does not authenticate is anonymous too.
+    let resp = TestServer::send(server.raw(Method::GET, "/api/v1/agent/commands").header(
+        "authorization",
+        "Bearer sdt_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+    ))
+    .await;
+    assert_limited(&resp);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn agents_are_limited_per_device_and_enrollment_per_address() {
+    let server = TestServer::start_on(Engine::Sqlite, |s| {
+        s.rate_limit_agent = Some(5);
+        s.rate_limit_enrollment = Some(3);
+    })
+    .await
+    .unwrap();
+    let root = server.setup_admin().await;
+    let org = server.create_org(&root, "School").await;
+    let a = server.enroll(&root, &org, "lab-01").await;
+    let b = server.enroll(&root, &org, "lab-02").await;
+    let token = server.enrollment_token(&root, &org, json!({})).await;
+    assert_eq!(server.try_enroll(&token, "lab-03").await.status, 201);
+    assert_limited(&server.try_enroll(&token, "lab-04").await);
+
+    let heartbeat = |agent| {
+        TestServer::send(
+            server
+                .as_agent(agent, Method::POST, "/api/v1/agent/telemetry")
+                .json(&json!({"samples": []})),
+        )
+    };
+    for _ in 0..5 {
+        assert_eq!(heartbeat(&a).await.status, 200);
+    }
+    assert_limited(&heartbeat(&a).await);
+    // Device B sits behind the same address (a school's NAT): not affected.
+    assert_eq!(heartbeat(&b).await.status, 200);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn organization_creation_is_limited_and_refusals_are_counted() {
+    let server = TestServer::start_on(Engine::Sqlite, |s| s.rate_limit_org_creation = Some(2))
+        .await
+        .unwrap();
+    let root = server.setup_admin().await;
+    server.create_org(&root, "One").await;
+    server.create_org(&root, "Two").await;
+    let resp = server
+        .call(
+            &root,
+            Method::POST,
+            "/api/v1/orgs",
+            json!({"name": "Three"}),
+        )
+        .await;
+    assert_limited(&resp);
+    let orgs = server.get(&root, "/api/v1/orgs").await.json();
+    assert_eq!(orgs["organizations"].as_array().map(Vec::len), Some(2), "{orgs}");
+    let metrics = server.get(&root, "/api/v1/metrics").await.text;
+    assert!(
+        metrics.contains("sentinel_rate_limited_total 1"),
+        "{metrics}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn cors_allows_only_configured_origins_and_never_credentials() {
+    let portal = "https://portal.example.org";
+    let server = TestServer::start_on(Engine::Sqlite, |s| {
+        s.cors_allowed_origins = vec![portal.to_owned()];
+    })
+    .await
+    .unwrap();
+    let root = server.setup_admin().await;
+    let preflight = |origin: &str| {
+        TestServer::send(
+            server
+                .raw(Method::OPTIONS, "/api/v1/me")
+                .header("origin", origin)
+                .header("access-control-request-method", "GET")
+                .header("access-control-request-headers", "authorization"),
+        )
+    };
+    let allowed = preflight(portal).await;
+    assert_eq!(allowed.status, 204, "{}", allowed.text);
+    assert_eq!(allowed.header("access-control-allow-origin"), Some(portal));
+    assert!(allowed.header("access-control-allow-credentials").is_none());
+    assert!(
+        allowed
+            .header("access-control-allow-headers")
+            .unwrap()
+            .contains("authorization")
+    );
+    let refused = preflight("https://evil.example.net").await;
+    assert!(refused.header("access-control-allow-origin").is_none());
+
+    let get = |origin: &str| {
+        TestServer::send(
+            server
+                .raw(Method::GET, "/api/v1/openapi.json")
+                .header("origin", origin),
+        )
+    };
+    let answer = get(portal).await;
+    assert_eq!(answer.header("access-control-allow-origin"), Some(portal));
+    assert!(
+        answer
+            .header("vary")
+            .unwrap()
+            .to_ascii_lowercase()
+            .contains("origin")
+    );
+    assert!(
+        get("https://evil.example.net")
+            .await
+            .header("access-control-allow-origin")
+            .is_none()
+    );
+    assert!(
+        get("null")
+            .await
+            .header("access-control-allow-origin")
+            .is_none()
+    );
+
+    // An allowed origin still cannot ride on a user's session: cookie requests
+    // must come from Sentinel's own origin.
+    let resp = TestServer::send(
+        server
+            .raw(Method::POST, "/api/v1/orgs")
+            .header("cookie", &root.cookie)
+            .header("x-csrf-token", &root.csrf)
+            .header("origin", portal)
+            .json(&json!({"name": "Planted"})),
+    )
+    .await;
+    assert_eq!(resp.status, 403, "{}", resp.text);
+    server.stop().await;
+
+    // None are allowed by default.
+    let server = TestServer::start().await;
+    let resp = TestServer::send(
+        server
+            .raw(Method::GET, "/api/v1/openapi.json")
+            .header("origin", portal),
+    )
+    .await;
+    assert!(resp.header("access-control-allow-origin").is_none());
+    server.stop().await;
+}
+
+#[test]
+fn a_wildcard_cors_origin_is_refused_by_configuration() {
+    for origin in [
+        "*",
+        "https://*.example.org",
+        "https://portal.example.org/app",
+        "ftp://x.example.org",
+    ] {
+        let settings = sentinel::config::Settings {
+            cors_allowed_origins: vec![origin.to_owned()],
+            ..Default::default()
+        };
+        let error = sentinel::config::Config::from_settings(settings).unwrap_err();
+        assert!(
+            error.to_string().contains("cors_allowed_origins"),
+            "{origin}: {error}"
+        );
+    }
+}
