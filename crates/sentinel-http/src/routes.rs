@@ -364,6 +364,13 @@ pub fn route_table() -> Vec<RouteSpec> {
             api::users::delete,
         )
         .audited(A::UserDeleted),
+        route(
+            M::POST,
+            "/api/v1/users/{user_id}/unlock",
+            PlatformAdmin,
+            api::users::unlock,
+        )
+        .audited(A::UserUnlocked),
         // UI: public pages and assets.
         route(M::GET, "/", Public, ui::home),
         route(
@@ -519,6 +526,13 @@ pub fn route_table() -> Vec<RouteSpec> {
             ui::admin::delete_user,
         )
         .audited(A::UserDeleted),
+        route(
+            M::POST,
+            "/admin/users/{user_id}/unlock",
+            PlatformAdmin,
+            ui::admin::unlock_user,
+        )
+        .audited(A::UserUnlocked),
     ]
 }
 

@@ -65,6 +65,11 @@ pub(crate) const CONTROL: &[Migration] = &[
         "device credentials",
         "../migrations/control/0005_device_credentials.sql"
     ),
+    portable!(
+        6,
+        "account security",
+        "../migrations/control/0006_account_security.sql"
+    ),
 ];
 
 pub(crate) const TENANT: &[Migration] = &[

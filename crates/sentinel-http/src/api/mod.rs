@@ -149,6 +149,7 @@ impl Modify for Security {
         users::create,
         users::update,
         users::delete,
+        users::unlock,
         audit::org_entries,
         audit::org_export,
         audit::platform_entries,

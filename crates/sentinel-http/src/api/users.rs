@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use sentinel_core::{SecretString, UserId};
+use sentinel_core::{SecretString, Timestamp, UserId};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -17,7 +17,16 @@ use crate::state::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UserList {
-    pub users: Vec<UserView>,
+    pub users: Vec<AdminUserView>,
+}
+
+/// A user as platform admins see one.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AdminUserView {
+    #[serde(flatten)]
+    pub user: UserView,
+    /// Set while failed logins keep the account locked.
+    pub locked_until: Option<Timestamp>,
 }
 
 /// Every user account.
@@ -26,7 +35,13 @@ pub struct UserList {
 pub async fn list(State(state): State<AppState>) -> ApiResult<Json<UserList>> {
     let users = ops::users::list(&state).await?;
     Ok(Json(UserList {
-        users: users.into_iter().map(Into::into).collect(),
+        users: users
+            .into_iter()
+            .map(|(user, locked_until)| AdminUserView {
+                user: user.into(),
+                locked_until,
+            })
+            .collect(),
     }))
 }
 
@@ -103,5 +118,19 @@ pub async fn delete(
     ApiPath(user): ApiPath<UserId>,
 ) -> ApiResult<StatusCode> {
     ops::users::delete(&state, &principal, &audit, user).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Lifts the login lock that failed logins put on an account.
+#[utoipa::path(post, path = "/api/v1/users/{user_id}/unlock", tag = "users",
+    params(("user_id" = UserId, Path)),
+    responses((status = 204), (status = 404, body = Problem)))]
+pub async fn unlock(
+    State(state): State<AppState>,
+    Audit(audit): Audit,
+    principal: Principal,
+    ApiPath(user): ApiPath<UserId>,
+) -> ApiResult<StatusCode> {
+    ops::users::unlock(&state, &principal, &audit, user).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -14,9 +14,11 @@ use crate::session::{self, StartedSession};
 use crate::state::AppState;
 
 /// Checks the credentials and starts a new session, ending `previous` (the
-/// session the browser held before, if any). Unknown addresses and wrong
-/// passwords fail the same way and take the same time: both run one Argon2id
-/// verification, and both are audited as `auth.login_failed`.
+/// session the browser held before, if any). Unknown addresses, wrong
+/// passwords, service accounts and locked accounts fail the same way and take
+/// the same time: each runs one Argon2id verification, and each is audited as
+/// `auth.login_failed` (the entry says which it was). Within the rate limits,
+/// every failure counts towards the account's lock (`sentinel_core::lockout`).
 pub async fn login(
     state: &AppState,
     email: &str,
@@ -30,10 +32,17 @@ pub async fn login(
         .login_address
         .check(RateKey::address(client.ip))?;
     state.limits.login_account.check(RateKey::account(email))?;
+    let control = state.stores.control();
     let account = match Email::parse(email) {
-        Ok(email) => state.stores.control().user_by_email(&email).await?,
+        Ok(email) => control.user_by_email(&email).await?,
         Err(_) => None,
-    };
+    }
+    .filter(|account| !account.service_account);
+    let now = state.clock.now();
+    let locked = account
+        .as_ref()
+        .and_then(|a| a.locked_until)
+        .is_some_and(|until| until > now);
     let stored = account.as_ref().map(|a| a.password_hash.clone());
     let candidate = password.to_owned();
     let verified = state
@@ -44,9 +53,13 @@ pub async fn login(
         })
         .await?;
     let account = match account {
-        Some(account) if verified => account,
+        Some(account) if verified && !locked => account,
         account => {
-            tracing::info!(client_ip = %client.ip, "login failed");
+            tracing::info!(client_ip = %client.ip, locked, "login failed");
+            let locked_now = match &account {
+                Some(a) if !locked => control.record_login_failure(a.user.id, now).await?,
+                _ => None,
+            };
             let (actor, entity) = match &account {
                 Some(a) => (
                     Actor::user(a.user.id, &a.user.name),
@@ -58,17 +71,38 @@ pub async fn login(
                 actor,
                 origin: origin.clone(),
             };
+            let reason = match (&account, locked) {
+                (None, _) => "unknown account",
+                (Some(_), true) => "account locked",
+                (Some(_), false) => "wrong password",
+            };
             let event = audit.event(
-                state.clock.now(),
+                now,
                 AuditAction::LoginFailed,
-                entity,
-                serde_json::json!({ "email": email.chars().take(254).collect::<String>() }),
+                entity.clone(),
+                serde_json::json!({
+                    "email": email.chars().take(254).collect::<String>(),
+                    "reason": reason,
+                }),
                 Outcome::Failure,
             );
             state.stores.record(LogId::Platform, event).await?;
+            if let Some(until) = locked_now {
+                tracing::warn!(user_id = %entity.id, %until, "account locked after failed logins");
+                let event = audit.success(
+                    now,
+                    AuditAction::AccountLocked,
+                    entity,
+                    serde_json::json!({ "locked_until": until.to_string() }),
+                );
+                state.stores.record(LogId::Platform, event).await?;
+            }
             return Err(AppError::InvalidCredentials);
         }
     };
+    if account.failed_logins > 0 || account.locked_until.is_some() {
+        control.clear_login_failures(account.user.id).await?;
+    }
     let user = account.user;
     let audit = AuditContext {
         actor: Actor::user(user.id, &user.name),

@@ -1,15 +1,38 @@
 //! Platform administration of user accounts.
 
 use sentinel_core::audit::AuditContext;
-use sentinel_core::{NewAccount, UserId};
+use sentinel_core::{NewAccount, Timestamp, UserId};
 use sentinel_store::{NewUser, StoreError, User};
 
 use crate::access::Principal;
 use crate::error::AppError;
 use crate::state::AppState;
 
-pub async fn list(state: &AppState) -> Result<Vec<User>, AppError> {
-    Ok(state.stores.control().users().await?)
+/// Every user, with the end of their login lock if they are locked now.
+pub async fn list(state: &AppState) -> Result<Vec<(User, Option<Timestamp>)>, AppError> {
+    let now = state.clock.now();
+    let users = state.stores.control().users().await?;
+    Ok(users
+        .into_iter()
+        .map(|(user, locked_until)| (user, locked_until.filter(|until| *until > now)))
+        .collect())
+}
+
+/// Lifts a user's login lock and forgets their failed logins.
+pub async fn unlock(
+    state: &AppState,
+    principal: &Principal,
+    audit: &AuditContext,
+    user: UserId,
+) -> Result<(), AppError> {
+    state
+        .stores
+        .control()
+        .unlock_user(user, state.clock.now(), audit)
+        .await
+        .map_err(no_such_user)?;
+    tracing::info!(user_id = %user, by = %principal.user.id, "login lock lifted");
+    Ok(())
 }
 
 /// Creates an account with an initial password chosen by the platform admin.

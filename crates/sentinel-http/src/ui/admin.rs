@@ -22,6 +22,8 @@ pub struct UserRow {
     pub platform_admin: bool,
     pub created: String,
     pub is_you: bool,
+    /// When the login lock ends, while the account is locked.
+    pub locked_until: Option<String>,
 }
 
 #[derive(Template)]
@@ -48,7 +50,8 @@ async fn users_page(
     let rows = ops::users::list(state)
         .await?
         .into_iter()
-        .map(|u| UserRow {
+        .map(|(u, locked_until)| UserRow {
+            locked_until: locked_until.map(|t| t.to_rfc3339()),
             is_you: u.id == principal.user.id,
             id: u.id,
             name: u.name.to_string(),
@@ -166,6 +169,18 @@ pub async fn delete_user(
 ) -> UiResult {
     match ops::users::delete(&state, &principal, &audit, user).await {
         Ok(()) => Ok(see_other("/admin/users?notice=user-deleted")),
+        Err(e) => or_show(&state, &principal, e, Default::default()).await,
+    }
+}
+
+pub async fn unlock_user(
+    State(state): State<AppState>,
+    Audit(audit): Audit,
+    principal: Principal,
+    UiPath(user): UiPath<UserId>,
+) -> UiResult {
+    match ops::users::unlock(&state, &principal, &audit, user).await {
+        Ok(()) => Ok(see_other("/admin/users?notice=user-unlocked")),
         Err(e) => or_show(&state, &principal, e, Default::default()).await,
     }
 }

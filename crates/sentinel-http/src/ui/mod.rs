@@ -109,6 +109,7 @@ fn notice_text(key: &str) -> Option<&'static str> {
         "user-created" => "User created.",
         "user-updated" => "User updated.",
         "user-deleted" => "User deleted.",
+        "user-unlocked" => "Login lock lifted.",
         "command-queued" => "Command queued.",
         "device-revoked" => "Device revoked.",
         "token-revoked" => "Enrollment token revoked.",

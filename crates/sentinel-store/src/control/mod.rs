@@ -3,6 +3,7 @@
 //! credentials of devices (found before their organization is known).
 
 mod enrollment;
+mod lockout;
 mod members;
 mod orgs;
 mod sessions;

@@ -24,6 +24,12 @@ pub struct UserWithPassword {
     pub user: User,
     pub password_hash: PasswordHash,
     pub password_changed_at: Timestamp,
+    /// Consecutive failed logins since the last success.
+    pub failed_logins: u32,
+    /// Until when logins are refused (see `sentinel_core::lockout`).
+    pub locked_until: Option<Timestamp>,
+    /// A non-human account that can never log in (API tokens only).
+    pub service_account: bool,
 }
 
 /// What is needed to create a user.
@@ -57,6 +63,9 @@ struct UserRow {
     platform_admin: bool,
     created_at: Timestamp,
     password_changed_at: Timestamp,
+    failed_logins: i32,
+    locked_until: Option<Timestamp>,
+    service_account: bool,
 }
 
 impl From<UserRow> for UserWithPassword {
@@ -71,6 +80,9 @@ impl From<UserRow> for UserWithPassword {
             },
             password_hash: PasswordHash::from_trusted(row.password_hash),
             password_changed_at: row.password_changed_at,
+            failed_logins: u32::try_from(row.failed_logins).unwrap_or(0),
+            locked_until: row.locked_until,
+            service_account: row.service_account,
         }
     }
 }
@@ -78,7 +90,8 @@ impl From<UserRow> for UserWithPassword {
 /// The columns of [`UserRow`], as a literal for `concat!`.
 macro_rules! user_columns {
     () => {
-        "id, email, display_name, password_hash, platform_admin, created_at, password_changed_at"
+        "id, email, display_name, password_hash, platform_admin, created_at, password_changed_at, \
+         failed_logins, locked_until, service_account"
     };
 }
 
@@ -144,16 +157,20 @@ impl ControlStore {
         Ok(row.map(Into::into))
     }
 
-    /// Every user, ordered by e-mail address.
-    pub async fn users(&self) -> Result<Vec<User>, StoreError> {
+    /// Every user (not service accounts), ordered by e-mail address, with the
+    /// time their login lock ends (if one was ever set and not lifted).
+    pub async fn users(&self) -> Result<Vec<(User, Option<Timestamp>)>, StoreError> {
         let rows: Vec<UserRow> = with_db!(&self.db, p =>
-            sqlx::query_as(concat!("SELECT ", user_columns!(), " FROM users ORDER BY email"))
+            sqlx::query_as(concat!("SELECT ", user_columns!(), " FROM users WHERE service_account = FALSE ORDER BY email"))
                 .fetch_all(p)
                 .await
         )?;
         Ok(rows
             .into_iter()
-            .map(|r| UserWithPassword::from(r).user)
+            .map(|r| {
+                let account = UserWithPassword::from(r);
+                (account.user, account.locked_until)
+            })
             .collect())
     }
 

@@ -202,6 +202,8 @@ async fn succeeding(
         ),
         ("DELETE", "/api/v1/users/{user_id}") => as_root(Method::DELETE, &member(path)),
         ("POST", "/admin/users/{user_id}/delete") => as_root(Method::POST, &member(path)),
+        ("POST", "/api/v1/users/{user_id}/unlock") => as_root(Method::POST, &member(path)),
+        ("POST", "/admin/users/{user_id}/unlock") => as_root(Method::POST, &member(path)),
         ("POST", "/api/v1/orgs/{org_id}/enrollment-tokens") => {
             as_root(Method::POST, &member(path)).json(&json!({"max_uses": 2, "tags": ["lab"]}))
         }

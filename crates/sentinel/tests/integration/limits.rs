@@ -4,7 +4,7 @@
 use reqwest::Method;
 use serde_json::json;
 
-use crate::support::{Engine, PASSWORD, TestServer};
+use crate::support::{Engine, PASSWORD, TestServer, on_both_engines};
 
 fn assert_limited(resp: &crate::support::Resp) {
     assert_eq!(resp.status, 429, "{}", resp.text);
@@ -176,7 +176,11 @@ async fn organization_creation_is_limited_and_refusals_are_counted() {
         .await;
     assert_limited(&resp);
     let orgs = server.get(&root, "/api/v1/orgs").await.json();
-    assert_eq!(orgs["organizations"].as_array().map(Vec::len), Some(2), "{orgs}");
+    assert_eq!(
+        orgs["organizations"].as_array().map(Vec::len),
+        Some(2),
+        "{orgs}"
+    );
     let metrics = server.get(&root, "/api/v1/metrics").await.text;
     assert!(
         metrics.contains("sentinel_rate_limited_total 1"),
@@ -290,3 +294,160 @@ fn a_wildcard_cors_origin_is_refused_by_configuration() {
         );
     }
 }
+
+#[tokio::test]
+async fn brute_force_reaches_lockout_then_429_and_the_right_password_fails_meanwhile() {
+    // Behind a trusted proxy, each try from its own address: only the
+    // account's own limit is in play.
+    let server = TestServer::start_on(Engine::Sqlite, |s| {
+        s.rate_limit_login = Some(10);
+        s.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    })
+    .await
+    .unwrap();
+    let root = server.setup_admin().await;
+    server.create_user(&root, "alice@example.org").await;
+    let wrong = |n: usize| format!("wrong password number {n}");
+    let address = |n: usize| format!("198.51.100.{n}");
+    let alice = "alice@example.org";
+    let mut answers = Vec::new();
+    for n in 0..5 {
+        answers.push(login_from(&server, &address(n), alice, &wrong(n)).await);
+    }
+    // Locked now: the right password fails exactly like a wrong one, and like
+    // an account that does not exist.
+    let right = login_from(&server, &address(5), alice, PASSWORD).await;
+    let unknown = login_from(&server, &address(99), "nobody@example.org", &wrong(9)).await;
+    for resp in answers.iter().chain([&right, &unknown]) {
+        assert_eq!(resp.status, 401, "{}", resp.text);
+        assert_eq!(resp.text, right.text);
+        assert!(resp.header("set-cookie").is_none());
+    }
+    for n in 6..10 {
+        let resp = login_from(&server, &address(n), alice, &wrong(n)).await;
+        assert_eq!(resp.status, 401, "{}", resp.text);
+    }
+    // The eleventh try at this account within the minute is refused outright.
+    assert_limited(&login_from(&server, &address(10), alice, PASSWORD).await);
+
+    let audit = server
+        .get(&root, "/api/v1/audit?action=auth.account_locked")
+        .await
+        .json();
+    assert_eq!(
+        audit["entries"].as_array().map(Vec::len),
+        Some(1),
+        "{audit}"
+    );
+    let failures = server
+        .get(
+            &root,
+            "/api/v1/audit?action=auth.login_failed&q=account%20locked",
+        )
+        .await
+        .json();
+    assert_eq!(
+        failures["entries"].as_array().map(Vec::len),
+        Some(5),
+        "{failures}"
+    );
+    server.stop().await;
+}
+
+on_both_engines!(
+    a_lock_lifts_with_time_doubles_on_the_next_failure_and_an_admin_can_lift_it,
+    |server: TestServer| async move {
+        let root = server.setup_admin().await;
+        let alice = server.create_user(&root, "alice@example.org").await;
+        let locked_until = |users: serde_json::Value| {
+            users["users"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|u| u["id"] == alice.as_str())
+                .map(|u| u["locked_until"].clone())
+                .unwrap()
+        };
+        for _ in 0..5 {
+            server
+                .try_login("alice@example.org", "not her password")
+                .await;
+        }
+        assert!(locked_until(server.get(&root, "/api/v1/users").await.json()).is_string());
+        assert_eq!(
+            server.try_login("alice@example.org", PASSWORD).await.status,
+            401
+        );
+
+        // A failure during the lock does not lengthen it.
+        server
+            .try_login("alice@example.org", "not her password")
+            .await;
+        server.clock.advance(std::time::Duration::from_secs(61));
+        assert!(locked_until(server.get(&root, "/api/v1/users").await.json()).is_null());
+
+        // After the lock, one more failure locks again, for twice as long.
+        server
+            .try_login("alice@example.org", "not her password")
+            .await;
+        server.clock.advance(std::time::Duration::from_secs(90));
+        assert_eq!(
+            server.try_login("alice@example.org", PASSWORD).await.status,
+            401
+        );
+        server.clock.advance(std::time::Duration::from_secs(31));
+        assert_eq!(
+            server.try_login("alice@example.org", PASSWORD).await.status,
+            200
+        );
+
+        // Success forgets the failures: four more do not lock.
+        for _ in 0..4 {
+            server
+                .try_login("alice@example.org", "not her password")
+                .await;
+        }
+        assert_eq!(
+            server.try_login("alice@example.org", PASSWORD).await.status,
+            200
+        );
+
+        // A platform admin lifts a lock at once; nobody else can.
+        for _ in 0..5 {
+            server
+                .try_login("alice@example.org", "not her password")
+                .await;
+        }
+        let bob = {
+            server.create_user(&root, "bob@example.org").await;
+            server.login("bob@example.org", PASSWORD).await.unwrap()
+        };
+        let unlock = format!("/api/v1/users/{alice}/unlock");
+        assert_eq!(
+            server
+                .call(&bob, Method::POST, &unlock, json!({}))
+                .await
+                .status,
+            403
+        );
+        assert_eq!(
+            server.try_login("alice@example.org", PASSWORD).await.status,
+            401
+        );
+        let resp = server.call(&root, Method::POST, &unlock, json!({})).await;
+        assert_eq!(resp.status, 204, "{}", resp.text);
+        assert_eq!(
+            server.try_login("alice@example.org", PASSWORD).await.status,
+            200
+        );
+        let unknown = format!("/api/v1/users/{}/unlock", uuid::Uuid::new_v4());
+        assert_eq!(
+            server
+                .call(&root, Method::POST, &unknown, json!({}))
+                .await
+                .status,
+            404
+        );
+        server
+    }
+);
