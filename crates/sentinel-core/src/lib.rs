@@ -7,6 +7,7 @@
 //! these types so that a value that exists has already been validated.
 
 pub mod account;
+pub mod api_token;
 pub mod audit;
 pub mod clock;
 pub mod custody;

@@ -31,7 +31,7 @@ use crate::error::AppError;
 use crate::rate_limit::RateKey;
 use crate::routes::Surface;
 pub use crate::session::Principal;
-use crate::session::resolve;
+use crate::session::{TokenGrant, resolve};
 use crate::state::AppState;
 
 /// What a route requires of its caller.
@@ -176,13 +176,17 @@ async fn admit(
             .insert(audit::RequestOrigin(origin.clone()));
         return (authenticate_device(state, request, address).await, None);
     }
-    let principal = match resolve(state, request.headers()).await {
+    let client = request.extensions().get::<ClientInfo>();
+    let principal = match resolve(state, request.headers(), guard.surface, client).await {
         Ok(principal) => principal,
         Err(e) => return (Err(e), None),
     };
     // Every request counts against its principal, or its address when anonymous.
     let key = match (&principal, address) {
-        (Some(principal), _) => Some(RateKey::User(principal.user.id.as_uuid())),
+        (Some(principal), _) => Some(match principal.token() {
+            Some(token) => RateKey::Token(token.id),
+            None => RateKey::User(principal.user.id.as_uuid()),
+        }),
         (None, address) => address,
     };
     if let Some(Err(e)) = key.map(|key| state.limits.requests.check(key)) {
@@ -231,15 +235,21 @@ async fn authorize(
     let state = &guard.state;
     let changes_state = changes_state(request.method());
     let mut request = request;
-    if changes_state {
+    // A bearer token is not sent by browsers on their own: no CSRF to fear.
+    if let (true, Some(csrf_token)) = (changes_state, principal.csrf_token()) {
         if !same_origin(state, &request, true) {
             return Err(AppError::Forbidden("cross-site request refused"));
         }
-        let (checked, token_ok) = csrf_token_matches(request, &principal.csrf_token, state).await?;
+        let (checked, token_ok) = csrf_token_matches(request, csrf_token, state).await?;
         if !token_ok {
             return Err(AppError::Forbidden("missing or invalid CSRF token"));
         }
         request = checked;
+    }
+    if principal.token().is_some() && !matches!(guard.access, Access::Org(_)) {
+        return Err(AppError::Forbidden(
+            "API tokens work only on their organization's routes",
+        ));
     }
 
     match guard.access {
@@ -298,11 +308,44 @@ async fn org_context(
     let access = membership
         .authorize(permission)
         .map_err(|_| AppError::Forbidden("your role in this organization does not allow this"))?;
+    if let Some(token) = principal.token() {
+        check_token(state, token, org_id, permission).await?;
+    }
     Ok(OrgContext {
         principal,
         membership,
         access,
     })
+}
+
+/// What an API token adds to the owner's own membership check: the right
+/// organization, the permission among the token's, and a creator who still
+/// holds it there (a demoted creator's tokens shrink with them).
+async fn check_token(
+    state: &AppState,
+    token: &TokenGrant,
+    org_id: OrgId,
+    permission: Permission,
+) -> Result<(), AppError> {
+    if token.org_id != org_id {
+        return Err(AppError::Forbidden(
+            "this API token belongs to another organization",
+        ));
+    }
+    if !token.permissions.contains(&permission) {
+        return Err(AppError::Forbidden("this API token does not grant this"));
+    }
+    let creator = state
+        .stores
+        .control()
+        .membership(org_id, token.creator)
+        .await?;
+    if !creator.is_some_and(|m| m.role().grants(permission)) {
+        return Err(AppError::Forbidden(
+            "the creator of this API token no longer holds this permission",
+        ));
+    }
+    Ok(())
 }
 
 /// Admits a request carrying the bearer token of a live device, within the

@@ -57,8 +57,12 @@ pub fn origin_of(request: &Request) -> Origin {
 
 /// The audit context of a logged-in user's request.
 pub fn context_of(principal: &Principal, origin: &Origin) -> AuditContext {
+    let mut actor = Actor::user(principal.user.id, &principal.user.name);
+    if let Some(token) = principal.token() {
+        actor.name = format!("{} (API token {})", actor.name, token.id);
+    }
     AuditContext {
-        actor: Actor::user(principal.user.id, &principal.user.name),
+        actor,
         origin: origin.clone(),
     }
 }

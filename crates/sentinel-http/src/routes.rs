@@ -146,6 +146,16 @@ pub fn route_table() -> Vec<RouteSpec> {
             api::auth::change_password,
         )
         .audited(A::PasswordChanged),
+        // API: API tokens.
+        route(M::POST, "/api/v1/tokens", User, api::tokens::create).audited(A::ApiTokenCreated),
+        route(M::GET, "/api/v1/tokens", User, api::tokens::list),
+        route(
+            M::DELETE,
+            "/api/v1/tokens/{token_id}",
+            User,
+            api::tokens::revoke,
+        )
+        .audited(A::ApiTokenRevoked),
         // API: organizations and members.
         route(M::GET, "/api/v1/orgs", User, api::orgs::list),
         route(M::POST, "/api/v1/orgs", OrgCreator, api::orgs::create).audited(A::OrgCreated),
@@ -196,6 +206,26 @@ pub fn route_table() -> Vec<RouteSpec> {
             api::members::remove,
         )
         .audited(A::MemberRemoved),
+        route(
+            M::GET,
+            "/api/v1/orgs/{org_id}/service-accounts",
+            Org(MembersRead),
+            api::tokens::service_accounts,
+        ),
+        route(
+            M::POST,
+            "/api/v1/orgs/{org_id}/service-accounts",
+            Org(MembersManage),
+            api::tokens::create_service_account,
+        )
+        .audited(A::ServiceAccountCreated),
+        route(
+            M::DELETE,
+            "/api/v1/orgs/{org_id}/service-accounts/{user_id}",
+            Org(MembersManage),
+            api::tokens::delete_service_account,
+        )
+        .audited(A::ServiceAccountDeleted),
         // API: audit logs.
         route(
             M::GET,

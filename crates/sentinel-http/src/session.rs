@@ -1,5 +1,6 @@
-//! Login sessions over HTTP: the `__Host-sentinel_session` cookie, finding the
-//! session behind it, starting and ending sessions, and the CSRF token.
+//! Who a request is from: login sessions over HTTP (the
+//! `__Host-sentinel_session` cookie, finding the session behind it, starting
+//! and ending sessions, and the CSRF token), or an API token on the API.
 //!
 //! The cookie carries a 256-bit random secret; the store keeps its SHA-256. The
 //! session's CSRF token is derived from the secret (so it needs no storage and
@@ -9,27 +10,75 @@
 use std::time::Duration;
 
 use axum::http::{HeaderMap, HeaderValue, header};
+use sentinel_core::api_token::ApiTokenSecret;
 use sentinel_core::audit::{AuditAction, AuditContext, Entity, EntityType};
-use sentinel_core::{BearerSecret, SessionId, Timestamp, UserId};
-use sentinel_store::{NewSession, User};
+use sentinel_core::{BearerSecret, OrgId, Permission, SessionId, Timestamp, UserId};
+use sentinel_store::{NewSession, PresentedToken, User};
+use uuid::Uuid;
 
 use crate::client::ClientInfo;
 use crate::error::AppError;
+use crate::routes::Surface;
 use crate::state::AppState;
 
 /// The session cookie. The `__Host-` prefix makes browsers insist on `Secure`,
 /// `Path=/` and no `Domain`, so no sibling domain can set or shadow it.
 pub const SESSION_COOKIE: &str = "__Host-sentinel_session";
 
-/// Sessions are written back as "seen" at most this often.
+/// Sessions (and API tokens) are written back as "seen" at most this often.
 const TOUCH_INTERVAL: Duration = Duration::from_secs(60);
 
-/// The authenticated user of a request, and their session.
+/// The authenticated user of a request, and how they proved it.
 #[derive(Debug, Clone)]
 pub struct Principal {
     pub user: User,
-    pub session_id: SessionId,
-    pub csrf_token: String,
+    pub credential: Credential,
+}
+
+/// What authenticated a request.
+#[derive(Debug, Clone)]
+pub enum Credential {
+    /// A login session (the cookie), with its CSRF token.
+    Session { id: SessionId, csrf_token: String },
+    /// An API token (`Authorization: Bearer snt_…`), good only on its
+    /// organization's routes and only for what it grants.
+    ApiToken(TokenGrant),
+}
+
+/// What an API token allows: never more than its permissions, and never more
+/// than the current roles of its owner and its creator (checked at each use).
+#[derive(Debug, Clone)]
+pub struct TokenGrant {
+    pub id: Uuid,
+    pub org_id: OrgId,
+    pub permissions: Vec<Permission>,
+    pub creator: UserId,
+}
+
+impl Principal {
+    /// The login session, unless an API token authenticated the request.
+    pub fn session_id(&self) -> Option<SessionId> {
+        match &self.credential {
+            Credential::Session { id, .. } => Some(*id),
+            Credential::ApiToken(_) => None,
+        }
+    }
+
+    /// The session's CSRF token (API tokens need none).
+    pub fn csrf_token(&self) -> Option<&str> {
+        match &self.credential {
+            Credential::Session { csrf_token, .. } => Some(csrf_token),
+            Credential::ApiToken(_) => None,
+        }
+    }
+
+    /// The API token that authenticated the request, if one did.
+    pub fn token(&self) -> Option<&TokenGrant> {
+        match &self.credential {
+            Credential::ApiToken(grant) => Some(grant),
+            Credential::Session { .. } => None,
+        }
+    }
 }
 
 /// The value of the session cookie, if the request carries a well-formed one.
@@ -44,9 +93,19 @@ fn session_secret(headers: &HeaderMap) -> Option<BearerSecret> {
         .and_then(|(_, value)| BearerSecret::parse(value.trim()))
 }
 
-/// The live session behind the request's cookie, if any. Expired sessions are
-/// deleted on sight; live ones are marked as seen.
-pub async fn resolve(state: &AppState, headers: &HeaderMap) -> Result<Option<Principal>, AppError> {
+/// Who the request is from. On the API, an `Authorization` header decides
+/// alone (cookies are then ignored): it must carry a live API token. Otherwise
+/// the live session behind the cookie, if any; expired sessions are deleted on
+/// sight, live ones marked as seen.
+pub async fn resolve(
+    state: &AppState,
+    headers: &HeaderMap,
+    surface: Surface,
+    client: Option<&ClientInfo>,
+) -> Result<Option<Principal>, AppError> {
+    if let (Surface::Api, Some(authorization)) = (surface, headers.get(header::AUTHORIZATION)) {
+        return api_token(state, authorization, client).await.map(Some);
+    }
     let Some(secret) = session_secret(headers) else {
         return Ok(None);
     };
@@ -64,9 +123,50 @@ pub async fn resolve(state: &AppState, headers: &HeaderMap) -> Result<Option<Pri
     }
     Ok(Some(Principal {
         user,
-        session_id: session.id,
-        csrf_token: secret.derive("csrf"),
+        credential: Credential::Session {
+            id: session.id,
+            csrf_token: secret.derive("csrf"),
+        },
     }))
+}
+
+/// The principal of a live API token; anything else in the header is a 401.
+async fn api_token(
+    state: &AppState,
+    authorization: &HeaderValue,
+    client: Option<&ClientInfo>,
+) -> Result<Principal, AppError> {
+    let secret = authorization
+        .to_str()
+        .ok()
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(ApiTokenSecret::parse)
+        .ok_or(AppError::Unauthenticated)?;
+    let control = state.stores.control();
+    let PresentedToken { token, owner } = control
+        .api_token_by_secret(&secret.hash())
+        .await?
+        .ok_or(AppError::Unauthenticated)?;
+    let now = state.clock.now();
+    if !token.is_live(now) {
+        return Err(AppError::Unauthenticated);
+    }
+    let ip = client.map(|c| c.ip.to_string());
+    let stale = token
+        .last_used_at
+        .is_none_or(|at| now.since(at) >= TOUCH_INTERVAL);
+    if let Some(ip) = ip.filter(|ip| stale || token.last_used_ip.as_deref() != Some(ip)) {
+        control.touch_api_token(token.id, now, &ip).await?;
+    }
+    Ok(Principal {
+        user: owner,
+        credential: Credential::ApiToken(TokenGrant {
+            id: token.id,
+            org_id: token.org_id,
+            permissions: token.permissions,
+            creator: token.creator,
+        }),
+    })
 }
 
 /// A session that has just been started: the cookie to set and the CSRF token.

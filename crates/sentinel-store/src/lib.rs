@@ -38,9 +38,9 @@ use sentinel_core::{Clock, OrgId, OrgName, SecretString, UserId};
 
 pub use audit::{AuditFilter, AuditLog, AuditPage, CheckpointQueue};
 pub use control::{
-    ControlStore, DeviceAccess, EnrollmentToken, Member, Membership, NewEnrollmentToken,
-    NewSession, NewUser, Organization, OrganizationWithRole, SessionRecord, SetupOutcome, User,
-    UserWithPassword,
+    ApiToken, ControlStore, DeviceAccess, EnrollmentToken, Member, Membership, NewApiToken,
+    NewEnrollmentToken, NewSession, NewUser, Organization, OrganizationWithRole, PresentedToken,
+    ServiceAccount, SessionRecord, SetupOutcome, User, UserWithPassword,
 };
 pub use devices::{
     CommandRecord, Device, DeviceFilter, DeviceStore, Enrolled, NewCommand, OrgKeys,

@@ -100,7 +100,7 @@ pub async fn me(
         .await
         .map_err(crate::AppError::from)?;
     Ok(Json(MeResponse {
-        csrf_token: principal.csrf_token.clone(),
+        csrf_token: principal.csrf_token().unwrap_or_default().to_owned(),
         user: principal.user.into(),
         organizations: organizations.into_iter().map(Into::into).collect(),
     }))

@@ -9,6 +9,7 @@ pub mod health;
 pub mod members;
 pub mod orgs;
 pub mod setup;
+pub mod tokens;
 pub mod users;
 
 use axum::Json;
@@ -112,6 +113,19 @@ impl Modify for Security {
             ))),
         );
         components.add_security_scheme(
+            "api_token",
+            SecurityScheme::Http(
+                utoipa::openapi::security::HttpBuilder::new()
+                    .scheme(utoipa::openapi::security::HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "An API token (snt_…) from POST /api/v1/tokens: valid only on its \
+                         organization's routes, for the permissions it was given; no CSRF token \
+                         needed, and cookies are ignored when it is present.",
+                    ))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
             "device",
             SecurityScheme::Http(utoipa::openapi::security::Http::new(
                 utoipa::openapi::security::HttpAuthScheme::Bearer,
@@ -174,9 +188,15 @@ impl Modify for Security {
         agent::commands,
         agent::result,
         agent::token,
+        tokens::create,
+        tokens::list,
+        tokens::revoke,
+        tokens::service_accounts,
+        tokens::create_service_account,
+        tokens::delete_service_account,
     ),
     modifiers(&Security),
-    security(("session" = [])),
+    security(("session" = []), ("api_token" = [])),
     tags(
         (name = "health", description = "Liveness and readiness"),
         (name = "auth", description = "Setup, login, logout and the caller's own account"),
@@ -185,6 +205,7 @@ impl Modify for Security {
         (name = "audit", description = "Tamper-evident audit logs"),
         (name = "devices", description = "Devices, enrollment tokens and commands"),
         (name = "agent", description = "The routes sentinel-agent calls, with its device token"),
+        (name = "tokens", description = "API tokens for scripts and integrations"),
     )
 )]
 struct ApiDoc;

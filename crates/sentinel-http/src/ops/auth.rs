@@ -113,7 +113,7 @@ pub async fn login(
         user.id,
         account.password_changed_at,
         client,
-        previous.map(|p| p.session_id),
+        previous.and_then(Principal::session_id),
         Some(&audit),
     )
     .await
@@ -132,16 +132,17 @@ pub async fn logout(
     principal: &Principal,
     audit: &AuditContext,
 ) -> Result<(), AppError> {
+    let session = principal.session_id().ok_or(AppError::Unauthenticated)?;
     let event = audit.success(
         state.clock.now(),
         AuditAction::Logout,
-        Entity::new(EntityType::Session, principal.session_id),
+        Entity::new(EntityType::Session, session),
         serde_json::json!({}),
     );
     state
         .stores
         .control()
-        .delete_session(principal.session_id, Some(event))
+        .delete_session(session, Some(event))
         .await?;
     tracing::info!(user_id = %principal.user.id, "logout");
     Ok(())

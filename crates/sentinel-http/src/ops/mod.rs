@@ -9,7 +9,9 @@ pub mod auth;
 pub mod devices;
 pub mod members;
 pub mod orgs;
+pub mod service_accounts;
 pub mod setup;
+pub mod tokens;
 pub mod users;
 
 /// Maps the store's `NotFound` to a 404 naming `what`.

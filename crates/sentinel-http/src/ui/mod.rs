@@ -76,7 +76,7 @@ impl Layout {
             title: title.to_owned(),
             user_name: Some(principal.user.name.to_string()),
             platform_admin: principal.user.platform_admin,
-            csrf_token: principal.csrf_token.clone(),
+            csrf_token: principal.csrf_token().unwrap_or_default().to_owned(),
             orgs,
             current_org,
             notice: None,

@@ -60,7 +60,7 @@ struct MemberRow {
     created_at: Timestamp,
 }
 
-fn parse_role(s: &str) -> Result<TenantRole, StoreError> {
+pub(super) fn parse_role(s: &str) -> Result<TenantRole, StoreError> {
     s.parse()
         .map_err(|_| StoreError::Corrupt(format!("unknown role {s:?} in memberships")))
 }
@@ -86,7 +86,7 @@ const OWNERS_ONLY: &str = "only owners can grant, change or remove the owner rol
 
 /// Checks, inside the transaction, that `actor` may move a member from `from` to
 /// `to` (see [`TenantRole::may_change_membership`]).
-async fn check_actor(
+pub(super) async fn check_actor(
     tx: &mut Tx,
     org: OrgId,
     actor: UserId,
@@ -141,7 +141,7 @@ impl ControlStore {
             sqlx::query_as(
                 "SELECT m.user_id, u.email, u.display_name, m.role, m.created_at
                  FROM memberships m JOIN users u ON u.id = m.user_id
-                 WHERE m.org_id = $1
+                 WHERE m.org_id = $1 AND u.service_account = FALSE
                  ORDER BY u.display_name, u.email",
             )
             .bind(org)
@@ -177,8 +177,12 @@ impl ControlStore {
         let mut tx = self.db.begin().await?;
         tx.serialize_on(MEMBERSHIPS_LOCK).await?;
         check_actor(&mut tx, org, actor, None, Some(role)).await?;
+        // A service account belongs to the one organization it was made in.
         let result = with_tx!(&mut tx, c =>
-            sqlx::query("INSERT INTO memberships (org_id, user_id, role, created_at) VALUES ($1, $2, $3, $4)")
+            sqlx::query(
+                "INSERT INTO memberships (org_id, user_id, role, created_at)
+                 SELECT $1, id, $3, $4 FROM users WHERE id = $2 AND service_account = FALSE",
+            )
                 .bind(org)
                 .bind(user)
                 .bind(role.as_str())
@@ -188,6 +192,7 @@ impl ControlStore {
                 .map(|r| r.rows_affected())
         );
         match result {
+            Ok(0) => Err(StoreError::NotFound),
             Ok(_) => {
                 let event = audit.success(
                     now,

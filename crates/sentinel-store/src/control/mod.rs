@@ -2,10 +2,12 @@
 //! users, organizations, memberships, login sessions, the setup token, and the
 //! credentials of devices (found before their organization is known).
 
+mod api_tokens;
 mod enrollment;
 mod lockout;
 mod members;
 mod orgs;
+mod service_accounts;
 mod sessions;
 mod setup;
 mod users;
@@ -18,9 +20,11 @@ use crate::StoreError;
 use crate::audit::{AuditLog, CheckpointQueue, append_in};
 use crate::backend::{Db, Tx};
 
+pub use api_tokens::{ApiToken, NewApiToken, PresentedToken};
 pub use enrollment::{DeviceAccess, Enrollment, EnrollmentToken, NewEnrollmentToken};
 pub use members::{Member, Membership};
 pub use orgs::{Organization, OrganizationWithRole};
+pub use service_accounts::ServiceAccount;
 pub use sessions::{NewSession, SessionRecord};
 pub use setup::SetupOutcome;
 pub use users::{NewUser, User, UserWithPassword};

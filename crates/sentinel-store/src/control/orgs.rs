@@ -236,7 +236,8 @@ impl ControlStore {
         self.organization(id).await?.ok_or(StoreError::NotFound)
     }
 
-    /// Removes the organization's control rows (memberships cascade). The caller,
+    /// Removes the organization's control rows (memberships and API tokens
+    /// cascade) and its service accounts. The caller,
     /// [`crate::Stores::delete_organization`], removes its tenant store.
     pub(crate) async fn delete_organization(
         &self,
@@ -245,6 +246,16 @@ impl ControlStore {
         audit: &AuditContext,
     ) -> Result<(), StoreError> {
         let mut tx = self.db.begin().await?;
+        with_tx!(&mut tx, c =>
+            sqlx::query(
+                "DELETE FROM users WHERE service_account = TRUE
+                 AND id IN (SELECT user_id FROM memberships WHERE org_id = $1)",
+            )
+            .bind(id)
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected())
+        )?;
         let deleted: Option<(String, String)> = with_tx!(&mut tx, c =>
             sqlx::query_as("DELETE FROM organizations WHERE id = $1 RETURNING name, slug")
                 .bind(id)

@@ -226,7 +226,7 @@ impl ControlStore {
         let mut tx = self.db.begin().await?;
         tx.serialize_on(PLATFORM_ADMINS_LOCK).await?;
         let was: Option<bool> = with_tx!(&mut tx, c =>
-            sqlx::query_scalar("SELECT platform_admin FROM users WHERE id = $1")
+            sqlx::query_scalar("SELECT platform_admin FROM users WHERE id = $1 AND service_account = FALSE")
                 .bind(id)
                 .fetch_optional(c)
                 .await

@@ -203,6 +203,37 @@ async fn succeeding(
         ("DELETE", "/api/v1/users/{user_id}") => as_root(Method::DELETE, &member(path)),
         ("POST", "/admin/users/{user_id}/delete") => as_root(Method::POST, &member(path)),
         ("POST", "/api/v1/users/{user_id}/unlock") => as_root(Method::POST, &member(path)),
+        ("POST", "/api/v1/tokens") => as_root(Method::POST, path).json(&json!({
+            "name": "ci", "org_id": org, "permissions": ["devices.read"], "expires_in_days": 30
+        })),
+        ("DELETE", "/api/v1/tokens/{token_id}") => {
+            let body = json!({"name": "old", "org_id": org, "permissions": ["org.read"], "expires_in_days": 1});
+            let made = server
+                .call(root, Method::POST, "/api/v1/tokens", body)
+                .await
+                .json();
+            let id = made["id"].as_str().unwrap().to_owned();
+            as_root(Method::DELETE, &path.replace("{token_id}", &id))
+        }
+        ("POST", "/api/v1/orgs/{org_id}/service-accounts") => {
+            as_root(Method::POST, &member(path)).json(&json!({"name": "robot", "role": "analyst"}))
+        }
+        ("DELETE", "/api/v1/orgs/{org_id}/service-accounts/{user_id}") => {
+            let made = server
+                .call(
+                    root,
+                    Method::POST,
+                    &format!("/api/v1/orgs/{org}/service-accounts"),
+                    json!({"name": "old robot", "role": "readonly"}),
+                )
+                .await
+                .json();
+            let id = made["id"].as_str().unwrap().to_owned();
+            as_root(
+                Method::DELETE,
+                &path.replace("{org_id}", org).replace("{user_id}", &id),
+            )
+        }
         ("POST", "/admin/users/{user_id}/unlock") => as_root(Method::POST, &member(path)),
         ("POST", "/api/v1/orgs/{org_id}/enrollment-tokens") => {
             as_root(Method::POST, &member(path)).json(&json!({"max_uses": 2, "tags": ["lab"]}))

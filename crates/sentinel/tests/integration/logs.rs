@@ -166,10 +166,17 @@ async fn no_secret_reaches_the_logs() {
             .header("cookie", &cookie)
             .header("x-csrf-token", &csrf)
             .header("origin", &origin)
-            .header("authorization", "Bearer should-never-be-logged-token")
             .json(&body)
             .send()
     };
+    // A bearer token that does not authenticate is refused, and not logged.
+    let refused = client
+        .get(url("/api/v1/me"))
+        .header("authorization", "Bearer should-never-be-logged-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
     secrets.push(String::from("should-never-be-logged-token"));
     let org: Value = call(Method::POST, "/api/v1/orgs", json!({"name": "Logged Org"}))
         .await

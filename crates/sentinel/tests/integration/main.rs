@@ -18,5 +18,6 @@ mod logs;
 mod orgs;
 mod routes;
 mod setup;
+mod tokens;
 mod transport;
 mod ui_devices;
