@@ -199,10 +199,7 @@ mod tests {
         }
         // The same secret through the six-digit API.
         let secret = TotpSecret::from_bytes(RFC_KEY).unwrap();
-        assert_eq!(
-            secret.code_at(Timestamp::from_unix_seconds(59)),
-            "287082"
-        );
+        assert_eq!(secret.code_at(Timestamp::from_unix_seconds(59)), "287082");
         assert_eq!(
             secret.code_at(Timestamp::from_unix_seconds(1111111109)),
             "081804"
@@ -233,7 +230,15 @@ mod tests {
         let secret = TotpSecret::from_bytes(RFC_KEY).unwrap();
         let now = Timestamp::from_unix_seconds(59);
         assert_eq!(secret.verify("287082", now), Some(1));
-        for bad in ["", "28708", "2870822", " 287082", "28708x", "２８７０８２", "-87082"] {
+        for bad in [
+            "",
+            "28708",
+            "2870822",
+            " 287082",
+            "28708x",
+            "２８７０８２",
+            "-87082",
+        ] {
             assert_eq!(secret.verify(bad, now), None, "{bad:?}");
         }
         let other = TotpSecret::from_bytes(&[7; 20]).unwrap();

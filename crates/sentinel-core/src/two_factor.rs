@@ -186,7 +186,14 @@ mod tests {
             RecoveryCode::parse("1abc-defg-hjkm"),
             RecoveryCode::parse("labc-defg-hjkm")
         );
-        for bad in ["", "123456", "abcd-efgh-jkm", "abcd-efgh-jkmnp", "abcd-efgh-jkmu", "ä"] {
+        for bad in [
+            "",
+            "123456",
+            "abcd-efgh-jkm",
+            "abcd-efgh-jkmnp",
+            "abcd-efgh-jkmu",
+            "ä",
+        ] {
             assert!(RecoveryCode::parse(bad).is_none(), "{bad:?}");
         }
         assert!(RecoveryCode::parse(&"a".repeat(10_000)).is_none());

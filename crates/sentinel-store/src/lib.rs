@@ -38,9 +38,9 @@ use sentinel_core::{Clock, OrgId, OrgName, SecretString, UserId};
 
 pub use audit::{AuditFilter, AuditLog, AuditPage, CheckpointQueue};
 pub use control::{
-    ControlStore, DeviceAccess, EnrollmentToken, Member, Membership, NewEnrollmentToken,
-    NewSession, NewUser, Organization, OrganizationWithRole, SessionRecord, SetupOutcome, User,
-    UserWithPassword,
+    ControlStore, DeviceAccess, EnrollmentToken, LoginChallenge, Member, Membership,
+    NewEnrollmentToken, NewLoginChallenge, NewSession, NewUser, Organization, OrganizationWithRole,
+    SessionRecord, SetupOutcome, TwoFactorRecord, User, UserWithPassword,
 };
 pub use devices::{
     CommandRecord, Device, DeviceFilter, DeviceStore, Enrolled, NewCommand, OrgKeys,

@@ -65,6 +65,11 @@ pub(crate) const CONTROL: &[Migration] = &[
         "device credentials",
         "../migrations/control/0005_device_credentials.sql"
     ),
+    portable!(
+        6,
+        "two-factor authentication",
+        "../migrations/control/0006_two_factor.sql"
+    ),
 ];
 
 pub(crate) const TENANT: &[Migration] = &[

@@ -1,12 +1,14 @@
 //! The control store: platform data that belongs to no single organization —
-//! users, organizations, memberships, login sessions, the setup token, and the
-//! credentials of devices (found before their organization is known).
+//! users, organizations, memberships, login sessions, two-factor authentication,
+//! the setup token, and the credentials of devices (found before their
+//! organization is known).
 
 mod enrollment;
 mod members;
 mod orgs;
 mod sessions;
 mod setup;
+mod two_factor;
 mod users;
 
 use std::sync::Arc;
@@ -22,6 +24,7 @@ pub use members::{Member, Membership};
 pub use orgs::{Organization, OrganizationWithRole};
 pub use sessions::{NewSession, SessionRecord};
 pub use setup::SetupOutcome;
+pub use two_factor::{LoginChallenge, NewLoginChallenge, TwoFactorRecord};
 pub use users::{NewUser, User, UserWithPassword};
 
 /// The PostgreSQL schema of the control store (a label on SQLite).
