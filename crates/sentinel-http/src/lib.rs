@@ -20,6 +20,7 @@ mod extract;
 mod middleware;
 mod ops;
 mod password_work;
+mod qr;
 pub mod routes;
 mod session;
 mod state;

@@ -10,6 +10,7 @@ pub mod devices;
 pub mod members;
 pub mod orgs;
 pub mod setup;
+pub mod two_factor;
 pub mod users;
 
 /// Maps the store's `NotFound` to a 404 naming `what`.

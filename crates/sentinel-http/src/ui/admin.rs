@@ -22,6 +22,7 @@ pub struct UserRow {
     pub platform_admin: bool,
     pub created: String,
     pub is_you: bool,
+    pub two_factor: bool,
 }
 
 #[derive(Template)]
@@ -45,10 +46,12 @@ async fn users_page(
         .await?
         .with_notice(notice)
         .with_error(error);
+    let with_two_factor = state.stores.control().users_with_two_factor().await?;
     let rows = ops::users::list(state)
         .await?
         .into_iter()
         .map(|u| UserRow {
+            two_factor: with_two_factor.contains(&u.id),
             is_you: u.id == principal.user.id,
             id: u.id,
             name: u.name.to_string(),
@@ -69,7 +72,7 @@ async fn users_page(
 }
 
 /// Re-renders the page with the error when the admin can fix it.
-async fn or_show(
+pub(super) async fn or_show(
     state: &AppState,
     principal: &Principal,
     e: AppError,

@@ -83,6 +83,18 @@ impl ControlStore {
         Ok(row)
     }
 
+    /// The users whose two-factor authentication is on.
+    pub async fn users_with_two_factor(
+        &self,
+    ) -> Result<std::collections::HashSet<UserId>, StoreError> {
+        let ids: Vec<UserId> = with_db!(&self.db, p =>
+            sqlx::query_scalar("SELECT user_id FROM user_two_factor WHERE enabled_at IS NOT NULL")
+                .fetch_all(p)
+                .await
+        )?;
+        Ok(ids.into_iter().collect())
+    }
+
     /// How many unspent recovery codes the user has.
     pub async fn recovery_codes_left(&self, user: UserId) -> Result<i64, StoreError> {
         let n = with_db!(&self.db, p =>
