@@ -36,7 +36,10 @@ mod tests {
         let svg = svg("otpauth://totp/Sentinel:a%40example.org?secret=ABC").unwrap();
         assert!(svg.starts_with("<svg "), "{svg}");
         assert!(svg.ends_with("</svg>"));
-        assert!(svg.contains("M4 4h1v1h-1z"), "a finder pattern starts at the quiet zone");
+        assert!(
+            svg.contains("M4 4h1v1h-1z"),
+            "a finder pattern starts at the quiet zone"
+        );
         assert!(!svg.contains("M0 0"));
         assert!(!svg.contains("<script"));
     }

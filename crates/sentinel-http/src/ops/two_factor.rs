@@ -61,7 +61,8 @@ impl SecondFactor {
             return Err(invalid());
         }
         let compact: String = text.chars().filter(|c| !matches!(c, ' ' | '-')).collect();
-        if compact.len() == sentinel_core::totp::DIGITS && compact.bytes().all(|b| b.is_ascii_digit())
+        if compact.len() == sentinel_core::totp::DIGITS
+            && compact.bytes().all(|b| b.is_ascii_digit())
         {
             return Ok(SecondFactor::Totp(SecretString::new(compact)));
         }
@@ -288,7 +289,12 @@ pub async fn new_recovery_codes(
     state
         .stores
         .control()
-        .replace_recovery_codes(user, &recovery_hashes(user, &codes), state.clock.now(), audit)
+        .replace_recovery_codes(
+            user,
+            &recovery_hashes(user, &codes),
+            state.clock.now(),
+            audit,
+        )
         .await
         .map_err(not_on)?;
     tracing::info!(user_id = %user, "recovery codes replaced");
@@ -355,7 +361,13 @@ pub async fn reset(
     let ended = state
         .stores
         .control()
-        .remove_two_factor(user, None, AuditAction::TwoFactorReset, state.clock.now(), audit)
+        .remove_two_factor(
+            user,
+            None,
+            AuditAction::TwoFactorReset,
+            state.clock.now(),
+            audit,
+        )
         .await
         .map_err(not_on)?;
     tracing::info!(user_id = %user, by = %principal.user.id, sessions_ended = ended, "two-factor authentication reset");
@@ -513,7 +525,14 @@ mod tests {
             Ok(SecondFactor::Recovery(_))
         ));
         assert!(SecondFactor::parse("abcd-efgh-jkmn", false).is_err());
-        for bad in ["", "12345", "1234567", "12345x", "' OR 1=1 --", &"9".repeat(100_000)] {
+        for bad in [
+            "",
+            "12345",
+            "1234567",
+            "12345x",
+            "' OR 1=1 --",
+            &"9".repeat(100_000),
+        ] {
             assert!(SecondFactor::parse(bad, true).is_err(), "{bad:.20}");
         }
         assert!(!format!("{:?}", SecondFactor::parse("123456", true)).contains("123456"));

@@ -91,7 +91,10 @@ fn mark_refusal(response: &mut Response, error: Option<&AppError>) {
 fn shown_on_page(e: &AppError) -> bool {
     matches!(
         e,
-        AppError::Invalid(_) | AppError::Conflict(_) | AppError::Forbidden(_) | AppError::NotFound(_)
+        AppError::Invalid(_)
+            | AppError::Conflict(_)
+            | AppError::Forbidden(_)
+            | AppError::NotFound(_)
     )
 }
 
@@ -125,8 +128,15 @@ pub async fn start_enrolment(
             two_factor_page(&state, &principal, StatusCode::OK, None, None, showing).await
         }
         Err(e) if shown_on_page(&e) => {
-            two_factor_page(&state, &principal, e.status(), None, Some(&e), Showing::default())
-                .await
+            two_factor_page(
+                &state,
+                &principal,
+                e.status(),
+                None,
+                Some(&e),
+                Showing::default(),
+            )
+            .await
         }
         Err(e) => Err(e.into()),
     }
@@ -201,8 +211,15 @@ pub async fn disable(
     match ops::two_factor::disable(&state, &principal, &audit, &form.password, &form.code).await {
         Ok(_) => Ok(see_other("/profile/two-factor?notice=two-factor-disabled")),
         Err(e) if shown_on_page(&e) => {
-            two_factor_page(&state, &principal, e.status(), None, Some(&e), Showing::default())
-                .await
+            two_factor_page(
+                &state,
+                &principal,
+                e.status(),
+                None,
+                Some(&e),
+                Showing::default(),
+            )
+            .await
         }
         Err(e) => Err(e.into()),
     }

@@ -18,4 +18,5 @@ mod orgs;
 mod routes;
 mod setup;
 mod transport;
+mod two_factor;
 mod ui_devices;
