@@ -1,7 +1,7 @@
 //! Sentinel's domain vocabulary, free of I/O: identifiers, the injected clock,
 //! secrets and bearer tokens, e-mail addresses, passwords, organizations, and the
-//! one table that maps tenant roles to permissions, and the audit trail's entries,
-//! hash chain and signed checkpoints.
+//! one table that maps tenant roles to permissions, TOTP and the two-factor rules,
+//! and the audit trail's entries, hash chain and signed checkpoints.
 //!
 //! Everything here is pure and unit-tested; the stores and the HTTP layer build on
 //! these types so that a value that exists has already been validated.
@@ -19,6 +19,8 @@ pub mod password;
 pub mod role;
 pub mod sealing;
 pub mod secret;
+pub mod totp;
+pub mod two_factor;
 pub mod validation;
 
 pub use account::NewAccount;
@@ -29,4 +31,6 @@ pub use names::{DisplayName, OrgName, Slug};
 pub use password::{Password, PasswordHash, PasswordPolicy};
 pub use role::{Permission, TenantRole};
 pub use secret::{BearerSecret, SecretHash, SecretString};
+pub use totp::TotpSecret;
+pub use two_factor::{RecoveryCode, TwoFactorPolicy};
 pub use validation::ValidationError;

@@ -114,7 +114,8 @@ pub async fn enforce(State(guard): State<Guard>, request: Request, next: Next) -
         Err(error) => error,
     };
     match (&denial, &refused) {
-        (AppError::Forbidden(reason), Some(refused)) => {
+        (AppError::Forbidden(_) | AppError::TwoFactorRequired, Some(refused)) => {
+            let reason = denial.denial_reason().unwrap_or("refused");
             audit_denial(&guard, refused, &method, &target, reason).await;
         }
         (AppError::NotFound(_), Some(refused)) => {
@@ -133,6 +134,11 @@ pub async fn enforce(State(guard): State<Guard>, request: Request, next: Next) -
     match denial {
         AppError::Unauthenticated if wants_page => {
             Redirect::to(&format!("/login?next={}", urlencode(&target))).into_response()
+        }
+        // The organization's policy wants a second factor: the enrolment page
+        // (the profile routes are not organization routes, so stay open).
+        AppError::TwoFactorRequired if guard.surface == Surface::Ui => {
+            Redirect::to("/profile/two-factor?notice=two-factor-required").into_response()
         }
         e => guard.surface.error_response(e),
     }
@@ -305,6 +311,11 @@ async fn org_context(
         .await?
         .ok_or(AppError::NotFound("organization"))?;
     refused.log = LogId::Org(org_id);
+    // The organization's two-factor policy, enforced here so that no handler
+    // can forget it.
+    if membership.lacks_required_two_factor() {
+        return Err(AppError::TwoFactorRequired);
+    }
     let access = membership
         .authorize(permission)
         .map_err(|_| AppError::Forbidden("your role in this organization does not allow this"))?;

@@ -25,8 +25,16 @@ pub enum AppError {
     /// Login failed; deliberately says nothing about which part was wrong.
     #[error("invalid e-mail address or password")]
     InvalidCredentials,
+    /// The second step of a login failed: a wrong code, or a pending login that
+    /// is no longer valid (the text says which).
+    #[error("{0}")]
+    SecondFactorFailed(&'static str),
     #[error("{0}")]
     Forbidden(&'static str),
+    /// The organization's policy requires two-factor authentication of this
+    /// member, who has not turned it on.
+    #[error("this organization requires two-factor authentication: turn it on in your profile")]
+    TwoFactorRequired,
     #[error("{0} not found")]
     NotFound(&'static str),
     #[error("{0}")]
@@ -55,8 +63,10 @@ impl AppError {
         match self {
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
             AppError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            AppError::Unauthenticated | AppError::InvalidCredentials => StatusCode::UNAUTHORIZED,
-            AppError::Forbidden(_) => StatusCode::FORBIDDEN,
+            AppError::Unauthenticated
+            | AppError::InvalidCredentials
+            | AppError::SecondFactorFailed(_) => StatusCode::UNAUTHORIZED,
+            AppError::Forbidden(_) | AppError::TwoFactorRequired => StatusCode::FORBIDDEN,
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -75,7 +85,9 @@ impl AppError {
             AppError::Invalid(_) => "validation",
             AppError::Unauthenticated => "unauthenticated",
             AppError::InvalidCredentials => "invalid-credentials",
+            AppError::SecondFactorFailed(_) => "second-factor-failed",
             AppError::Forbidden(_) => "forbidden",
+            AppError::TwoFactorRequired => "two-factor-required",
             AppError::NotFound(_) => "not-found",
             AppError::Conflict(_) => "conflict",
             AppError::MethodNotAllowed => "method-not-allowed",
@@ -111,10 +123,22 @@ impl AppError {
 
     /// Marks a refusal for the access guard to audit (see [`crate::audit`]).
     fn mark_denial(&self, response: &mut Response) {
-        if let AppError::Forbidden(reason) = self {
+        if let Some(reason) = self.denial_reason() {
             response
                 .extensions_mut()
                 .insert(crate::audit::Denied(reason));
+        }
+    }
+
+    /// Why a logged-in caller was refused, if this error is a refusal (what
+    /// the audit log records).
+    pub fn denial_reason(&self) -> Option<&'static str> {
+        match self {
+            AppError::Forbidden(reason) => Some(reason),
+            AppError::TwoFactorRequired => {
+                Some("two-factor authentication required by the organization")
+            }
+            _ => None,
         }
     }
 

@@ -20,6 +20,7 @@ mod extract;
 mod middleware;
 mod ops;
 mod password_work;
+mod qr;
 pub mod rate_limit;
 pub mod routes;
 mod session;

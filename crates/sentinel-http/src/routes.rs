@@ -137,6 +137,13 @@ pub fn route_table() -> Vec<RouteSpec> {
         // API: setup, authentication, the caller's account.
         route(M::POST, "/api/v1/setup", Public, api::setup::complete).audited(A::SetupCompleted),
         route(M::POST, "/api/v1/auth/login", Public, api::auth::login).audited(A::Login),
+        route(
+            M::POST,
+            "/api/v1/auth/login/mfa",
+            Public,
+            api::auth::login_mfa,
+        )
+        .audited(A::Login),
         route(M::POST, "/api/v1/auth/logout", User, api::auth::logout).audited(A::Logout),
         route(M::GET, "/api/v1/me", User, api::auth::me),
         route(
@@ -156,6 +163,41 @@ pub fn route_table() -> Vec<RouteSpec> {
             api::tokens::revoke,
         )
         .audited(A::ApiTokenRevoked),
+        // API: the caller's two-factor authentication.
+        route(
+            M::GET,
+            "/api/v1/me/two-factor",
+            User,
+            api::two_factor::status,
+        ),
+        route(
+            M::POST,
+            "/api/v1/me/two-factor/enrolment",
+            User,
+            api::two_factor::start_enrolment,
+        )
+        .audited(A::TwoFactorEnrolmentStarted),
+        route(
+            M::POST,
+            "/api/v1/me/two-factor/enrolment/confirm",
+            User,
+            api::two_factor::confirm_enrolment,
+        )
+        .audited(A::TwoFactorEnabled),
+        route(
+            M::POST,
+            "/api/v1/me/two-factor/recovery-codes",
+            User,
+            api::two_factor::new_recovery_codes,
+        )
+        .audited(A::RecoveryCodesRegenerated),
+        route(
+            M::POST,
+            "/api/v1/me/two-factor/disable",
+            User,
+            api::two_factor::disable,
+        )
+        .audited(A::TwoFactorDisabled),
         // API: organizations and members.
         route(M::GET, "/api/v1/orgs", User, api::orgs::list),
         route(M::POST, "/api/v1/orgs", OrgCreator, api::orgs::create).audited(A::OrgCreated),
@@ -172,6 +214,13 @@ pub fn route_table() -> Vec<RouteSpec> {
             api::orgs::rename,
         )
         .audited(A::OrgRenamed),
+        route(
+            M::PUT,
+            "/api/v1/orgs/{org_id}/two-factor-policy",
+            Org(OrgManage),
+            api::two_factor::set_policy,
+        )
+        .audited(A::OrgTwoFactorPolicyChanged),
         route(
             M::DELETE,
             "/api/v1/orgs/{org_id}",
@@ -401,6 +450,13 @@ pub fn route_table() -> Vec<RouteSpec> {
             api::users::unlock,
         )
         .audited(A::UserUnlocked),
+        route(
+            M::DELETE,
+            "/api/v1/users/{user_id}/two-factor",
+            PlatformAdmin,
+            api::two_factor::reset,
+        )
+        .audited(A::TwoFactorReset),
         // UI: public pages and assets.
         route(M::GET, "/", Public, ui::home),
         route(
@@ -413,6 +469,7 @@ pub fn route_table() -> Vec<RouteSpec> {
         route(M::POST, "/setup", Public, ui::setup::submit).audited(A::SetupCompleted),
         route(M::GET, "/login", Public, ui::auth::login_page),
         route(M::POST, "/login", Public, ui::auth::login).audited(A::Login),
+        route(M::POST, "/login/mfa", Public, ui::auth::login_mfa).audited(A::Login),
         route(M::POST, "/logout", User, ui::auth::logout).audited(A::Logout),
         // UI: organizations and members.
         route(M::GET, "/orgs", User, ui::orgs::list),
@@ -425,6 +482,13 @@ pub fn route_table() -> Vec<RouteSpec> {
             ui::orgs::rename,
         )
         .audited(A::OrgRenamed),
+        route(
+            M::POST,
+            "/orgs/{org_id}/two-factor-policy",
+            Org(OrgManage),
+            ui::two_factor::set_policy,
+        )
+        .audited(A::OrgTwoFactorPolicyChanged),
         route(
             M::POST,
             "/orgs/{org_id}/delete",
@@ -527,6 +591,35 @@ pub fn route_table() -> Vec<RouteSpec> {
             ui::profile::change_password,
         )
         .audited(A::PasswordChanged),
+        route(M::GET, "/profile/two-factor", User, ui::two_factor::page),
+        route(
+            M::POST,
+            "/profile/two-factor/enrolment",
+            User,
+            ui::two_factor::start_enrolment,
+        )
+        .audited(A::TwoFactorEnrolmentStarted),
+        route(
+            M::POST,
+            "/profile/two-factor/confirm",
+            User,
+            ui::two_factor::confirm_enrolment,
+        )
+        .audited(A::TwoFactorEnabled),
+        route(
+            M::POST,
+            "/profile/two-factor/recovery-codes",
+            User,
+            ui::two_factor::new_recovery_codes,
+        )
+        .audited(A::RecoveryCodesRegenerated),
+        route(
+            M::POST,
+            "/profile/two-factor/disable",
+            User,
+            ui::two_factor::disable,
+        )
+        .audited(A::TwoFactorDisabled),
         // UI: platform administration.
         route(M::GET, "/admin/users", PlatformAdmin, ui::admin::users),
         route(
@@ -563,6 +656,13 @@ pub fn route_table() -> Vec<RouteSpec> {
             ui::admin::unlock_user,
         )
         .audited(A::UserUnlocked),
+        route(
+            M::POST,
+            "/admin/users/{user_id}/two-factor/reset",
+            PlatformAdmin,
+            ui::two_factor::reset,
+        )
+        .audited(A::TwoFactorReset),
     ]
 }
 

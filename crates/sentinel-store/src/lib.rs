@@ -38,9 +38,10 @@ use sentinel_core::{Clock, OrgId, OrgName, SecretString, UserId};
 
 pub use audit::{AuditFilter, AuditLog, AuditPage, CheckpointQueue};
 pub use control::{
-    ApiToken, ControlStore, DeviceAccess, EnrollmentToken, Member, Membership, NewApiToken,
-    NewEnrollmentToken, NewSession, NewUser, Organization, OrganizationWithRole, PresentedToken,
-    ServiceAccount, SessionRecord, SetupOutcome, User, UserWithPassword,
+    ApiToken, ControlStore, DeviceAccess, EnrollmentToken, LoginChallenge, Member, Membership,
+    NewApiToken, NewEnrollmentToken, NewLoginChallenge, NewSession, NewUser, Organization,
+    OrganizationWithRole, PresentedToken, ServiceAccount, SessionRecord, SetupOutcome,
+    TwoFactorRecord, User, UserWithPassword,
 };
 pub use devices::{
     CommandRecord, Device, DeviceFilter, DeviceStore, Enrolled, NewCommand, OrgKeys,

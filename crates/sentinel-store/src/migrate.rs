@@ -70,6 +70,11 @@ pub(crate) const CONTROL: &[Migration] = &[
         "account security",
         "../migrations/control/0006_account_security.sql"
     ),
+    portable!(
+        7,
+        "two-factor authentication",
+        "../migrations/control/0007_two_factor.sql"
+    ),
 ];
 
 pub(crate) const TENANT: &[Migration] = &[

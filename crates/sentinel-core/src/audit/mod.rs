@@ -97,9 +97,23 @@ named_enum!(
         ApiTokenRevoked => "api_token.revoked",
         ServiceAccountCreated => "service_account.created",
         ServiceAccountDeleted => "service_account.deleted",
+        /// A user was issued a new TOTP secret, not yet confirmed.
+        TwoFactorEnrolmentStarted => "auth.2fa_enrolment_started",
+        /// A user confirmed their TOTP secret with a code: two-factor is on.
+        TwoFactorEnabled => "auth.2fa_enabled",
+        /// A user turned their own two-factor authentication off.
+        TwoFactorDisabled => "auth.2fa_disabled",
+        /// A platform admin removed a user's two-factor authentication.
+        TwoFactorReset => "auth.2fa_reset",
+        /// A recovery code was spent in place of a TOTP code.
+        RecoveryCodeUsed => "auth.recovery_code_used",
+        /// A user replaced their recovery codes with a new set.
+        RecoveryCodesRegenerated => "auth.recovery_codes_regenerated",
         OrgCreated => "org.created",
         OrgRenamed => "org.renamed",
         OrgDeleted => "org.deleted",
+        /// Which members must use two-factor authentication changed.
+        OrgTwoFactorPolicyChanged => "org.2fa_policy_changed",
         MemberAdded => "member.added",
         MemberRoleChanged => "member.role_changed",
         MemberRemoved => "member.removed",

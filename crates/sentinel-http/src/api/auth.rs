@@ -15,7 +15,8 @@ use crate::client::ClientInfo;
 use crate::error::Problem;
 use crate::extract::ApiJson;
 use crate::ops;
-use crate::session::clear_cookie;
+use crate::ops::auth::LoginOutcome;
+use crate::session::{StartedSession, clear_cookie};
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -26,6 +27,16 @@ pub struct LoginRequest {
     pub password: SecretString,
 }
 
+/// The answer to a right password when the user has two-factor authentication
+/// on: no session yet; send `mfa_token` and a code to `/api/v1/auth/login/mfa`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MfaRequiredResponse {
+    /// Always true.
+    pub mfa_required: bool,
+    /// Valid for 5 minutes and 5 codes, for the second step only.
+    pub mfa_token: String,
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct LoginResponse {
     /// Send this as `X-CSRF-Token` with every state-changing request of the session.
@@ -33,10 +44,12 @@ pub struct LoginResponse {
     pub user: UserView,
 }
 
-/// Logs in with e-mail address and password; sets the session cookie.
+/// Logs in with e-mail address and password; sets the session cookie. For a user
+/// with two-factor authentication on, answers `MfaRequiredResponse` instead (no
+/// cookie): the login continues at `/api/v1/auth/login/mfa`.
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", security(()), request_body = LoginRequest,
     responses(
-        (status = 200, description = "Logged in; `Set-Cookie` carries the session", body = LoginResponse),
+        (status = 200, description = "Logged in (`LoginResponse`; `Set-Cookie` carries the session), or `MfaRequiredResponse` when a second factor is needed", body = LoginResponse),
         (status = 401, description = "Unknown e-mail address or wrong password", body = Problem),
     ))]
 pub async fn login(
@@ -46,7 +59,7 @@ pub async fn login(
     client: ClientInfo,
     ApiJson(body): ApiJson<LoginRequest>,
 ) -> ApiResult<Response> {
-    let (user, session) = ops::auth::login(
+    let outcome = ops::auth::login(
         &state,
         &body.email,
         body.password.expose(),
@@ -55,11 +68,59 @@ pub async fn login(
         previous.as_ref(),
     )
     .await?;
+    Ok(match outcome {
+        LoginOutcome::SignedIn(user, session) => signed_in(user, session),
+        LoginOutcome::SecondFactorRequired(token) => Json(MfaRequiredResponse {
+            mfa_required: true,
+            mfa_token: token.0.expose().to_owned(),
+        })
+        .into_response(),
+    })
+}
+
+fn signed_in(user: sentinel_store::User, session: StartedSession) -> Response {
     let body = LoginResponse {
         csrf_token: session.csrf_token,
         user: user.into(),
     };
-    Ok(([(header::SET_COOKIE, session.set_cookie)], Json(body)).into_response())
+    ([(header::SET_COOKIE, session.set_cookie)], Json(body)).into_response()
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginMfaRequest {
+    /// The token `POST /api/v1/auth/login` answered with.
+    #[schema(value_type = String)]
+    pub mfa_token: SecretString,
+    /// The 6-digit code from the authenticator app, or a recovery code.
+    #[schema(value_type = String)]
+    pub code: SecretString,
+}
+
+/// Completes a login that needs a second factor; answers as a login does.
+#[utoipa::path(post, path = "/api/v1/auth/login/mfa", tag = "auth", security(()), request_body = LoginMfaRequest,
+    responses(
+        (status = 200, description = "Logged in; `Set-Cookie` carries the session", body = LoginResponse),
+        (status = 401, description = "Wrong code, or the pending login expired, was used up or was ended by a password change", body = Problem),
+        (status = 422, description = "The code has the shape of no code", body = Problem),
+    ))]
+pub async fn login_mfa(
+    State(state): State<AppState>,
+    RequestOrigin(origin): RequestOrigin,
+    MaybePrincipal(previous): MaybePrincipal,
+    client: ClientInfo,
+    ApiJson(body): ApiJson<LoginMfaRequest>,
+) -> ApiResult<Response> {
+    let (user, session) = ops::two_factor::complete_login(
+        &state,
+        body.mfa_token.expose(),
+        body.code.expose(),
+        &client,
+        &origin,
+        previous.as_ref(),
+    )
+    .await?;
+    Ok(signed_in(user, session))
 }
 
 /// Ends the session.

@@ -10,6 +10,7 @@ pub mod members;
 pub mod orgs;
 pub mod setup;
 pub mod tokens;
+pub mod two_factor;
 pub mod users;
 
 use axum::Json;
@@ -147,9 +148,17 @@ impl Modify for Security {
         openapi_json,
         setup::complete,
         auth::login,
+        auth::login_mfa,
         auth::logout,
         auth::me,
         auth::change_password,
+        two_factor::status,
+        two_factor::start_enrolment,
+        two_factor::confirm_enrolment,
+        two_factor::new_recovery_codes,
+        two_factor::disable,
+        two_factor::set_policy,
+        two_factor::reset,
         orgs::list,
         orgs::create,
         orgs::get,

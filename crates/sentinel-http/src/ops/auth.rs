@@ -6,6 +6,7 @@ use sentinel_core::audit::{
 use sentinel_core::{Email, PasswordHash, ValidationError};
 use sentinel_store::User;
 
+use super::two_factor::{self, MfaToken};
 use crate::access::Principal;
 use crate::client::ClientInfo;
 use crate::error::AppError;
@@ -13,12 +14,24 @@ use crate::rate_limit::RateKey;
 use crate::session::{self, StartedSession};
 use crate::state::AppState;
 
+/// What a right password leads to.
+#[derive(Debug)]
+pub enum LoginOutcome {
+    /// A new session.
+    SignedIn(User, StartedSession),
+    /// Nothing yet: the user has two-factor authentication on, and the login
+    /// continues with this token and a code (see [`super::two_factor`]).
+    SecondFactorRequired(MfaToken),
+}
+
 /// Checks the credentials and starts a new session, ending `previous` (the
-/// session the browser held before, if any). Unknown addresses, wrong
-/// passwords, service accounts and locked accounts fail the same way and take
-/// the same time: each runs one Argon2id verification, and each is audited as
-/// `auth.login_failed` (the entry says which it was). Within the rate limits,
-/// every failure counts towards the account's lock (`sentinel_core::lockout`).
+/// session the browser held before, if any) — or, for a user with two-factor
+/// authentication on, a pending login that awaits a code. Unknown addresses,
+/// wrong passwords, service accounts and locked accounts fail the same way and
+/// take the same time: each runs one Argon2id verification, and each is
+/// audited as `auth.login_failed` (the entry says which it was). Within the
+/// rate limits, every failure counts towards the account's lock
+/// (`sentinel_core::lockout`).
 pub async fn login(
     state: &AppState,
     email: &str,
@@ -26,7 +39,7 @@ pub async fn login(
     client: &ClientInfo,
     origin: &Origin,
     previous: Option<&Principal>,
-) -> Result<(User, StartedSession), AppError> {
+) -> Result<LoginOutcome, AppError> {
     state
         .limits
         .login_address
@@ -104,6 +117,11 @@ pub async fn login(
         control.clear_login_failures(account.user.id).await?;
     }
     let user = account.user;
+    if two_factor::required_at_login(state, user.id).await? {
+        let token = two_factor::challenge(state, user.id, account.password_changed_at).await?;
+        tracing::info!(user_id = %user.id, client_ip = %client.ip, "password accepted; second factor required");
+        return Ok(LoginOutcome::SecondFactorRequired(token));
+    }
     let audit = AuditContext {
         actor: Actor::user(user.id, &user.name),
         origin: origin.clone(),
@@ -123,7 +141,7 @@ pub async fn login(
         other => other,
     })?;
     tracing::info!(user_id = %user.id, client_ip = %client.ip, "login");
-    Ok((user, started))
+    Ok(LoginOutcome::SignedIn(user, started))
 }
 
 /// Ends the caller's session.

@@ -12,6 +12,7 @@ pub mod orgs;
 pub mod service_accounts;
 pub mod setup;
 pub mod tokens;
+pub mod two_factor;
 pub mod users;
 
 /// Maps the store's `NotFound` to a 404 naming `what`.

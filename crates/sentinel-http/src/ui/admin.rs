@@ -24,6 +24,7 @@ pub struct UserRow {
     pub is_you: bool,
     /// When the login lock ends, while the account is locked.
     pub locked_until: Option<String>,
+    pub two_factor: bool,
 }
 
 #[derive(Template)]
@@ -47,11 +48,13 @@ async fn users_page(
         .await?
         .with_notice(notice)
         .with_error(error);
+    let with_two_factor = state.stores.control().users_with_two_factor().await?;
     let rows = ops::users::list(state)
         .await?
         .into_iter()
         .map(|(u, locked_until)| UserRow {
             locked_until: locked_until.map(|t| t.to_rfc3339()),
+            two_factor: with_two_factor.contains(&u.id),
             is_you: u.id == principal.user.id,
             id: u.id,
             name: u.name.to_string(),
@@ -72,7 +75,7 @@ async fn users_page(
 }
 
 /// Re-renders the page with the error when the admin can fix it.
-async fn or_show(
+pub(super) async fn or_show(
     state: &AppState,
     principal: &Principal,
     e: AppError,

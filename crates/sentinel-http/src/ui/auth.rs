@@ -1,4 +1,5 @@
-//! Sign-in and sign-out pages.
+//! Sign-in (password, then a code when two-factor authentication is on) and
+//! sign-out pages.
 
 use askama::Template;
 use axum::extract::State;
@@ -13,6 +14,8 @@ use crate::client::ClientInfo;
 use crate::error::AppError;
 use crate::extract::{UiForm, UiQuery};
 use crate::ops;
+use crate::ops::auth::LoginOutcome;
+use crate::ops::two_factor::WRONG_CODE as WRONG_CODE_TEXT;
 use crate::session::clear_cookie;
 use crate::state::AppState;
 
@@ -74,9 +77,17 @@ pub async fn login(
     )
     .await
     {
-        Ok((_, session)) => {
+        Ok(LoginOutcome::SignedIn(_, session)) => {
             Ok(([(header::SET_COOKIE, session.set_cookie)], see_other(&next)).into_response())
         }
+        Ok(LoginOutcome::SecondFactorRequired(token)) => Ok(render(
+            StatusCode::OK,
+            &MfaPage {
+                layout: Layout::anonymous("Two-factor authentication"),
+                mfa_token: token.0.expose().to_owned(),
+                next,
+            },
+        )),
         Err(AppError::InvalidCredentials) => {
             let layout = Layout::anonymous("Sign in")
                 .with_error(Some(AppError::InvalidCredentials.detail()));
@@ -91,6 +102,63 @@ pub async fn login(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+#[derive(Template)]
+#[template(path = "login_mfa.html")]
+struct MfaPage {
+    layout: Layout,
+    mfa_token: String,
+    next: String,
+}
+
+#[derive(Deserialize)]
+pub struct MfaForm {
+    mfa_token: String,
+    code: String,
+    next: Option<String>,
+}
+
+/// The second page of a login with two-factor authentication on.
+pub async fn login_mfa(
+    State(state): State<AppState>,
+    RequestOrigin(origin): RequestOrigin,
+    MaybePrincipal(previous): MaybePrincipal,
+    client: ClientInfo,
+    UiForm(form): UiForm<MfaForm>,
+) -> UiResult {
+    let next = safe_next(form.next.as_deref()).to_owned();
+    let result = ops::two_factor::complete_login(
+        &state,
+        &form.mfa_token,
+        &form.code,
+        &client,
+        &origin,
+        previous.as_ref(),
+    )
+    .await;
+    let error = match result {
+        Ok((_, session)) => {
+            return Ok(
+                ([(header::SET_COOKIE, session.set_cookie)], see_other(&next)).into_response(),
+            );
+        }
+        // The pending login is still alive: let them try again.
+        Err(e @ (AppError::Invalid(_) | AppError::SecondFactorFailed(WRONG_CODE_TEXT))) => e,
+        Err(AppError::SecondFactorFailed(_)) => {
+            return Ok(see_other("/login?notice=sign-in-expired"));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let layout = Layout::anonymous("Two-factor authentication").with_error(Some(error.detail()));
+    Ok(render(
+        error.status(),
+        &MfaPage {
+            layout,
+            mfa_token: form.mfa_token,
+            next,
+        },
+    ))
 }
 
 pub async fn logout(

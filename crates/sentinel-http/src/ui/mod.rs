@@ -11,6 +11,7 @@ pub mod members;
 pub mod orgs;
 pub mod profile;
 pub mod setup;
+pub mod two_factor;
 
 use askama::Template;
 use axum::http::{StatusCode, header};
@@ -114,6 +115,15 @@ fn notice_text(key: &str) -> Option<&'static str> {
         "device-revoked" => "Device revoked.",
         "token-revoked" => "Enrollment token revoked.",
         "logged-out" => "You have been signed out.",
+        "two-factor-required" => {
+            "An organization you belong to requires two-factor authentication. Set it up to continue."
+        }
+        "two-factor-disabled" => {
+            "Two-factor authentication is off. All your other sessions have been signed out."
+        }
+        "two-factor-reset" => "Two-factor authentication reset; the user's sessions have ended.",
+        "two-factor-policy-changed" => "Two-factor policy saved.",
+        "sign-in-expired" => "That sign-in expired or was used up. Sign in again.",
         _ => return None,
     })
 }

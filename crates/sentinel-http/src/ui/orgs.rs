@@ -1,10 +1,10 @@
 //! Organization pages: the list with the create form, an organization's overview
-//! with its settings, and deletion by platform admins.
+//! with its settings (name, two-factor policy), and deletion by platform admins.
 
 use askama::Template;
 use axum::extract::State;
 use axum::http::StatusCode;
-use sentinel_core::{OrgId, TenantRole};
+use sentinel_core::{OrgId, TenantRole, TwoFactorPolicy};
 use serde::Deserialize;
 
 use super::{Layout, UiResult, render, see_other};
@@ -126,9 +126,10 @@ struct OrgPage {
     role: TenantRole,
     can_rename: bool,
     can_read_audit: bool,
+    two_factor_policy: TwoFactorPolicy,
 }
 
-async fn org_page(
+pub(super) async fn org_page(
     state: &AppState,
     ctx: &OrgContext,
     status: StatusCode,
@@ -155,6 +156,7 @@ async fn org_page(
             .membership
             .role()
             .grants(sentinel_core::Permission::AuditRead),
+        two_factor_policy: ctx.membership.two_factor_policy(),
     };
     Ok(render(status, &page))
 }

@@ -1,4 +1,5 @@
-//! The profile page: who you are, and changing your password.
+//! The profile page: who you are, your two-factor standing, and changing your
+//! password.
 
 use askama::Template;
 use axum::extract::State;
@@ -23,6 +24,7 @@ struct ProfilePage {
     name: String,
     email: String,
     platform_admin: bool,
+    two_factor_on: bool,
 }
 
 async fn profile_page(
@@ -37,7 +39,12 @@ async fn profile_page(
         .with_notice(notice)
         .with_error(error);
     let user = &principal.user;
+    let two_factor_on = ops::two_factor::status(state, user.id)
+        .await?
+        .enabled_at
+        .is_some();
     let page = ProfilePage {
+        two_factor_on,
         layout,
         name: user.name.to_string(),
         email: user.email.to_string(),

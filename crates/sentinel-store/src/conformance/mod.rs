@@ -1117,3 +1117,4 @@ async fn sqlite_files_are_private_to_the_server_user() {
 }
 
 mod audit;
+mod two_factor;

@@ -2,7 +2,9 @@
 //! one owner per organization.
 
 use sentinel_core::audit::{AuditAction, AuditContext, Entity, EntityType};
-use sentinel_core::{DisplayName, Email, OrgId, Permission, TenantRole, Timestamp, UserId};
+use sentinel_core::{
+    DisplayName, Email, OrgId, Permission, TenantRole, Timestamp, TwoFactorPolicy, UserId,
+};
 
 use super::ControlStore;
 use super::orgs::{OrgWithRoleRow, Organization};
@@ -18,6 +20,8 @@ use crate::{StoreError, conflict_on_unique};
 pub struct Membership {
     organization: Organization,
     role: TenantRole,
+    two_factor_policy: TwoFactorPolicy,
+    two_factor_on: bool,
 }
 
 impl Membership {
@@ -30,6 +34,17 @@ impl Membership {
         self.role
     }
 
+    /// The organization's two-factor policy, as read with the membership.
+    pub fn two_factor_policy(&self) -> TwoFactorPolicy {
+        self.two_factor_policy
+    }
+
+    /// Whether the organization's policy requires this member to have
+    /// two-factor authentication on and they have not.
+    pub fn lacks_required_two_factor(&self) -> bool {
+        self.two_factor_policy.requires(self.role) && !self.two_factor_on
+    }
+
     /// The one way to obtain a [`TenantAccess`]: this member's role must grant
     /// `permission`.
     pub fn authorize(&self, permission: Permission) -> Result<TenantAccess, PermissionDenied> {
@@ -39,6 +54,14 @@ impl Membership {
             Err(PermissionDenied { permission })
         }
     }
+}
+
+#[derive(sqlx::FromRow)]
+struct MembershipRow {
+    #[sqlx(flatten)]
+    org: OrgWithRoleRow,
+    two_factor_policy: String,
+    two_factor_enabled_at: Option<Timestamp>,
 }
 
 /// A member as listed on the members page.
@@ -108,17 +131,20 @@ pub(super) async fn check_actor(
 }
 
 impl ControlStore {
-    /// `user`'s membership of `org`, with the organization, in one query (every
-    /// organization route asks this).
+    /// `user`'s membership of `org`, with the organization, its two-factor
+    /// policy and whether the user's two-factor authentication is on, in one
+    /// query (every organization route asks this).
     pub async fn membership(
         &self,
         org: OrgId,
         user: UserId,
     ) -> Result<Option<Membership>, StoreError> {
-        let row: Option<OrgWithRoleRow> = with_db!(&self.db, p =>
+        let row: Option<MembershipRow> = with_db!(&self.db, p =>
             sqlx::query_as(
-                "SELECT o.id, o.name, o.slug, o.created_at, m.role
+                "SELECT o.id, o.name, o.slug, o.created_at, m.role, o.two_factor_policy,
+                        t.enabled_at AS two_factor_enabled_at
                  FROM memberships m JOIN organizations o ON o.id = m.org_id
+                 LEFT JOIN user_two_factor t ON t.user_id = m.user_id
                  WHERE m.org_id = $1 AND m.user_id = $2",
             )
             .bind(org)
@@ -127,11 +153,13 @@ impl ControlStore {
             .await
         )?;
         let Some(row) = row else { return Ok(None) };
-        let role = row.role.as_deref().map(parse_role).transpose()?;
+        let role = row.org.role.as_deref().map(parse_role).transpose()?;
         let role = role.ok_or_else(|| StoreError::Corrupt("a membership without a role".into()))?;
         Ok(Some(Membership {
-            organization: row.org.into(),
+            organization: row.org.org.into(),
             role,
+            two_factor_policy: super::two_factor::parse_policy(&row.two_factor_policy)?,
+            two_factor_on: row.two_factor_enabled_at.is_some(),
         }))
     }
 

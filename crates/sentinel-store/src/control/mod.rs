@@ -1,6 +1,7 @@
 //! The control store: platform data that belongs to no single organization —
-//! users, organizations, memberships, login sessions, the setup token, and the
-//! credentials of devices (found before their organization is known).
+//! users, organizations, memberships, login sessions, two-factor authentication,
+//! the setup token, and the credentials of devices (found before their
+//! organization is known).
 
 mod api_tokens;
 mod enrollment;
@@ -10,6 +11,7 @@ mod orgs;
 mod service_accounts;
 mod sessions;
 mod setup;
+mod two_factor;
 mod users;
 
 use std::sync::Arc;
@@ -27,6 +29,7 @@ pub use orgs::{Organization, OrganizationWithRole};
 pub use service_accounts::ServiceAccount;
 pub use sessions::{NewSession, SessionRecord};
 pub use setup::SetupOutcome;
+pub use two_factor::{LoginChallenge, NewLoginChallenge, TwoFactorRecord};
 pub use users::{NewUser, User, UserWithPassword};
 
 /// The PostgreSQL schema of the control store (a label on SQLite).

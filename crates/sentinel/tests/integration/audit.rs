@@ -9,6 +9,7 @@ use sentinel_http::route_table;
 use serde_json::{Value, json};
 
 use crate::support::{Engine, PASSWORD, Session, TestServer};
+use crate::two_factor;
 
 /// The newest entry of a log, as the API shows it.
 async fn head(server: &TestServer, root: &Session, log: &str) -> Option<Value> {
@@ -340,6 +341,84 @@ async fn succeeding(
                 ),
                 &[("type", "refresh_inventory"), ("confirm", "yes")],
             )
+        }
+        // Two-factor authentication: the case user enrols first where needed.
+        ("POST", "/api/v1/auth/login/mfa" | "/login/mfa") => {
+            let session = server.login(&email, PASSWORD).await.unwrap();
+            let authenticator = two_factor::enrol(server, &session).await;
+            let token = two_factor::mfa_token(server, &email).await;
+            let code = authenticator.code(server, 0);
+            if path == "/login/mfa" {
+                form(
+                    server
+                        .raw(Method::POST, path)
+                        .header("origin", &server.origin),
+                    &[("mfa_token", &token), ("code", &code)],
+                )
+            } else {
+                server
+                    .raw(Method::POST, path)
+                    .json(&json!({"mfa_token": token, "code": code}))
+            }
+        }
+        ("POST", "/api/v1/me/two-factor/enrolment" | "/profile/two-factor/enrolment") => {
+            let session = server.login(&email, PASSWORD).await.unwrap();
+            form(server.as_user(&session, Method::POST, path), &[])
+        }
+        ("POST", "/api/v1/me/two-factor/enrolment/confirm" | "/profile/two-factor/confirm") => {
+            let session = server.login(&email, PASSWORD).await.unwrap();
+            let started = server
+                .call(
+                    &session,
+                    Method::POST,
+                    "/api/v1/me/two-factor/enrolment",
+                    json!(null),
+                )
+                .await;
+            let secret = started.json()["secret"].as_str().unwrap().to_owned();
+            let secret = sentinel_core::TotpSecret::from_bytes(
+                &sentinel_core::totp::base32_decode(&secret).unwrap(),
+            )
+            .unwrap();
+            let code = secret.code_at(sentinel_core::Clock::now(&server.clock));
+            let rb = server.as_user(&session, Method::POST, path);
+            if path.starts_with("/api/") {
+                rb.json(&json!({"code": code}))
+            } else {
+                form(rb, &[("code", &code)])
+            }
+        }
+        ("POST", "/api/v1/me/two-factor/recovery-codes" | "/profile/two-factor/recovery-codes") => {
+            let session = server.login(&email, PASSWORD).await.unwrap();
+            let code = two_factor::enrol(server, &session).await.code(server, 0);
+            let rb = server.as_user(&session, Method::POST, path);
+            if path.starts_with("/api/") {
+                rb.json(&json!({"code": code}))
+            } else {
+                form(rb, &[("code", &code)])
+            }
+        }
+        ("POST", "/api/v1/me/two-factor/disable" | "/profile/two-factor/disable") => {
+            let session = server.login(&email, PASSWORD).await.unwrap();
+            let code = two_factor::enrol(server, &session).await.code(server, 0);
+            let rb = server.as_user(&session, Method::POST, path);
+            if path.starts_with("/api/") {
+                rb.json(&json!({"password": PASSWORD, "code": code}))
+            } else {
+                form(rb, &[("password", PASSWORD), ("code", &code)])
+            }
+        }
+        ("PUT", "/api/v1/orgs/{org_id}/two-factor-policy") => {
+            as_root(Method::PUT, &member(path)).json(&json!({"policy": "none"}))
+        }
+        ("POST", "/orgs/{org_id}/two-factor-policy") => {
+            form(as_root(Method::POST, &member(path)), &[("policy", "none")])
+        }
+        ("DELETE", "/api/v1/users/{user_id}/two-factor")
+        | ("POST", "/admin/users/{user_id}/two-factor/reset") => {
+            let session = server.login(&email, PASSWORD).await.unwrap();
+            two_factor::enrol(server, &session).await;
+            as_root(method.clone(), &member(path))
         }
         // Setup succeeds once per server: covered by `setup_is_audited_once`.
         ("POST", "/api/v1/setup" | "/setup") => return None,

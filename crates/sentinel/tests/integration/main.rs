@@ -20,4 +20,5 @@ mod routes;
 mod setup;
 mod tokens;
 mod transport;
+mod two_factor;
 mod ui_devices;

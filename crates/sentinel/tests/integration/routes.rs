@@ -20,6 +20,8 @@ const PUBLIC: &[(&str, &str)] = &[
     ("GET", "/api/v1/openapi.json"),
     ("POST", "/api/v1/setup"),
     ("POST", "/api/v1/auth/login"),
+    // The second step of a login: useless without the pending token.
+    ("POST", "/api/v1/auth/login/mfa"),
     ("POST", "/api/v1/agent/enroll"),
     ("GET", "/"),
     ("GET", "/static/sentinel.css"),
@@ -27,6 +29,7 @@ const PUBLIC: &[(&str, &str)] = &[
     ("POST", "/setup"),
     ("GET", "/login"),
     ("POST", "/login"),
+    ("POST", "/login/mfa"),
 ];
 
 fn concrete(path: &str, org: &str, user: &str) -> String {
