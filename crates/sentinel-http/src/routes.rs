@@ -153,6 +153,15 @@ pub fn route_table() -> Vec<RouteSpec> {
             api::auth::change_password,
         )
         .audited(A::PasswordChanged),
+        // API: the caller's sessions.
+        route(M::GET, "/api/v1/me/sessions", User, api::sessions::list),
+        route(
+            M::DELETE,
+            "/api/v1/me/sessions/{session_id}",
+            User,
+            api::sessions::revoke,
+        )
+        .audited(A::SessionRevoked),
         // API: API tokens.
         route(M::POST, "/api/v1/tokens", User, api::tokens::create).audited(A::ApiTokenCreated),
         route(M::GET, "/api/v1/tokens", User, api::tokens::list),
@@ -452,6 +461,13 @@ pub fn route_table() -> Vec<RouteSpec> {
         .audited(A::UserUnlocked),
         route(
             M::DELETE,
+            "/api/v1/users/{user_id}/sessions",
+            PlatformAdmin,
+            api::sessions::end_all,
+        )
+        .audited(A::UserSessionsEnded),
+        route(
+            M::DELETE,
             "/api/v1/users/{user_id}/two-factor",
             PlatformAdmin,
             api::two_factor::reset,
@@ -584,6 +600,14 @@ pub fn route_table() -> Vec<RouteSpec> {
         .audited(A::EnrollmentTokenRevoked),
         // UI: the caller's profile.
         route(M::GET, "/profile", User, ui::profile::page),
+        route(M::GET, "/profile/sessions", User, ui::sessions::page),
+        route(
+            M::POST,
+            "/profile/sessions/{session_id}/revoke",
+            User,
+            ui::sessions::revoke,
+        )
+        .audited(A::SessionRevoked),
         route(
             M::POST,
             "/profile/password",
@@ -656,6 +680,13 @@ pub fn route_table() -> Vec<RouteSpec> {
             ui::admin::unlock_user,
         )
         .audited(A::UserUnlocked),
+        route(
+            M::POST,
+            "/admin/users/{user_id}/sessions/end",
+            PlatformAdmin,
+            ui::sessions::end_all,
+        )
+        .audited(A::UserSessionsEnded),
         route(
             M::POST,
             "/admin/users/{user_id}/two-factor/reset",

@@ -8,6 +8,7 @@ pub mod devices;
 pub mod health;
 pub mod members;
 pub mod orgs;
+pub mod sessions;
 pub mod setup;
 pub mod tokens;
 pub mod two_factor;
@@ -197,6 +198,9 @@ impl Modify for Security {
         agent::commands,
         agent::result,
         agent::token,
+        sessions::list,
+        sessions::revoke,
+        sessions::end_all,
         tokens::create,
         tokens::list,
         tokens::revoke,

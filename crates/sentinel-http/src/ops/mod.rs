@@ -10,6 +10,7 @@ pub mod devices;
 pub mod members;
 pub mod orgs;
 pub mod service_accounts;
+pub mod sessions;
 pub mod setup;
 pub mod tokens;
 pub mod two_factor;

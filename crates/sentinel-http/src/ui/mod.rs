@@ -10,6 +10,7 @@ pub mod devices;
 pub mod members;
 pub mod orgs;
 pub mod profile;
+pub mod sessions;
 pub mod setup;
 pub mod two_factor;
 
@@ -111,6 +112,8 @@ fn notice_text(key: &str) -> Option<&'static str> {
         "user-updated" => "User updated.",
         "user-deleted" => "User deleted.",
         "user-unlocked" => "Login lock lifted.",
+        "session-revoked" => "Session ended.",
+        "sessions-ended" => "All sessions of the user ended.",
         "command-queued" => "Command queued.",
         "device-revoked" => "Device revoked.",
         "token-revoked" => "Enrollment token revoked.",

@@ -152,6 +152,74 @@ impl ControlStore {
         tx.commit().await
     }
 
+    /// The sessions of `user`, most recently seen first (live or not: the
+    /// caller filters with [`SessionRecord::is_live`]).
+    pub async fn sessions_of(&self, user: UserId) -> Result<Vec<SessionRecord>, StoreError> {
+        let rows = with_db!(&self.db, p =>
+            sqlx::query_as(
+                "SELECT id, user_id, created_at, last_seen_at, expires_at, client_ip, user_agent
+                 FROM sessions WHERE user_id = $1 ORDER BY last_seen_at DESC, id",
+            )
+            .bind(user)
+            .fetch_all(p)
+            .await
+        )?;
+        Ok(rows)
+    }
+
+    /// Ends session `id` of `user`, audited as `revoked` in the same
+    /// transaction. NotFound unless that user has that session.
+    pub async fn revoke_session(
+        &self,
+        user: UserId,
+        id: SessionId,
+        revoked: AuditEvent,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.db.begin().await?;
+        let done = with_tx!(&mut tx, c =>
+            sqlx::query("DELETE FROM sessions WHERE id = $1 AND user_id = $2")
+                .bind(id)
+                .bind(user)
+                .execute(c)
+                .await
+                .map(|r| r.rows_affected())
+        )?;
+        if done == 0 {
+            return Err(StoreError::NotFound);
+        }
+        self.audit(&mut tx, revoked).await?;
+        tx.commit().await
+    }
+
+    /// Ends every session of `user`; returns how many, after recording
+    /// `ended(count)` in the same transaction. NotFound for an unknown user.
+    pub async fn end_sessions_of(
+        &self,
+        user: UserId,
+        ended: impl FnOnce(u64) -> AuditEvent,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.db.begin().await?;
+        let exists: Option<i32> = with_tx!(&mut tx, c =>
+            sqlx::query_scalar("SELECT 1 FROM users WHERE id = $1")
+                .bind(user)
+                .fetch_optional(c)
+                .await
+        )?;
+        if exists.is_none() {
+            return Err(StoreError::NotFound);
+        }
+        let count = with_tx!(&mut tx, c =>
+            sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+                .bind(user)
+                .execute(c)
+                .await
+                .map(|r| r.rows_affected())
+        )?;
+        self.audit(&mut tx, ended(count)).await?;
+        tx.commit().await?;
+        Ok(count)
+    }
+
     /// Deletes sessions past their absolute expiry or idle for longer than
     /// `idle_timeout`; returns how many.
     pub async fn purge_sessions(

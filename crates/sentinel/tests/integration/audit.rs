@@ -204,6 +204,24 @@ async fn succeeding(
         ("DELETE", "/api/v1/users/{user_id}") => as_root(Method::DELETE, &member(path)),
         ("POST", "/admin/users/{user_id}/delete") => as_root(Method::POST, &member(path)),
         ("POST", "/api/v1/users/{user_id}/unlock") => as_root(Method::POST, &member(path)),
+        ("DELETE", "/api/v1/users/{user_id}/sessions") => as_root(Method::DELETE, &member(path)),
+        ("POST", "/admin/users/{user_id}/sessions/end") => as_root(Method::POST, &member(path)),
+        ("DELETE", "/api/v1/me/sessions/{session_id}")
+        | ("POST", "/profile/sessions/{session_id}/revoke") => {
+            // Another session of root's, not the one the test drives with.
+            server.login("root@example.org", PASSWORD).await.unwrap();
+            let sessions = server.get(root, "/api/v1/me/sessions").await.json();
+            let other = sessions["sessions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|s| s["current"] == false)
+                .unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            as_root(method.clone(), &path.replace("{session_id}", &other))
+        }
         ("POST", "/api/v1/tokens") => as_root(Method::POST, path).json(&json!({
             "name": "ci", "org_id": org, "permissions": ["devices.read"], "expires_in_days": 30
         })),

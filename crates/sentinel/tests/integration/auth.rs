@@ -332,3 +332,136 @@ on_both_engines!(
         server
     }
 );
+
+on_both_engines!(
+    a_user_sees_their_sessions_and_ends_any_of_them,
+    |server: TestServer| async move {
+        let root = server.setup_admin().await;
+        let laptop = server.login("root@example.org", PASSWORD).await.unwrap();
+        let phone = server.login("root@example.org", PASSWORD).await.unwrap();
+        let listed = server.get(&laptop, "/api/v1/me/sessions").await.json();
+        let sessions = listed["sessions"].as_array().unwrap().clone();
+        assert_eq!(sessions.len(), 3, "{listed}");
+        assert_eq!(sessions.iter().filter(|s| s["current"] == true).count(), 1);
+        for s in &sessions {
+            assert_eq!(s["client_ip"], "127.0.0.1", "{s}");
+            assert!(s["created_at"].is_string() && s["last_seen_at"].is_string());
+        }
+        let current_of = |session: &Session| {
+            let server = &server;
+            let session = session.clone();
+            async move {
+                let listed = server.get(&session, "/api/v1/me/sessions").await.json();
+                listed["sessions"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|s| s["current"] == true)
+                    .unwrap()["id"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            }
+        };
+        let phone_id = current_of(&phone).await;
+        let page = server.get(&laptop, "/profile/sessions").await;
+        assert_eq!(page.status, 200);
+        assert!(
+            page.text.contains("this session") && page.text.contains(&phone_id),
+            "{}",
+            page.text
+        );
+        let resp = server
+            .call(
+                &laptop,
+                Method::DELETE,
+                &format!("/api/v1/me/sessions/{phone_id}"),
+                json!({}),
+            )
+            .await;
+        assert_eq!(resp.status, 204, "{}", resp.text);
+        assert_eq!(server.get(&phone, "/api/v1/me").await.status, 401);
+        assert_eq!(server.get(&laptop, "/api/v1/me").await.status, 200);
+
+        // Someone else's session, or none at all: 404, and nothing ends.
+        server.create_user(&root, "alice@example.org").await;
+        let alice = server.login("alice@example.org", PASSWORD).await.unwrap();
+        let root_id = current_of(&root).await;
+        for id in [root_id.clone(), uuid::Uuid::new_v4().to_string()] {
+            let resp = server
+                .call(
+                    &alice,
+                    Method::DELETE,
+                    &format!("/api/v1/me/sessions/{id}"),
+                    json!({}),
+                )
+                .await;
+            assert_eq!(resp.status, 404, "{}", resp.text);
+        }
+        let resp = server
+            .call(
+                &alice,
+                Method::DELETE,
+                "/api/v1/me/sessions/not-an-id",
+                json!({}),
+            )
+            .await;
+        assert_eq!(resp.status, 400);
+        assert_eq!(server.get(&root, "/api/v1/me").await.status, 200);
+
+        // Ending one's own current session signs out.
+        let resp = server
+            .call(
+                &root,
+                Method::DELETE,
+                &format!("/api/v1/me/sessions/{root_id}"),
+                json!({}),
+            )
+            .await;
+        assert_eq!(resp.status, 204);
+        assert_eq!(server.get(&root, "/api/v1/me").await.status, 401);
+        server
+    }
+);
+
+#[tokio::test]
+async fn a_platform_admin_ends_every_session_of_a_user() {
+    let server = TestServer::start().await;
+    let root = server.setup_admin().await;
+    let alice_id = server.create_user(&root, "alice@example.org").await;
+    let one = server.login("alice@example.org", PASSWORD).await.unwrap();
+    let two = server.login("alice@example.org", PASSWORD).await.unwrap();
+    let path = format!("/api/v1/users/{alice_id}/sessions");
+    // Not for anyone but platform admins.
+    assert_eq!(
+        server
+            .call(&one, Method::DELETE, &path, json!({}))
+            .await
+            .status,
+        403
+    );
+    let resp = server.call(&root, Method::DELETE, &path, json!({})).await;
+    assert_eq!(resp.status, 200, "{}", resp.text);
+    assert_eq!(resp.json()["sessions_ended"], 2);
+    for session in [&one, &two] {
+        assert_eq!(server.get(session, "/api/v1/me").await.status, 401);
+    }
+    assert_eq!(server.get(&root, "/api/v1/me").await.status, 200);
+    let unknown = format!("/api/v1/users/{}/sessions", uuid::Uuid::new_v4());
+    assert_eq!(
+        server
+            .call(&root, Method::DELETE, &unknown, json!({}))
+            .await
+            .status,
+        404
+    );
+    let audit = server
+        .get(&root, "/api/v1/audit?action=user.sessions_ended")
+        .await
+        .json();
+    assert_eq!(
+        audit["entries"][0]["detail"]["sessions_ended"], 2,
+        "{audit}"
+    );
+    server.stop().await;
+}
