@@ -26,6 +26,7 @@ mod conformance;
 mod control;
 mod devices;
 mod migrate;
+mod sealed;
 mod tenant;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
@@ -47,6 +48,7 @@ pub use devices::{
     CommandRecord, Device, DeviceFilter, DeviceStore, Enrolled, NewCommand, OrgKeys,
     TelemetryRecord,
 };
+pub use sealed::{SealedSite, SealedValue};
 pub use tenant::{PermissionDenied, TenantAccess, TenantIdentity, TenantStore, TenantStores};
 
 use backend::Db;

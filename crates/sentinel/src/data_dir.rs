@@ -2,6 +2,7 @@
 //! and the pending setup link. It is private to the server's user (0700) and the
 //! server refuses one that is not.
 
+use sentinel_core::sealing::SealingKey;
 use std::fs::{DirBuilder, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
@@ -62,6 +63,28 @@ impl DataDir {
     }
 
     /// The seed of the Ed25519 key that signs audit checkpoints.
+    /// The new master key while a rotation is under way.
+    pub fn next_master_key_file(&self) -> PathBuf {
+        self.root.join("master.key.next")
+    }
+
+    /// The old master key, kept while a rotation switches keys.
+    pub fn previous_master_key_file(&self) -> PathBuf {
+        self.root.join("master.key.previous")
+    }
+
+    /// The key that seals secrets at rest: `master`, also opening values sealed
+    /// under the other key of a rotation that is under way or was interrupted.
+    pub fn sealing_key(&self, master: &MasterKey) -> Result<SealingKey, StartError> {
+        let mut key = master.sealing_key()?;
+        for path in [self.next_master_key_file(), self.previous_master_key_file()] {
+            if let Some(other) = MasterKey::load_existing(&path)? {
+                key = other.opened_too_by(key)?;
+            }
+        }
+        Ok(key)
+    }
+
     pub fn audit_key_file(&self) -> PathBuf {
         self.root.join("audit.key")
     }
@@ -121,6 +144,27 @@ impl MasterKey {
     /// can read is refused: the key would no longer be a secret.
     pub fn load_or_create(path: &Path) -> Result<MasterKey, StartError> {
         load_or_create_key(path, "master key").map(MasterKey)
+    }
+
+    /// Loads the key if its file exists (same checks).
+    pub fn load_existing(path: &Path) -> Result<Option<MasterKey>, StartError> {
+        if !path.exists() {
+            return Ok(None);
+        }
+        Self::load_or_create(path).map(Some)
+    }
+
+    /// `key`, also opening values sealed under this master key.
+    pub fn opened_too_by(&self, key: SealingKey) -> Result<SealingKey, StartError> {
+        key.also_opening(&self.0)
+            .map_err(|e| StartError::Refused(format!("master key: {e}")))
+    }
+
+    /// The file text of this key (base64 and a newline).
+    pub fn file_text(&self) -> String {
+        let mut text = STANDARD.encode(self.0);
+        text.push('\n');
+        text
     }
 }
 

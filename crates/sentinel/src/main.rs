@@ -138,6 +138,8 @@ struct ServeArgs {
 enum AdminCommand {
     /// Create a user; the password is read from standard input
     CreateUser(CreateUserArgs),
+    /// Re-seal every secret kept at rest under a new master key (stop the server first)
+    RotateMasterKey(StoreArgs),
 }
 
 #[derive(clap::Args)]
@@ -167,6 +169,9 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => runtime.block_on(serve(*args)),
         Command::Admin(AdminCommand::CreateUser(args)) => runtime.block_on(create_user(args)),
+        Command::Admin(AdminCommand::RotateMasterKey(args)) => {
+            runtime.block_on(rotate_master_key(args))
+        }
         Command::Audit(AuditCommand::Verify(args)) => {
             return match runtime.block_on(verify_audit(args)) {
                 Ok(true) => ExitCode::SUCCESS,
@@ -266,6 +271,17 @@ async fn create_user(args: CreateUserArgs) -> Result<(), StartError> {
         } else {
             ""
         }
+    );
+    Ok(())
+}
+
+async fn rotate_master_key(args: StoreArgs) -> Result<(), StartError> {
+    let config = args.config()?;
+    logging::init(config.log_format, "warn");
+    let rotation = sentinel::rotation::rotate_master_key(&config, &SystemClock).await?;
+    println!(
+        "master key rotated: {} -> {}; {} secrets re-sealed ({} already were)",
+        rotation.old_key_id, rotation.new_key_id, rotation.resealed, rotation.already
     );
     Ok(())
 }

@@ -92,7 +92,7 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<RunningServ
         stores.clone(),
         clock.clone(),
         config.http.clone(),
-        master_key.sealing_key()?,
+        data_dir.sealing_key(&master_key)?,
     );
     let (stop, stopped) = watch::channel(false);
     tokio::spawn(sweep_rate_limits(state.clone(), stopped.clone()));

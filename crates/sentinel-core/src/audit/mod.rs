@@ -119,6 +119,8 @@ named_enum!(
         MemberRemoved => "member.removed",
         /// Entries were exported from this log.
         AuditExported => "audit.exported",
+        /// Every secret sealed at rest was re-sealed under a new master key.
+        MasterKeyRotated => "platform.master_key_rotated",
         /// Entries older than the retention period were removed up to a checkpoint.
         AuditPruned => "audit.pruned",
         EnrollmentTokenCreated => "enrollment_token.created",

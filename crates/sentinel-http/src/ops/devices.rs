@@ -2,6 +2,7 @@
 //! device list and pages (`devices.read`), revocation (`devices.write`), and
 //! commands (`commands.run`), signed here with the organization's key.
 
+use sentinel_store::SealedSite;
 use std::time::Duration;
 
 use sentinel_core::audit::AuditContext;
@@ -207,7 +208,7 @@ pub async fn revoke_device(
 
 /// The organization's command signer, made (and sealed) on first use.
 async fn signer(state: &AppState, store: &OrgKeys) -> Result<CommandSigner, AppError> {
-    let context = format!("org:{}/command-key", store.org_id());
+    let context = SealedSite::CommandKey(store.org_id()).context();
     let (_, sealed) = match store.command_key().await? {
         Some(key) => key,
         None => {

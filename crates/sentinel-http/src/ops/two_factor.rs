@@ -98,7 +98,7 @@ pub enum Accepted {
 /// The sealing context of a user's TOTP secret: a sealed secret copied to
 /// another user's row does not open.
 fn sealing_context(user: UserId) -> String {
-    format!("user:{user}/totp")
+    sentinel_store::SealedSite::TwoFactorSecret(user).context()
 }
 
 /// Checks `code` for `user`; `None` if it is wrong, already used, or not

@@ -271,3 +271,59 @@ async fn admin_create_user_reads_the_password_from_stdin() {
     assert_eq!(body["user"]["platform_admin"], true);
     server.shutdown().await;
 }
+
+#[test]
+fn admin_rotate_master_key_needs_a_key_and_reports_the_switch() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data_arg = data.to_str().unwrap();
+    let rotate = || {
+        sentinel(
+            &["admin", "rotate-master-key", "--data-dir", data_arg],
+            &[],
+            None,
+        )
+    };
+    let created = sentinel(
+        &[
+            "admin",
+            "create-user",
+            "--data-dir",
+            data_arg,
+            "--email",
+            "ops@example.org",
+            "--name",
+            "Ops",
+        ],
+        &[],
+        Some(&format!("{PASSWORD}\n")),
+    );
+    assert!(created.status.success(), "{}", text(&created.stderr));
+    let missing = rotate();
+    assert!(!missing.status.success());
+    assert!(
+        text(&missing.stderr).contains("no key to rotate"),
+        "{}",
+        text(&missing.stderr)
+    );
+
+    let key = data.join("master.key");
+    std::fs::write(&key, "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=\n").unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let rotated = rotate();
+    assert!(rotated.status.success(), "{}", text(&rotated.stderr));
+    assert!(
+        text(&rotated.stdout).contains("master key rotated"),
+        "{}",
+        text(&rotated.stdout)
+    );
+    let new = std::fs::read_to_string(&key).unwrap();
+    assert_ne!(new.trim(), "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=");
+    assert_eq!(
+        std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    assert!(
+        !text(&rotated.stdout).contains(new.trim()) && !text(&rotated.stderr).contains(new.trim())
+    );
+}

@@ -16,6 +16,7 @@ mod headers;
 mod limits;
 mod logs;
 mod orgs;
+mod rotation;
 mod routes;
 mod setup;
 mod tokens;

@@ -146,9 +146,19 @@ impl TestServer {
 
     /// Stops the server and starts it again on the same data (a restart).
     pub async fn restart(&mut self) {
+        self.shut_down().await;
+        self.start_again().await;
+    }
+
+    /// Stops the server, keeping its data (for offline commands).
+    pub async fn shut_down(&mut self) {
         if let Some(server) = self.server.take() {
             server.shutdown().await;
         }
+    }
+
+    /// Starts the server again on the same data and address.
+    pub async fn start_again(&mut self) {
         let mut config = self.config.clone();
         config.listen = self.addr;
         let server = sentinel::start(&config, Arc::new(self.clock.clone()))

@@ -90,7 +90,7 @@ pub async fn mfa_token(server: &TestServer, email: &str) -> String {
     body["mfa_token"].as_str().unwrap().to_owned()
 }
 
-async fn second_step(server: &TestServer, token: &str, code: &str) -> Resp {
+pub async fn second_step(server: &TestServer, token: &str, code: &str) -> Resp {
     TestServer::send(
         server
             .raw(Method::POST, "/api/v1/auth/login/mfa")
