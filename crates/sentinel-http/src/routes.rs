@@ -545,6 +545,40 @@ pub fn route_table() -> Vec<RouteSpec> {
             Org(AuditRead),
             ui::audit::org_page,
         ),
+        route(
+            M::GET,
+            "/orgs/{org_id}/service-accounts",
+            Org(MembersRead),
+            ui::service_accounts::list,
+        ),
+        route(
+            M::POST,
+            "/orgs/{org_id}/service-accounts",
+            Org(MembersManage),
+            ui::service_accounts::create,
+        )
+        .audited(A::ServiceAccountCreated),
+        route(
+            M::POST,
+            "/orgs/{org_id}/service-accounts/{user_id}/delete",
+            Org(MembersManage),
+            ui::service_accounts::delete,
+        )
+        .audited(A::ServiceAccountDeleted),
+        route(
+            M::POST,
+            "/orgs/{org_id}/service-accounts/{user_id}/tokens",
+            Org(MembersManage),
+            ui::service_accounts::create_token,
+        )
+        .audited(A::ApiTokenCreated),
+        route(
+            M::POST,
+            "/orgs/{org_id}/service-accounts/{user_id}/tokens/{token_id}/revoke",
+            Org(MembersManage),
+            ui::service_accounts::revoke_token,
+        )
+        .audited(A::ApiTokenRevoked),
         // UI: devices, commands and enrollment tokens.
         route(
             M::GET,
@@ -615,6 +649,15 @@ pub fn route_table() -> Vec<RouteSpec> {
             ui::profile::change_password,
         )
         .audited(A::PasswordChanged),
+        route(M::GET, "/profile/tokens", User, ui::tokens::page),
+        route(M::POST, "/profile/tokens", User, ui::tokens::create).audited(A::ApiTokenCreated),
+        route(
+            M::POST,
+            "/profile/tokens/{token_id}/revoke",
+            User,
+            ui::tokens::revoke,
+        )
+        .audited(A::ApiTokenRevoked),
         route(M::GET, "/profile/two-factor", User, ui::two_factor::page),
         route(
             M::POST,

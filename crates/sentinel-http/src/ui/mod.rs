@@ -10,8 +10,10 @@ pub mod devices;
 pub mod members;
 pub mod orgs;
 pub mod profile;
+pub mod service_accounts;
 pub mod sessions;
 pub mod setup;
+pub mod tokens;
 pub mod two_factor;
 
 use askama::Template;
@@ -117,6 +119,9 @@ fn notice_text(key: &str) -> Option<&'static str> {
         "command-queued" => "Command queued.",
         "device-revoked" => "Device revoked.",
         "token-revoked" => "Enrollment token revoked.",
+        "api-token-revoked" => "API token revoked.",
+        "service-account-created" => "Service account created.",
+        "service-account-deleted" => "Service account deleted, with all its tokens.",
         "logged-out" => "You have been signed out.",
         "two-factor-required" => {
             "An organization you belong to requires two-factor authentication. Set it up to continue."

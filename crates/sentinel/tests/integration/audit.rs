@@ -340,6 +340,67 @@ async fn succeeding(
             let id = tokens["tokens"][0]["id"].as_str().unwrap().to_owned();
             as_root(Method::POST, &member(path).replace("{token_id}", &id))
         }
+        ("POST", "/profile/tokens") => form(
+            as_root(Method::POST, path),
+            &[
+                ("name", "ci"),
+                ("org_id", org),
+                ("permissions", "devices.read"),
+                ("expires_in_days", "30"),
+            ],
+        ),
+        ("POST", "/profile/tokens/{token_id}/revoke") => {
+            let body = json!({"name": "old", "org_id": org, "permissions": ["org.read"], "expires_in_days": 1});
+            let made = server
+                .call(root, Method::POST, "/api/v1/tokens", body)
+                .await
+                .json();
+            let id = made["id"].as_str().unwrap().to_owned();
+            as_root(Method::POST, &path.replace("{token_id}", &id))
+        }
+        ("POST", "/orgs/{org_id}/service-accounts") => form(
+            as_root(Method::POST, &member(path)),
+            &[("name", "robot"), ("role", "analyst")],
+        ),
+        (
+            "POST",
+            "/orgs/{org_id}/service-accounts/{user_id}/delete"
+            | "/orgs/{org_id}/service-accounts/{user_id}/tokens"
+            | "/orgs/{org_id}/service-accounts/{user_id}/tokens/{token_id}/revoke",
+        ) => {
+            let made = server
+                .call(
+                    root,
+                    Method::POST,
+                    &format!("/api/v1/orgs/{org}/service-accounts"),
+                    json!({"name": format!("robot {n}"), "role": "analyst"}),
+                )
+                .await
+                .json();
+            let id = made["id"].as_str().unwrap().to_owned();
+            let target = path.replace("{org_id}", org).replace("{user_id}", &id);
+            if path.ends_with("/delete") {
+                form(as_root(Method::POST, &target), &[("confirm", "yes")])
+            } else if path.ends_with("/tokens") {
+                form(
+                    as_root(Method::POST, &target),
+                    &[
+                        ("name", "pipeline"),
+                        ("permissions", "devices.read"),
+                        ("expires_in_days", "7"),
+                    ],
+                )
+            } else {
+                let body = json!({"name": "old", "org_id": org, "permissions": ["org.read"],
+                    "expires_in_days": 1, "service_account_id": id});
+                let token = server
+                    .call(root, Method::POST, "/api/v1/tokens", body)
+                    .await
+                    .json();
+                let token = token["id"].as_str().unwrap().to_owned();
+                as_root(Method::POST, &target.replace("{token_id}", &token))
+            }
+        }
         ("POST", "/orgs/{org_id}/devices/{device_id}/revoke") => {
             let agent = server.enroll(root, org, &format!("host{n}")).await;
             form(

@@ -23,3 +23,4 @@ mod tokens;
 mod transport;
 mod two_factor;
 mod ui_devices;
+mod ui_tokens;
