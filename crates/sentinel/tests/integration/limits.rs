@@ -451,3 +451,34 @@ on_both_engines!(
         server
     }
 );
+
+#[tokio::test]
+async fn two_factor_codes_are_limited_per_account_even_across_pending_logins() {
+    let server = TestServer::start_on(Engine::Sqlite, |s| s.rate_limit_two_factor = Some(5))
+        .await
+        .unwrap();
+    let root = server.setup_admin().await;
+    let authenticator = crate::two_factor::enrol(&server, &root).await; // one code check
+    let right = authenticator.code(&server, 0);
+    let wrong = if right == "000000" {
+        "000001"
+    } else {
+        "000000"
+    };
+    // Four more checks, spread over fresh pending logins so that no single
+    // login's attempt limit is reached first.
+    for _ in 0..2 {
+        let token = crate::two_factor::mfa_token(&server, "root@example.org").await;
+        for _ in 0..2 {
+            let resp = crate::two_factor::second_step(&server, &token, wrong).await;
+            assert_eq!(resp.status, 401, "{}", resp.text);
+        }
+    }
+    // The sixth check within the minute is refused before the code is read:
+    // even the right code.
+    let token = crate::two_factor::mfa_token(&server, "root@example.org").await;
+    let resp = crate::two_factor::second_step(&server, &token, &right).await;
+    assert_limited(&resp);
+    assert!(resp.header("set-cookie").is_none());
+    server.stop().await;
+}

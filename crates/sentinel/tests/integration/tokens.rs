@@ -455,6 +455,27 @@ on_both_engines!(
             Some(1)
         );
 
+        // It belongs to this organization only, and is never a platform admin.
+        let other = server.create_org(&root, "Other").await;
+        let resp = server
+            .call(
+                &root,
+                Method::POST,
+                &format!("/api/v1/orgs/{other}/members"),
+                json!({"user_id": robot, "role": "readonly"}),
+            )
+            .await;
+        assert_eq!(resp.status, 404, "{}", resp.text);
+        let resp = server
+            .call(
+                &root,
+                Method::PATCH,
+                &format!("/api/v1/users/{robot}"),
+                json!({"platform_admin": true}),
+            )
+            .await;
+        assert_eq!(resp.status, 404, "{}", resp.text);
+
         // Deleting the account kills its tokens.
         let delete = server
             .call(
