@@ -185,7 +185,11 @@ async fn admit(
     let client = request.extensions().get::<ClientInfo>();
     let principal = match resolve(state, request.headers(), guard.surface, client).await {
         Ok(principal) => principal,
-        Err(e) => return (Err(e), None),
+        // A credential that does not authenticate counts against the address.
+        Err(e) => {
+            let limited = address.and_then(|a| state.limits.requests.check(a).err());
+            return (Err(limited.unwrap_or(e)), None);
+        }
     };
     // Every request counts against its principal, or its address when anonymous.
     let key = match (&principal, address) {
@@ -351,9 +355,14 @@ async fn check_token(
         .control()
         .membership(org_id, token.creator)
         .await?;
-    if !creator.is_some_and(|m| m.role().grants(permission)) {
+    let Some(creator) = creator.filter(|m| m.role().grants(permission)) else {
         return Err(AppError::Forbidden(
             "the creator of this API token no longer holds this permission",
+        ));
+    };
+    if creator.lacks_required_two_factor() {
+        return Err(AppError::Forbidden(
+            "the creator of this API token must use two-factor authentication in this organization",
         ));
     }
     Ok(())

@@ -63,6 +63,30 @@ impl DataDir {
     }
 
     /// The seed of the Ed25519 key that signs audit checkpoints.
+    /// Claims the data directory for this process alone: a running server holds
+    /// the claim, and so does a master-key rotation, so the two never run
+    /// together. `doing` names what this process is about to do, for the error.
+    pub fn lock(&self, doing: &str) -> Result<DataDirLock, StartError> {
+        let path = self.root.join("sentinel.lock");
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|e| StartError::io(format!("opening {}", path.display()), e))?;
+        match file.try_lock() {
+            Ok(()) => Ok(DataDirLock { _file: file }),
+            Err(std::fs::TryLockError::WouldBlock) => Err(StartError::Refused(format!(
+                "{} is in use by another Sentinel process (a running server?): stop it before {doing}",
+                self.root.display()
+            ))),
+            Err(std::fs::TryLockError::Error(e)) => {
+                Err(StartError::io(format!("locking {}", path.display()), e))
+            }
+        }
+    }
+
     /// The new master key while a rotation is under way.
     pub fn next_master_key_file(&self) -> PathBuf {
         self.root.join("master.key.next")
@@ -114,6 +138,13 @@ pub fn write_private(path: &Path, contents: &[u8]) -> Result<(), StartError> {
     file.write_all(contents)
         .map_err(|e| StartError::io(context(), e))?;
     file.sync_all().map_err(|e| StartError::io(context(), e))
+}
+
+/// A claim on a data directory (see [`DataDir::lock`]), released when dropped
+/// or when the process ends.
+#[derive(Debug)]
+pub struct DataDirLock {
+    _file: std::fs::File,
 }
 
 /// The 256-bit key that will encrypt recoverable secrets at rest. It lives in its

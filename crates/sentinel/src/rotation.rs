@@ -36,6 +36,7 @@ pub struct Rotation {
 
 pub async fn rotate_master_key(config: &Config, clock: &dyn Clock) -> Result<Rotation, StartError> {
     let data_dir = DataDir::open(&config.data_dir)?;
+    let _lock = data_dir.lock("rotating the master key")?;
     let current = MasterKey::load_existing(&data_dir.master_key_file())?.ok_or_else(|| {
         StartError::Refused(format!(
             "{} does not exist: there is no key to rotate",
@@ -45,7 +46,10 @@ pub async fn rotate_master_key(config: &Config, clock: &dyn Clock) -> Result<Rot
     let next = MasterKey::load_or_create(&data_dir.next_master_key_file())?;
     let keys = current.opened_too_by(data_dir.sealing_key(&next)?)?;
     let stores = Stores::open(&config.store_location(&data_dir), clock).await?;
-    let result = reseal(&stores, &keys, &next.id()).await;
+    let result = match reseal(&stores, &keys, &next.id()).await {
+        Ok(counts) => all_under(&stores, &next.id()).await.map(|()| counts),
+        Err(e) => Err(e),
+    };
     let (resealed, already) = match result {
         Ok(counts) => counts,
         Err(e) => {
@@ -53,11 +57,13 @@ pub async fn rotate_master_key(config: &Config, clock: &dyn Clock) -> Result<Rot
             return Err(e);
         }
     };
-    // Switch: the old key stays on disk until the new one is in place.
-    write_private(
-        &data_dir.previous_master_key_file(),
-        current.file_text().as_bytes(),
-    )?;
+    // Switch: the old key stays on disk until the new one is in place, and is
+    // itself written whole or not at all.
+    let previous = data_dir.previous_master_key_file();
+    let partial = previous.with_extension("previous.partial");
+    write_private(&partial, current.file_text().as_bytes())?;
+    std::fs::rename(&partial, &previous)
+        .map_err(|e| StartError::io("keeping the old master key", e))?;
     std::fs::rename(data_dir.next_master_key_file(), data_dir.master_key_file())
         .map_err(|e| StartError::io("switching to the new master key", e))?;
     sync_dir(&data_dir)?;
@@ -102,6 +108,19 @@ async fn reseal(
         resealed += 1;
     }
     Ok((resealed, already))
+}
+
+/// Checks, after re-sealing, that no value is left under another key.
+async fn all_under(stores: &Stores, new_id: &str) -> Result<(), StartError> {
+    for value in stores.sealed_values().await? {
+        if sealed_key_id(&value.sealed).ok().as_deref() != Some(new_id) {
+            return Err(StartError::Refused(format!(
+                "{} is not under the new key after re-sealing; nothing was switched: run this again",
+                value.site.context()
+            )));
+        }
+    }
+    Ok(())
 }
 
 async fn record(stores: &Stores, clock: &dyn Clock, rotation: &Rotation) -> Result<(), StartError> {

@@ -22,7 +22,7 @@ use tower::ServiceExt;
 
 use crate::StartError;
 use crate::config::{AuditSettings, Config, Tls};
-use crate::data_dir::{DataDir, MasterKey};
+use crate::data_dir::{DataDir, DataDirLock, MasterKey};
 use crate::{audit, setup_link, tls};
 
 /// A client has this long to finish the TLS handshake, and to send request headers.
@@ -49,6 +49,8 @@ pub struct RunningServer {
     serving: JoinHandle<()>,
     checkpointer: JoinHandle<()>,
     stores: Arc<Stores>,
+    /// Held until the server has stopped.
+    _lock: DataDirLock,
 }
 
 impl RunningServer {
@@ -69,6 +71,7 @@ impl RunningServer {
 /// Starts the server described by `config`, reading time from `clock`.
 pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<RunningServer, StartError> {
     let data_dir = DataDir::open(&config.data_dir)?;
+    let lock = data_dir.lock("starting a server on it")?;
     // Loaded (and created on first start) now so that an exposed key stops the
     // server before it serves anything.
     let master_key = MasterKey::load_or_create(&data_dir.master_key_file())?;
@@ -145,6 +148,7 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<RunningServ
         serving,
         checkpointer,
         stores,
+        _lock: lock,
     })
 }
 

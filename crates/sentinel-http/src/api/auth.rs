@@ -29,7 +29,7 @@ pub struct LoginRequest {
 
 /// The answer to a right password when the user has two-factor authentication
 /// on: no session yet; send `mfa_token` and a code to `/api/v1/auth/login/mfa`.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub struct MfaRequiredResponse {
     /// Always true.
     pub mfa_required: bool,

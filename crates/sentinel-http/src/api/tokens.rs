@@ -34,7 +34,7 @@ pub struct CreateTokenRequest {
 }
 
 /// The new token: `token` is shown this once and never again.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub struct CreatedToken {
     pub id: Uuid,
     pub token: String,
@@ -115,7 +115,7 @@ pub async fn create(
         StatusCode::CREATED,
         Json(CreatedToken {
             id: issued.token.id,
-            token: issued.secret,
+            token: issued.secret.expose().to_owned(),
             expires_at: issued.token.expires_at,
         }),
     ))

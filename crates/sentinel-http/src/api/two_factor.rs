@@ -44,7 +44,7 @@ pub async fn status(
 }
 
 /// A new TOTP secret, shown this once.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub struct EnrolmentResponse {
     /// The secret in base32, for typing into an app.
     pub secret: String,

@@ -3,7 +3,7 @@
 use sentinel_core::audit::{
     Actor, AuditAction, AuditContext, Entity, EntityType, LogId, Origin, Outcome,
 };
-use sentinel_core::{Email, PasswordHash, ValidationError};
+use sentinel_core::{Email, PasswordHash, UserId, ValidationError};
 use sentinel_store::User;
 
 use super::two_factor::{self, MfaToken};
@@ -69,10 +69,6 @@ pub async fn login(
         Some(account) if verified && !locked => account,
         account => {
             tracing::info!(client_ip = %client.ip, locked, "login failed");
-            let locked_now = match &account {
-                Some(a) if !locked => control.record_login_failure(a.user.id, now).await?,
-                _ => None,
-            };
             let (actor, entity) = match &account {
                 Some(a) => (
                     Actor::user(a.user.id, &a.user.name),
@@ -100,23 +96,14 @@ pub async fn login(
                 Outcome::Failure,
             );
             state.stores.record(LogId::Platform, event).await?;
-            if let Some(until) = locked_now {
-                tracing::warn!(user_id = %entity.id, %until, "account locked after failed logins");
-                let event = audit.success(
-                    now,
-                    AuditAction::AccountLocked,
-                    entity,
-                    serde_json::json!({ "locked_until": until.to_string() }),
-                );
-                state.stores.record(LogId::Platform, event).await?;
+            if let (Some(account), false) = (&account, locked) {
+                count_towards_lock(state, &audit, account.user.id).await?;
             }
             return Err(AppError::InvalidCredentials);
         }
     };
-    if account.failed_logins > 0 || account.locked_until.is_some() {
-        control.clear_login_failures(account.user.id).await?;
-    }
     let user = account.user;
+    // With two-factor on, the failures are forgotten only once the code is right.
     if two_factor::required_at_login(state, user.id).await? {
         let token = two_factor::challenge(state, user.id, account.password_changed_at).await?;
         tracing::info!(user_id = %user.id, client_ip = %client.ip, "password accepted; second factor required");
@@ -140,8 +127,38 @@ pub async fn login(
         AppError::NotFound(_) => AppError::InvalidCredentials,
         other => other,
     })?;
+    if account.failed_logins > 0 || account.locked_until.is_some() {
+        control.clear_login_failures(user.id).await?;
+    }
     tracing::info!(user_id = %user.id, client_ip = %client.ip, "login");
     Ok(LoginOutcome::SignedIn(user, started))
+}
+
+/// Counts a failed login (a wrong password or a wrong second factor) towards
+/// `user`'s lock, and records `auth.account_locked` if this one locked it.
+pub(crate) async fn count_towards_lock(
+    state: &AppState,
+    audit: &AuditContext,
+    user: UserId,
+) -> Result<(), AppError> {
+    let now = state.clock.now();
+    let Some(until) = state
+        .stores
+        .control()
+        .record_login_failure(user, now)
+        .await?
+    else {
+        return Ok(());
+    };
+    tracing::warn!(user_id = %user, %until, "account locked after failed logins");
+    let event = audit.success(
+        now,
+        AuditAction::AccountLocked,
+        Entity::new(EntityType::User, user),
+        serde_json::json!({ "locked_until": until.to_string() }),
+    );
+    state.stores.record(LogId::Platform, event).await?;
+    Ok(())
 }
 
 /// Ends the caller's session.

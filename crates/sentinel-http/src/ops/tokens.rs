@@ -4,7 +4,7 @@
 
 use sentinel_core::api_token::{self, ApiTokenSecret};
 use sentinel_core::audit::AuditContext;
-use sentinel_core::{DisplayName, OrgId, Permission, UserId, ValidationError};
+use sentinel_core::{DisplayName, OrgId, Permission, SecretString, UserId, ValidationError};
 use sentinel_store::{ApiToken, NewApiToken};
 use uuid::Uuid;
 
@@ -27,7 +27,7 @@ pub struct TokenRequest {
 #[derive(Debug)]
 pub struct IssuedToken {
     pub token: ApiToken,
-    pub secret: String,
+    pub secret: SecretString,
 }
 
 pub async fn create(
@@ -50,6 +50,9 @@ pub async fn create(
         .membership(org, principal.user.id)
         .await?
         .ok_or(AppError::NotFound("organization"))?;
+    if creator.lacks_required_two_factor() {
+        return Err(AppError::TwoFactorRequired);
+    }
     if permissions.iter().any(|p| !creator.role().grants(*p)) {
         return Err(AppError::Forbidden(
             "a token cannot have permissions that you do not hold in its organization",
@@ -102,7 +105,7 @@ pub async fn create(
     tracing::info!(token_id = %token.id, org_id = %org, owner = %owner, "API token created");
     Ok(IssuedToken {
         token,
-        secret: secret.text(),
+        secret: SecretString::new(secret.text()),
     })
 }
 

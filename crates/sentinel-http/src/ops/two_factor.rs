@@ -186,12 +186,17 @@ pub async fn status(state: &AppState, user: UserId) -> Result<Status, AppError> 
 }
 
 /// A new secret as shown once to its user: base32 for typing, the otpauth URI,
-/// and that URI as a QR code (inline SVG).
-#[derive(Debug)]
+/// and that URI as a QR code (inline SVG). `Debug` shows none of them.
 pub struct Enrolment {
     pub secret: SecretString,
     pub otpauth_uri: SecretString,
     pub qr_svg: String,
+}
+
+impl std::fmt::Debug for Enrolment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Enrolment([redacted])")
+    }
 }
 
 /// Issues the caller a fresh 160-bit secret, sealed at rest, pending until
@@ -461,12 +466,19 @@ pub async fn complete_login(
         control.end_login_challenge(&hash).await?;
         return Err(AppError::SecondFactorFailed(EXPIRED));
     };
+    let (failed_before, locked_until) = (account.failed_logins, account.locked_until);
     let user = account.user;
     let audit = AuditContext {
         actor: Actor::user(user.id, &user.name),
         origin: origin.clone(),
     };
-    let accepted = verify_code(state, user.id, &code, CodePurpose::SignIn, &audit).await?;
+    // Wrong codes lock the account as wrong passwords do; while it is locked,
+    // no code is even looked at.
+    let locked = locked_until.is_some_and(|until| until > state.clock.now());
+    let accepted = match locked {
+        true => None,
+        false => verify_code(state, user.id, &code, CodePurpose::SignIn, &audit).await?,
+    };
     if accepted.is_none() {
         let event = audit.event(
             state.clock.now(),
@@ -474,12 +486,15 @@ pub async fn complete_login(
             Entity::new(EntityType::User, user.id),
             serde_json::json!({
                 "email": user.email.as_str(),
-                "reason": "wrong two-factor code",
+                "reason": if locked { "account locked" } else { "wrong two-factor code" },
                 "attempt": challenge.attempts,
             }),
             Outcome::Failure,
         );
         state.stores.record(LogId::Platform, event).await?;
+        if !locked {
+            super::auth::count_towards_lock(state, &audit, user.id).await?;
+        }
         if challenge.attempts >= CHALLENGE_ATTEMPTS {
             control.end_login_challenge(&hash).await?;
             return Err(AppError::SecondFactorFailed(EXPIRED));
@@ -505,6 +520,9 @@ pub async fn complete_login(
         AppError::NotFound(_) => AppError::SecondFactorFailed(EXPIRED),
         other => other,
     })?;
+    if failed_before > 0 || locked_until.is_some() {
+        control.clear_login_failures(user.id).await?;
+    }
     tracing::info!(user_id = %user.id, client_ip = %client.ip, "login with second factor");
     Ok((user, started))
 }

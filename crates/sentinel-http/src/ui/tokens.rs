@@ -171,7 +171,7 @@ impl From<IssuedToken> for NewSecret {
     fn from(issued: IssuedToken) -> Self {
         NewSecret {
             name: issued.token.name,
-            secret: issued.secret,
+            secret: issued.secret.expose().to_owned(),
             expires_at: issued.token.expires_at.to_rfc3339(),
         }
     }

@@ -22,6 +22,7 @@ pub struct Membership {
     role: TenantRole,
     two_factor_policy: TwoFactorPolicy,
     two_factor_on: bool,
+    service_account: bool,
 }
 
 impl Membership {
@@ -40,9 +41,10 @@ impl Membership {
     }
 
     /// Whether the organization's policy requires this member to have
-    /// two-factor authentication on and they have not.
+    /// two-factor authentication on and they have not. Service accounts cannot
+    /// have it: the policy applies to the members who make their tokens instead.
     pub fn lacks_required_two_factor(&self) -> bool {
-        self.two_factor_policy.requires(self.role) && !self.two_factor_on
+        !self.service_account && self.two_factor_policy.requires(self.role) && !self.two_factor_on
     }
 
     /// The one way to obtain a [`TenantAccess`]: this member's role must grant
@@ -62,6 +64,7 @@ struct MembershipRow {
     org: OrgWithRoleRow,
     two_factor_policy: String,
     two_factor_enabled_at: Option<Timestamp>,
+    service_account: bool,
 }
 
 /// A member as listed on the members page.
@@ -142,8 +145,9 @@ impl ControlStore {
         let row: Option<MembershipRow> = with_db!(&self.db, p =>
             sqlx::query_as(
                 "SELECT o.id, o.name, o.slug, o.created_at, m.role, o.two_factor_policy,
-                        t.enabled_at AS two_factor_enabled_at
+                        t.enabled_at AS two_factor_enabled_at, u.service_account
                  FROM memberships m JOIN organizations o ON o.id = m.org_id
+                 JOIN users u ON u.id = m.user_id
                  LEFT JOIN user_two_factor t ON t.user_id = m.user_id
                  WHERE m.org_id = $1 AND m.user_id = $2",
             )
@@ -160,6 +164,7 @@ impl ControlStore {
             role,
             two_factor_policy: super::two_factor::parse_policy(&row.two_factor_policy)?,
             two_factor_on: row.two_factor_enabled_at.is_some(),
+            service_account: row.service_account,
         }))
     }
 
@@ -256,6 +261,9 @@ impl ControlStore {
             .await?
             .ok_or(StoreError::NotFound)?;
         check_actor(&mut tx, org, actor, Some(previous), Some(role)).await?;
+        if role == TenantRole::Owner && is_service_account(&mut tx, user).await? {
+            return Err(StoreError::Refused("a service account cannot be an owner"));
+        }
         if previous == TenantRole::Owner
             && role != TenantRole::Owner
             && count_owners(&mut tx, org).await? <= 1
@@ -317,6 +325,16 @@ impl ControlStore {
         tx.commit().await?;
         Ok(previous)
     }
+}
+
+async fn is_service_account(tx: &mut Tx, user: UserId) -> Result<bool, StoreError> {
+    let flag: Option<bool> = with_tx!(tx, c =>
+        sqlx::query_scalar("SELECT service_account FROM users WHERE id = $1")
+            .bind(user)
+            .fetch_optional(c)
+            .await
+    )?;
+    Ok(flag.unwrap_or(false))
 }
 
 async fn role_in(tx: &mut Tx, org: OrgId, user: UserId) -> Result<Option<TenantRole>, StoreError> {

@@ -482,3 +482,31 @@ async fn two_factor_codes_are_limited_per_account_even_across_pending_logins() {
     assert!(resp.header("set-cookie").is_none());
     server.stop().await;
 }
+
+#[tokio::test]
+async fn wrong_two_factor_codes_lock_the_account_like_wrong_passwords() {
+    let server = TestServer::start().await;
+    let root = server.setup_admin().await;
+    let authenticator = crate::two_factor::enrol(&server, &root).await;
+    let right = authenticator.code(&server, 0);
+    let wrong = if right == "000000" {
+        "000001"
+    } else {
+        "000000"
+    };
+    // Five wrong codes, over several pending logins (each allows five).
+    for _ in 0..5 {
+        let token = crate::two_factor::mfa_token(&server, "root@example.org").await;
+        let resp = crate::two_factor::second_step(&server, &token, wrong).await;
+        assert_eq!(resp.status, 401, "{}", resp.text);
+    }
+    // Locked: the right password no longer even reaches the second step.
+    let resp = server.try_login("root@example.org", PASSWORD).await;
+    assert_eq!(resp.status, 401, "{}", resp.text);
+    server.clock.advance(std::time::Duration::from_secs(61));
+    let token = crate::two_factor::mfa_token(&server, "root@example.org").await;
+    let resp =
+        crate::two_factor::second_step(&server, &token, &authenticator.code(&server, 0)).await;
+    assert_eq!(resp.status, 200, "{}", resp.text);
+    server.stop().await;
+}

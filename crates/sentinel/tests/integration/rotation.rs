@@ -103,3 +103,19 @@ async fn an_interrupted_rotation_leaves_every_secret_readable_and_finishes_when_
     server.start_again().await;
     server.stop().await;
 }
+
+#[tokio::test]
+async fn the_master_key_is_not_rotated_under_a_running_server() {
+    let server = TestServer::start().await;
+    server.setup_admin().await;
+    let key = std::fs::read(server.config.data_dir.join("master.key")).unwrap();
+    let refused = sentinel::rotation::rotate_master_key(&server.config, &server.clock).await;
+    let error = refused.unwrap_err().to_string();
+    assert!(error.contains("in use"), "{error}");
+    assert_eq!(
+        std::fs::read(server.config.data_dir.join("master.key")).unwrap(),
+        key
+    );
+    assert!(!server.config.data_dir.join("master.key.next").exists());
+    server.stop().await;
+}

@@ -493,3 +493,85 @@ on_both_engines!(
         server
     }
 );
+
+#[tokio::test]
+async fn the_two_factor_policy_binds_token_creators_and_service_accounts_cannot_be_owners() {
+    let server = TestServer::start().await;
+    let root = server.setup_admin().await;
+    crate::two_factor::enrol(&server, &root).await;
+    let org = server.create_org(&root, "Fleet").await;
+    let adam = server
+        .member(&root, &org, "adam@example.org", "admin")
+        .await;
+    let accounts = format!("/api/v1/orgs/{org}/service-accounts");
+    let robot = server
+        .call(
+            &root,
+            Method::POST,
+            &accounts,
+            json!({"name": "robot", "role": "analyst"}),
+        )
+        .await
+        .json()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let for_robot = |name: &str| {
+        json!({"name": name, "org_id": org, "permissions": ["devices.read"],
+               "expires_in_days": 30, "service_account_id": robot})
+    };
+    let by_adam = make_token(&server, &adam, for_robot("adam's")).await.json()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let by_root = make_token(&server, &root, for_robot("root's")).await.json()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let devices = format!("/api/v1/orgs/{org}/devices");
+    assert_eq!(
+        status(bearer(&server, &by_adam, Method::GET, &devices)).await,
+        200
+    );
+
+    // Admins must use two-factor now; Adam does not.
+    let policy = server
+        .call(
+            &root,
+            Method::PUT,
+            &format!("/api/v1/orgs/{org}/two-factor-policy"),
+            json!({"policy": "all"}),
+        )
+        .await;
+    assert_eq!(policy.status, 200, "{}", policy.text);
+    // His service-account token stops, and he can make no new token of any kind.
+    assert_eq!(
+        status(bearer(&server, &by_adam, Method::GET, &devices)).await,
+        403
+    );
+    for body in [
+        for_robot("again"),
+        json!({"name": "mine", "org_id": org, "permissions": ["devices.read"], "expires_in_days": 30}),
+    ] {
+        let resp = make_token(&server, &adam, body).await;
+        assert_eq!(resp.status, 403, "{}", resp.text);
+    }
+    // A compliant creator's token for the account still works: service
+    // accounts cannot enrol, so the policy binds their tokens' creators.
+    assert_eq!(
+        status(bearer(&server, &by_root, Method::GET, &devices)).await,
+        200
+    );
+
+    // And no service account can be made owner.
+    let promote = server
+        .call(
+            &root,
+            Method::PATCH,
+            &format!("/api/v1/orgs/{org}/members/{robot}"),
+            json!({"role": "owner"}),
+        )
+        .await;
+    assert_eq!(promote.status, 409, "{}", promote.text);
+    server.stop().await;
+}

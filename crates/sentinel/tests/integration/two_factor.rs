@@ -310,6 +310,10 @@ async fn the_pending_login_expires_dies_after_five_wrong_codes_and_opens_nothing
         let resp = second_step(&server, &token, wrong).await;
         assert_eq!(resp.status, 401, "{}", resp.text);
     }
+    // Those five also locked the account for a minute; once that has passed,
+    // the spent pending login still refuses a right code.
+    server.clock.advance(Duration::from_secs(61));
+    let right = authenticator.code(&server, 0);
     let resp = second_step(&server, &token, &right).await;
     assert_eq!(resp.status, 401, "{}", resp.text);
     assert!(resp.header("set-cookie").is_none());
