@@ -25,6 +25,9 @@ use crate::state::AppState;
 /// `Path=/` and no `Domain`, so no sibling domain can set or shadow it.
 pub const SESSION_COOKIE: &str = "__Host-sentinel_session";
 
+/// How recent a login must be for [`Principal::require_recent_sign_in`].
+pub const RECENT_SIGN_IN: Duration = Duration::from_secs(15 * 60);
+
 /// Sessions (and API tokens) are written back as "seen" at most this often.
 const TOUCH_INTERVAL: Duration = Duration::from_secs(60);
 
@@ -38,8 +41,13 @@ pub struct Principal {
 /// What authenticated a request.
 #[derive(Debug, Clone)]
 pub enum Credential {
-    /// A login session (the cookie), with its CSRF token.
-    Session { id: SessionId, csrf_token: String },
+    /// A login session (the cookie), with its CSRF token and when its login
+    /// happened.
+    Session {
+        id: SessionId,
+        csrf_token: String,
+        signed_in_at: Timestamp,
+    },
     /// An API token (`Authorization: Bearer snt_…`), good only on its
     /// organization's routes and only for what it grants.
     ApiToken(TokenGrant),
@@ -69,6 +77,22 @@ impl Principal {
         match &self.credential {
             Credential::Session { csrf_token, .. } => Some(csrf_token),
             Credential::ApiToken(_) => None,
+        }
+    }
+
+    /// Refuses unless the caller signed in (password, and code if on) within
+    /// [`RECENT_SIGN_IN`]: actions that would let a stolen session outlive its
+    /// theft (a long-lived API token, a new second factor) need a fresh login.
+    pub fn require_recent_sign_in(&self, now: Timestamp) -> Result<(), AppError> {
+        match &self.credential {
+            Credential::Session { signed_in_at, .. }
+                if now.since(*signed_in_at) <= RECENT_SIGN_IN =>
+            {
+                Ok(())
+            }
+            _ => Err(AppError::Forbidden(
+                "sign in again to do this: it needs a login from the last 15 minutes",
+            )),
         }
     }
 
@@ -126,6 +150,7 @@ pub async fn resolve(
         credential: Credential::Session {
             id: session.id,
             csrf_token: secret.derive("csrf"),
+            signed_in_at: session.created_at,
         },
     }))
 }

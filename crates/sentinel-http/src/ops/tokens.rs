@@ -36,6 +36,7 @@ pub async fn create(
     audit: &AuditContext,
     request: TokenRequest,
 ) -> Result<IssuedToken, AppError> {
+    principal.require_recent_sign_in(state.clock.now())?;
     let name = DisplayName::parse(&request.name)?;
     let lifetime = api_token::lifetime(request.expires_in_days).ok_or_else(|| {
         ValidationError::new(

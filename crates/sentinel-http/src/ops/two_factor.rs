@@ -207,6 +207,7 @@ pub async fn start_enrolment(
     principal: &Principal,
     audit: &AuditContext,
 ) -> Result<Enrolment, AppError> {
+    principal.require_recent_sign_in(state.clock.now())?;
     let user = &principal.user;
     let secret = TotpSecret::generate()?;
     let sealed = state

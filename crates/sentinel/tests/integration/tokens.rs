@@ -575,3 +575,31 @@ async fn the_two_factor_policy_binds_token_creators_and_service_accounts_cannot_
     assert_eq!(promote.status, 409, "{}", promote.text);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_stolen_old_session_cannot_mint_tokens_or_enrol_a_second_factor() {
+    let server = TestServer::start().await;
+    let root = server.setup_admin().await;
+    let org = server.create_org(&root, "Fleet").await;
+    let body =
+        json!({"name": "late", "org_id": org, "permissions": ["org.read"], "expires_in_days": 365});
+    server.clock.advance(Duration::from_secs(16 * 60));
+    let late = make_token(&server, &root, body.clone()).await;
+    assert_eq!(late.status, 403, "{}", late.text);
+    assert!(late.text.contains("sign in again"), "{}", late.text);
+    let enrol = server
+        .call(
+            &root,
+            Method::POST,
+            "/api/v1/me/two-factor/enrolment",
+            json!(null),
+        )
+        .await;
+    assert_eq!(enrol.status, 403, "{}", enrol.text);
+    let mine = server.get(&root, "/api/v1/tokens").await.json();
+    assert_eq!(mine["tokens"].as_array().map(Vec::len), Some(0), "{mine}");
+    // A fresh login may.
+    let fresh = server.login("root@example.org", PASSWORD).await.unwrap();
+    assert_eq!(make_token(&server, &fresh, body).await.status, 201);
+    server.stop().await;
+}
