@@ -330,21 +330,29 @@ impl TenantStore {
     }
 }
 
+/// How long a delivered command the agent has not reported on waits before it
+/// is handed over again.
+pub const REDELIVER_AFTER: std::time::Duration = std::time::Duration::from_secs(60);
+
 impl DeviceStore {
     /// The commands waiting for this device, oldest first: a read, so that
     /// handing a command over waits for no disk flush. Mark them with
-    /// [`DeviceStore::mark_delivered`] afterwards. A command delivered but never
-    /// reported on is handed over again (the agent's replay record keeps it
-    /// from running twice).
+    /// [`DeviceStore::mark_delivered`] afterwards. A command delivered but not
+    /// reported on within [`REDELIVER_AFTER`] is handed over again (the answer
+    /// may have been lost; the agent's replay record keeps it from running
+    /// twice) — not sooner, or an agent still holding it would be answered at
+    /// once on every poll.
     pub async fn waiting_commands(&self, now: Timestamp) -> Result<Vec<SignedCommand>, StoreError> {
         let mut tx = self.tenant().read().await?;
         let waiting: Vec<String> = with_tx!(&mut tx, c =>
             sqlx::query_scalar(
-                "SELECT signed FROM commands WHERE device_id = $1 AND status IN ('queued', 'delivered')
-                 AND expires_at > $2 ORDER BY issued_at, id LIMIT 100",
+                "SELECT signed FROM commands WHERE device_id = $1 AND expires_at > $2
+                 AND (status = 'queued' OR (status = 'delivered' AND delivered_at <= $3))
+                 ORDER BY issued_at, id LIMIT 100",
             )
             .bind(self.device_id())
             .bind(now)
+            .bind(now.minus(REDELIVER_AFTER))
             .fetch_all(c)
             .await
         )?;
@@ -357,8 +365,9 @@ impl DeviceStore {
             .collect()
     }
 
-    /// Marks the commands `ids` of this device delivered (those still queued),
-    /// and this device's expired ones expired.
+    /// Marks the commands `ids` of this device delivered now (those queued, or
+    /// delivered before and handed over again), and this device's expired ones
+    /// expired.
     pub async fn mark_delivered(&self, ids: &[Uuid], now: Timestamp) -> Result<(), StoreError> {
         let mut tx = self.tenant().begin().await?;
         expire(&mut tx, self.device_id(), now).await?;
@@ -366,7 +375,7 @@ impl DeviceStore {
             with_tx!(&mut tx, c =>
                 sqlx::query(
                     "UPDATE commands SET status = 'delivered', delivered_at = $1
-                     WHERE id = $2 AND device_id = $3 AND status = 'queued'",
+                     WHERE id = $2 AND device_id = $3 AND status IN ('queued', 'delivered')",
                 )
                 .bind(now)
                 .bind(*id)

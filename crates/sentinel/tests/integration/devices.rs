@@ -879,3 +879,73 @@ async fn the_command_signing_key_is_stored_sealed_under_the_master_key() {
     assert!(other.open(&sealed, &context).is_err());
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_delivered_command_is_handed_over_again_only_after_a_minute_without_a_report() {
+    let server = TestServer::start().await;
+    let root = server.setup_admin().await;
+    let org = server.create_org(&root, "Fleet").await;
+    let agent = server.enroll(&root, &org, "alpha").await;
+    let id = server
+        .queue_command(
+            &root,
+            &org,
+            &agent.device_id,
+            json!({"type": "refresh_inventory"}),
+        )
+        .await;
+    let poll = || async {
+        let resp =
+            TestServer::send(server.as_agent(&agent, Method::GET, "/api/v1/agent/commands")).await;
+        assert_eq!(resp.status, 200, "{}", resp.text);
+        resp.json()["commands"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["id"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(poll().await, vec![id.clone()]);
+    // The delivered mark is written just after the answer.
+    let status = format!("/api/v1/orgs/{org}/commands/{id}");
+    for _ in 0..100 {
+        if server.get(&root, &status).await.json()["status"] == "delivered" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        server.get(&root, &status).await.json()["status"],
+        "delivered"
+    );
+    // The agent holds it: polls are not answered with it again at once…
+    assert!(poll().await.is_empty());
+    // …but if no report came within a minute, the answer may have been lost.
+    server.clock.advance(Duration::from_secs(61));
+    assert_eq!(poll().await, vec![id.clone()]);
+    // Handed over again, it waits another minute.
+    let mut again = vec![id.clone()];
+    for _ in 0..100 {
+        again = poll().await;
+        if again.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(again.is_empty(), "handed over on every poll");
+    // Once reported running, it is never handed over again.
+    let running = TestServer::send(
+        server
+            .as_agent(
+                &agent,
+                Method::POST,
+                &format!("/api/v1/agent/commands/{id}/result"),
+            )
+            .json(&json!({"status": "running"})),
+    )
+    .await;
+    assert!(running.status < 300, "{}", running.text);
+    server.clock.advance(Duration::from_secs(120));
+    assert!(poll().await.is_empty());
+    server.stop().await;
+}
