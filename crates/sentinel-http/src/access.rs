@@ -89,6 +89,9 @@ pub struct Guard {
     pub surface: Surface,
     /// The action a mutating route performs: what a refusal is audited as.
     pub action: Option<AuditAction>,
+    /// The largest body the route accepts (a form is read here for its CSRF
+    /// token).
+    pub body_limit: usize,
 }
 
 /// Middleware: enforces the route's [`Access`], and audits refusals of
@@ -250,7 +253,7 @@ async fn authorize(
         if !same_origin(state, &request, true) {
             return Err(AppError::Forbidden("cross-site request refused"));
         }
-        let (checked, token_ok) = csrf_token_matches(request, csrf_token, state).await?;
+        let (checked, token_ok) = csrf_token_matches(request, csrf_token, guard.body_limit).await?;
         if !token_ok {
             return Err(AppError::Forbidden("missing or invalid CSRF token"));
         }
@@ -465,7 +468,7 @@ fn expected_origin(state: &AppState, request: &Request) -> Option<String> {
 async fn csrf_token_matches(
     request: Request,
     expected: &str,
-    state: &AppState,
+    body_limit: usize,
 ) -> Result<(Request, bool), AppError> {
     if let Some(token) = request.headers().get("x-csrf-token") {
         let ok = token.to_str().is_ok_and(|t| constant_time_eq(t, expected));
@@ -480,17 +483,15 @@ async fn csrf_token_matches(
         return Ok((request, false));
     }
     let (parts, body) = request.into_parts();
-    let bytes = axum::body::to_bytes(body, state.settings.max_body_bytes)
-        .await
-        .map_err(|e| {
-            let too_large = std::error::Error::source(&e)
-                .is_some_and(|cause| cause.is::<http_body_util::LengthLimitError>());
-            if too_large {
-                AppError::PayloadTooLarge
-            } else {
-                AppError::BadRequest(String::from("the request body could not be read"))
-            }
-        })?;
+    let bytes = axum::body::to_bytes(body, body_limit).await.map_err(|e| {
+        let too_large = std::error::Error::source(&e)
+            .is_some_and(|cause| cause.is::<http_body_util::LengthLimitError>());
+        if too_large {
+            AppError::PayloadTooLarge
+        } else {
+            AppError::BadRequest(String::from("the request body could not be read"))
+        }
+    })?;
     let ok = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&bytes)
         .ok()
         .and_then(|fields| fields.into_iter().find(|(k, _)| k == "csrf_token"))

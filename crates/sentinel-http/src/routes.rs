@@ -61,6 +61,10 @@ pub struct RouteSpec {
     pub device_report: bool,
     /// A larger body limit than `max_body_bytes`, for agent reports.
     pub body_limit: Option<usize>,
+    /// A POST that only renders a page from its form (a confirmation page for
+    /// a body too large for a URL) and changes nothing: no audited action, and
+    /// the route-walk test checks that it records nothing.
+    pub preview: bool,
     handler: MethodRouter<AppState>,
 }
 
@@ -78,6 +82,14 @@ impl RouteSpec {
     fn device_report(self) -> RouteSpec {
         RouteSpec {
             device_report: true,
+            ..self
+        }
+    }
+
+    /// Marks a POST that changes nothing (see [`RouteSpec::preview`]).
+    fn preview(self) -> RouteSpec {
+        RouteSpec {
+            preview: true,
             ..self
         }
     }
@@ -116,12 +128,16 @@ where
         action: None,
         device_report: false,
         body_limit: None,
+        preview: false,
         handler: on(filter, handler),
     }
 }
 
 /// Body limits of agent reports: a telemetry batch or a command result (two
 /// outputs of 1 MiB, JSON-escaped), and a full inventory (100,000 packages).
+/// A queued command carries a script of up to 64 KiB, which JSON escaping or
+/// form encoding can triple.
+const COMMAND_BYTES: usize = 256 * 1024;
 const AGENT_REPORT_BYTES: usize = 8 * 1024 * 1024;
 const AGENT_INVENTORY_BYTES: usize = 32 * 1024 * 1024;
 
@@ -373,7 +389,8 @@ pub fn route_table() -> Vec<RouteSpec> {
             Org(CommandsRun),
             api::devices::queue_command,
         )
-        .audited(A::CommandQueued),
+        .audited(A::CommandQueued)
+        .body_limit(COMMAND_BYTES),
         route(
             M::GET,
             "/api/v1/orgs/{org_id}/devices/{device_id}/commands",
@@ -386,7 +403,8 @@ pub fn route_table() -> Vec<RouteSpec> {
             Org(CommandsRun),
             api::devices::queue_tagged_command,
         )
-        .audited(A::CommandQueued),
+        .audited(A::CommandQueued)
+        .body_limit(COMMAND_BYTES),
         route(
             M::GET,
             "/api/v1/orgs/{org_id}/commands/{command_id}",
@@ -593,18 +611,28 @@ pub fn route_table() -> Vec<RouteSpec> {
             ui::devices::page,
         ),
         route(
-            M::GET,
+            M::POST,
             "/orgs/{org_id}/devices/{device_id}/commands/confirm",
             Org(CommandsRun),
             ui::devices::confirm,
-        ),
+        )
+        .preview()
+        .body_limit(COMMAND_BYTES),
+        route(
+            M::POST,
+            "/orgs/{org_id}/commands/{command_id}/cancel",
+            Org(CommandsRun),
+            ui::devices::cancel,
+        )
+        .audited(A::CommandCancelled),
         route(
             M::POST,
             "/orgs/{org_id}/devices/{device_id}/commands",
             Org(CommandsRun),
             ui::devices::queue,
         )
-        .audited(A::CommandQueued),
+        .audited(A::CommandQueued)
+        .body_limit(COMMAND_BYTES),
         route(
             M::POST,
             "/orgs/{org_id}/devices/{device_id}/revoke",
@@ -750,6 +778,7 @@ pub fn router(state: AppState) -> Router {
             access: spec.access,
             surface: spec.surface,
             action: spec.action,
+            body_limit: spec.body_limit.unwrap_or(state.settings.max_body_bytes),
         };
         let mut handler = spec.handler.route_layer(from_fn_with_state(guard, enforce));
         if let Some(bytes) = spec.body_limit {

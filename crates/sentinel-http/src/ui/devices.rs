@@ -86,6 +86,7 @@ struct DevicesPage {
     org_name: String,
     q: String,
     tag: String,
+    revoked: bool,
     rows: Vec<DeviceRow>,
     can_write: bool,
 }
@@ -94,6 +95,8 @@ struct DevicesPage {
 pub struct DevicesQuery {
     q: Option<String>,
     tag: Option<String>,
+    /// `on`: list revoked devices too.
+    revoked: Option<String>,
     notice: Option<String>,
 }
 
@@ -113,7 +116,7 @@ pub async fn list(
     let filter = DeviceFilter {
         text: given(query.q.clone()),
         tag: given(query.tag.clone()),
-        include_revoked: false,
+        include_revoked: query.revoked.is_some(),
     };
     let rows = ops::devices::devices(&state, &ctx, &filter)
         .await?
@@ -134,6 +137,7 @@ pub async fn list(
         org_name: org.name.to_string(),
         q: query.q.unwrap_or_default(),
         tag: query.tag.unwrap_or_default(),
+        revoked: query.revoked.is_some(),
         rows,
         can_write: role_grants(&ctx, Permission::DevicesWrite),
     };
@@ -330,7 +334,7 @@ pub async fn page(
     Ok(render(StatusCode::OK, &page))
 }
 
-/// A command as the form sends it (both on the confirmation GET and the final
+/// A command as the form sends it (both to the confirmation page and the final
 /// POST). Fields a type does not use are ignored.
 #[derive(Deserialize, Clone, Default)]
 pub struct CommandForm {
@@ -340,6 +344,8 @@ pub struct CommandForm {
     interpreter: Option<String>,
     timeout_seconds: Option<String>,
     name: Option<String>,
+    /// How long the command may wait for its device (default one day).
+    expires_in_hours: Option<String>,
     confirm: Option<String>,
 }
 
@@ -369,6 +375,23 @@ impl CommandForm {
         })
     }
 
+    /// The expiry the form asks for, in seconds (`None`: the default).
+    fn expiry_seconds(&self) -> Result<Option<u32>, AppError> {
+        given(self.expires_in_hours.clone())
+            .map(|hours| {
+                hours
+                    .parse::<u32>()
+                    .ok()
+                    .and_then(|h| h.checked_mul(3600))
+                    .ok_or_else(|| {
+                        AppError::BadRequest(String::from(
+                            "expires_in_hours must be a whole number of hours",
+                        ))
+                    })
+            })
+            .transpose()
+    }
+
     /// The checked action: what would be signed and sent.
     fn action(&self) -> Result<(CommandAction, Option<serde_json::Value>), AppError> {
         let params = self.params()?;
@@ -391,24 +414,32 @@ struct ConfirmPage {
     script: Option<String>,
 }
 
-/// `GET …/commands/confirm`: what the command will do, with a confirm button.
-/// Changes nothing.
+/// `POST …/commands/confirm`: what the command will do, with a confirm
+/// button. Changes nothing (a POST only because a script may be too large for
+/// a URL).
 pub async fn confirm(
     State(state): State<AppState>,
     ctx: OrgContext,
     UiPath((_, device_id)): UiPath<(OrgId, Uuid)>,
-    UiQuery(form): UiQuery<CommandForm>,
+    UiForm(form): UiForm<CommandForm>,
 ) -> UiResult {
     let device = ops::devices::device(&state, &ctx, device_id).await?;
     if device.revoked_at.is_some() {
         return Err(AppError::BadRequest(String::from("this device is revoked")).into());
     }
     let (action, _) = form.action()?;
+    let expiry = form.expiry_seconds()?;
     let label = COMMAND_TYPES
         .iter()
         .find(|(kind, _)| *kind == action.kind())
         .map_or("Command", |(_, label)| *label);
-    let mut details = vec![("Type", action.kind().to_owned())];
+    let mut details = vec![
+        ("Type", action.kind().to_owned()),
+        (
+            "Waits for the device",
+            format!("{} h", expiry.map_or(24, |s| s / 3600)),
+        ),
+    ];
     let mut script = None;
     match &action {
         CommandAction::RunScript {
@@ -459,10 +490,28 @@ pub async fn queue(
         .into());
     }
     let (_, params) = form.action()?;
-    ops::devices::queue_command(&state, &ctx, &audit, device_id, &form.kind, params, None).await?;
+    let expiry = form.expiry_seconds()?;
+    ops::devices::queue_command(&state, &ctx, &audit, device_id, &form.kind, params, expiry)
+        .await?;
     Ok(see_other(&format!(
         "/orgs/{}/devices/{device_id}?notice=command-queued#commands",
         ctx.organization().id
+    )))
+}
+
+/// `POST …/commands/{command_id}/cancel`: cancels a command that has not
+/// ended, then shows its device.
+pub async fn cancel(
+    State(state): State<AppState>,
+    Audit(audit): Audit,
+    ctx: OrgContext,
+    UiPath((_, command_id)): UiPath<(OrgId, Uuid)>,
+) -> UiResult {
+    let command = ops::devices::cancel_command(&state, &ctx, &audit, command_id).await?;
+    Ok(see_other(&format!(
+        "/orgs/{}/devices/{}?notice=command-cancelled#commands",
+        ctx.organization().id,
+        command.device_id
     )))
 }
 

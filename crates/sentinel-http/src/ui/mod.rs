@@ -117,6 +117,7 @@ fn notice_text(key: &str) -> Option<&'static str> {
         "session-revoked" => "Session ended.",
         "sessions-ended" => "All sessions of the user ended.",
         "command-queued" => "Command queued.",
+        "command-cancelled" => "Command cancelled.",
         "device-revoked" => "Device revoked.",
         "token-revoked" => "Enrollment token revoked.",
         "api-token-revoked" => "API token revoked.",

@@ -133,6 +133,13 @@ pub struct DeviceFilter {
 impl TenantStore {
     /// The organization's devices, by hostname.
     pub async fn devices(&self, filter: &DeviceFilter) -> Result<Vec<Device>, StoreError> {
+        // Tags are a JSON array of strings: the quoted tag is one element.
+        let tag_pattern = filter
+            .tag
+            .as_deref()
+            .map(|tag| serde_json::to_string(tag).map(|quoted| like_pattern(&quoted)))
+            .transpose()
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let mut tx = self.read().await?;
         let rows: Vec<DeviceRow> = with_tx!(&mut tx, c => {
             let mut q = sqlx::QueryBuilder::new(format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE 1 = 1"));
@@ -145,11 +152,15 @@ impl TenantStore {
                 q.push(" OR LOWER(os_pretty_name) LIKE ").push_bind(pattern.clone()).push(" ESCAPE '\\'");
                 q.push(" OR LOWER(kernel) LIKE ").push_bind(pattern).push(" ESCAPE '\\')");
             }
+            if let Some(pattern) = tag_pattern {
+                q.push(" AND tags LIKE ").push_bind(pattern).push(" ESCAPE '\\'");
+            }
             q.push(" ORDER BY hostname, id LIMIT 10000");
             q.build_query_as().fetch_all(c).await
         })?;
         tx.commit().await?;
         let mut devices: Vec<Device> = rows.into_iter().map(DeviceRow::into_device).collect();
+        // LIKE narrows in the database (before the limit); equality decides.
         if let Some(tag) = &filter.tag {
             devices.retain(|d| d.tags.iter().any(|t| t == tag));
         }

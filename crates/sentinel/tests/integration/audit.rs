@@ -411,6 +411,26 @@ async fn succeeding(
                 &[("confirm", "yes")],
             )
         }
+        ("POST", "/orgs/{org_id}/devices/{device_id}/commands/confirm") => {
+            let agent = server.enroll(root, org, &format!("host{n}")).await;
+            form(
+                as_root(
+                    Method::POST,
+                    &member(path).replace("{device_id}", &agent.device_id),
+                ),
+                &[("type", "reboot")],
+            )
+        }
+        ("POST", "/orgs/{org_id}/commands/{command_id}/cancel") => {
+            let agent = server.enroll(root, org, &format!("host{n}")).await;
+            let id = server
+                .queue_command(root, org, &agent.device_id, json!({"type": "reboot"}))
+                .await;
+            form(
+                as_root(Method::POST, &member(path).replace("{command_id}", &id)),
+                &[],
+            )
+        }
         ("POST", "/orgs/{org_id}/devices/{device_id}/commands") => {
             let agent = server.enroll(root, org, &format!("host{n}")).await;
             form(
@@ -519,6 +539,23 @@ async fn every_mutating_route_records_one_entry_on_success_and_one_on_refusal() 
             // Kept in the device's own records; covered in devices.rs.
             assert_eq!(route.access, Access::Device, "{route:?}");
             assert!(route.action.is_none(), "{route:?}");
+            continue;
+        }
+        if route.preview {
+            // Renders a page from its form and changes nothing: nothing is
+            // recorded, whether it answers or refuses.
+            assert!(route.action.is_none(), "{route:?}");
+            n += 1;
+            let request = succeeding(&server, &root, &org, &route.method, route.path, n)
+                .await
+                .unwrap_or_else(|| panic!("{route:?} has no success case"));
+            let seen = observe(&server, &root, &org, request).await;
+            assert_eq!(seen.status, 200, "{route:?}");
+            assert!(
+                seen.new_entries.is_empty(),
+                "{route:?}: {:?}",
+                seen.new_entries
+            );
             continue;
         }
         let action = route

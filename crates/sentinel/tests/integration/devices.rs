@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::support::{Agent, Session, TestServer};
+use crate::support::{Agent, Session, TestServer, on_both_engines};
 
 /// The agent binary `cargo test --workspace` built beside this test binary.
 fn agent_binary() -> PathBuf {
@@ -949,3 +949,44 @@ async fn a_delivered_command_is_handed_over_again_only_after_a_minute_without_a_
     assert!(poll().await.is_empty());
     server.stop().await;
 }
+
+on_both_engines!(
+    the_tag_filter_matches_whole_tags_in_the_database,
+    |server: TestServer| async move {
+        let root = server.setup_admin().await;
+        let org = server.create_org(&root, "Fleet").await;
+        for (tags, host) in [
+            (json!(["lab", "room-3"]), "lab1"),
+            (json!(["lab"]), "lab2"),
+            (json!(["lab-2"]), "other"),
+            (json!(["xlab"]), "other2"),
+        ] {
+            let token = server
+                .enrollment_token(&root, &org, json!({"tags": tags}))
+                .await;
+            assert_eq!(server.try_enroll(&token, host).await.status, 201);
+        }
+        let hosts = |tag: &str| {
+            let server = &server;
+            let root = root.clone();
+            let path = format!("/api/v1/orgs/{org}/devices?tag={tag}");
+            async move {
+                let list = server.get(&root, &path).await.json();
+                let mut names: Vec<String> = list["devices"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|d| d["hostname"].as_str().unwrap().to_owned())
+                    .collect();
+                names.sort();
+                names
+            }
+        };
+        assert_eq!(hosts("lab").await, vec!["lab1", "lab2"]);
+        assert_eq!(hosts("room-3").await, vec!["lab1"]);
+        assert!(hosts("la_").await.is_empty(), "_ is no wildcard");
+        assert!(hosts("la%25").await.is_empty(), "% is no wildcard");
+        assert!(hosts("LAB").await.is_empty(), "tags are exact");
+        server
+    }
+);

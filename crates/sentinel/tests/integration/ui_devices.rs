@@ -195,9 +195,17 @@ async fn commands_are_queued_only_after_the_confirmation_page() {
         ("name", ""),
     ])
     .unwrap();
-    let confirm = server
-        .get(&root, &format!("{device}/commands/confirm?{query}"))
-        .await;
+    let confirm = post_form(
+        &server,
+        &root,
+        &format!("{device}/commands/confirm"),
+        &serde_urlencoded::from_str::<Vec<(String, String)>>(&query)
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect::<Vec<_>>(),
+    )
+    .await;
     assert_eq!(confirm.status, 200, "{}", confirm.text);
     assert!(confirm.text.contains("<code>run_script</code>"));
     assert!(confirm.text.contains("<code>bash</code>") && confirm.text.contains("60 s"));
@@ -235,14 +243,19 @@ async fn commands_are_queued_only_after_the_confirmation_page() {
         ],
     ];
     for fields in bad_inputs {
-        let query = serde_urlencoded::to_string(fields).unwrap();
-        // (A script over the limit does not fit in a URL: the POST checks it.)
-        if query.len() < 8192 {
-            let resp = server
-                .get(&root, &format!("{device}/commands/confirm?{query}"))
-                .await;
-            assert_eq!(resp.status, 400, "{fields:?}: {}", resp.text);
-        }
+        let resp = post_form(
+            &server,
+            &root,
+            &format!("{device}/commands/confirm"),
+            fields,
+        )
+        .await;
+        // 400, or 413 for a script larger than a form body may be.
+        assert!(
+            matches!(resp.status, 400 | 413),
+            "{fields:?}: {}",
+            resp.status
+        );
         let mut confirmed = fields.to_vec();
         confirmed.push(("confirm", "yes"));
         let resp = post_form(&server, &root, &format!("{device}/commands"), &confirmed).await;
@@ -323,13 +336,28 @@ async fn commands_are_queued_only_after_the_confirmation_page() {
     assert!(page.text.contains("<td>3</td>") && page.text.contains(">failed"));
 
     // A package command: the name is shown on the confirmation page.
-    let confirm = server
-        .get(
-            &root,
-            &format!("{device}/commands/confirm?type=install_package&name=nginx"),
-        )
-        .await;
+    let confirm = post_form(
+        &server,
+        &root,
+        &format!("{device}/commands/confirm"),
+        &[
+            ("type", "install_package"),
+            ("name", "nginx"),
+            ("expires_in_hours", "168"),
+        ],
+    )
+    .await;
     assert_eq!(confirm.status, 200);
+    assert!(
+        confirm.text.contains("<code>168 h</code>"),
+        "{}",
+        confirm.text
+    );
+    assert!(
+        confirm
+            .text
+            .contains("name=\"expires_in_hours\" value=\"168\"")
+    );
     assert!(confirm.text.contains("<code>nginx</code>"));
     assert_eq!(
         commands(&server, &root, &org, &agent.device_id).await.len(),
@@ -492,9 +520,13 @@ async fn a_readonly_member_sees_the_pages_but_cannot_act() {
             assert!(!page.text.contains(form), "{path} shows {form}");
         }
     }
-    let confirm = server
-        .get(&readonly, &format!("{device}/commands/confirm?type=reboot"))
-        .await;
+    let confirm = post_form(
+        &server,
+        &readonly,
+        &format!("{device}/commands/confirm"),
+        &[("type", "reboot")],
+    )
+    .await;
     assert_eq!(confirm.status, 403);
     let token_id = {
         server.enrollment_token(&root, &org, json!({})).await;
@@ -535,5 +567,135 @@ async fn a_readonly_member_sees_the_pages_but_cannot_act() {
             .iter()
             .all(|t| t["revoked_at"].is_null())
     );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_full_size_script_expiry_cancel_and_revoked_devices_work_in_the_ui() {
+    let server = TestServer::start().await;
+    let root = server.setup_admin().await;
+    let org = server.create_org(&root, "Fleet").await;
+    let agent = server.enroll(&root, &org, "db-01").await;
+    let device = format!("/orgs/{org}/devices/{}", agent.device_id);
+
+    // A script of the full 64 KiB, with characters forms must escape, goes
+    // through the confirmation page and is queued with the chosen expiry.
+    let body = "echo \"a&b=c%\" # ".repeat(64 * 1024 / 17);
+    let script = format!("{body}{}", "#".repeat(64 * 1024 - body.len()));
+    assert_eq!(script.len(), 64 * 1024);
+    let fields = [
+        ("type", "run_script"),
+        ("interpreter", "sh"),
+        ("script", script.as_str()),
+        ("expires_in_hours", "1"),
+    ];
+    let confirm = post_form(
+        &server,
+        &root,
+        &format!("{device}/commands/confirm"),
+        &fields,
+    )
+    .await;
+    assert_eq!(confirm.status, 200, "{}", confirm.text);
+    assert!(
+        commands(&server, &root, &org, &agent.device_id)
+            .await
+            .is_empty()
+    );
+    let mut confirmed = fields.to_vec();
+    confirmed.push(("confirm", "yes"));
+    let queued = post_form(&server, &root, &format!("{device}/commands"), &confirmed).await;
+    assert_eq!(queued.status, 303, "{}", queued.text);
+    let listed = commands(&server, &root, &org, &agent.device_id).await;
+    assert_eq!(listed.len(), 1);
+    let issued = listed[0]["issued_at"].as_str().unwrap().to_owned();
+    let expires = listed[0]["expires_at"].as_str().unwrap().to_owned();
+    let parse = |t: &str| {
+        time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).unwrap()
+    };
+    let waits = (parse(&expires) - parse(&issued)).as_seconds_f64();
+    assert!((3599.0..=3601.0).contains(&waits), "{waits}");
+    // Over the limit by one byte: refused, nothing queued.
+    let over = format!("{script}#");
+    let resp = post_form(
+        &server,
+        &root,
+        &format!("{device}/commands"),
+        &[
+            ("type", "run_script"),
+            ("script", over.as_str()),
+            ("confirm", "yes"),
+        ],
+    )
+    .await;
+    assert_eq!(resp.status, 400, "{}", resp.text);
+    let bad_expiry = post_form(
+        &server,
+        &root,
+        &format!("{device}/commands/confirm"),
+        &[("type", "reboot"), ("expires_in_hours", "soon")],
+    )
+    .await;
+    assert_eq!(bad_expiry.status, 400);
+
+    // A waiting command can be cancelled from the device page.
+    let id = listed[0]["id"].as_str().unwrap().to_owned();
+    let page = server.get(&root, &device).await;
+    assert!(
+        page.text.contains(&format!("/commands/{id}/cancel")),
+        "no cancel button"
+    );
+    let cancel = post_form(
+        &server,
+        &root,
+        &format!("/orgs/{org}/commands/{id}/cancel"),
+        &[],
+    )
+    .await;
+    assert_eq!(cancel.status, 303, "{}", cancel.text);
+    let listed = commands(&server, &root, &org, &agent.device_id).await;
+    assert_eq!(listed[0]["status"], "cancelled");
+    let page = server.get(&root, &device).await;
+    assert!(!page.text.contains(&format!("/commands/{id}/cancel")));
+
+    // Revoked devices are listed on request only.
+    let revoke = post_form(
+        &server,
+        &root,
+        &format!("{device}/revoke"),
+        &[("confirm", "yes")],
+    )
+    .await;
+    assert!(revoke.status < 400, "{}", revoke.text);
+    let list = server.get(&root, &format!("/orgs/{org}/devices")).await;
+    assert!(!list.text.contains("db-01"), "{}", list.text);
+    let list = server
+        .get(&root, &format!("/orgs/{org}/devices?revoked=on"))
+        .await;
+    assert!(
+        list.text.contains("db-01") && list.text.contains("revoked"),
+        "{}",
+        list.text
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_full_size_script_fits_the_api_too() {
+    let server = TestServer::start().await;
+    let root = server.setup_admin().await;
+    let org = server.create_org(&root, "Fleet").await;
+    let agent = server.enroll(&root, &org, "db-01").await;
+    // Quotes and backslashes double under JSON escaping.
+    let script = "\"\\".repeat(32 * 1024);
+    let resp = server
+        .call(
+            &root,
+            Method::POST,
+            &format!("/api/v1/orgs/{org}/devices/{}/commands", agent.device_id),
+            json!({"type": "run_script", "params": {"interpreter": "sh", "script": script}}),
+        )
+        .await;
+    assert_eq!(resp.status, 201, "{}", resp.text);
     server.stop().await;
 }
