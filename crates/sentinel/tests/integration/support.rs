@@ -440,3 +440,21 @@ impl TestServer {
         resp.json()["id"].as_str().unwrap().to_owned()
     }
 }
+
+/// Posts `fields` as a browser form would, with the session's CSRF field.
+pub async fn post_form(
+    server: &TestServer,
+    session: &Session,
+    path: &str,
+    fields: &[(&str, &str)],
+) -> Resp {
+    let mut all = vec![("csrf_token", session.csrf.as_str())];
+    all.extend_from_slice(fields);
+    TestServer::send(
+        server
+            .as_user(session, Method::POST, path)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(serde_urlencoded::to_string(&all).unwrap()),
+    )
+    .await
+}

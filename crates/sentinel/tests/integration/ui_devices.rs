@@ -7,25 +7,7 @@ use reqwest::Method;
 use sentinel_protocol::inventory::{Inventory, Package};
 use serde_json::{Value, json};
 
-use crate::support::{Agent, Resp, Session, TestServer};
-
-/// Posts `fields` as a browser form would, with the session's CSRF field.
-async fn post_form(
-    server: &TestServer,
-    session: &Session,
-    path: &str,
-    fields: &[(&str, &str)],
-) -> Resp {
-    let mut all = vec![("csrf_token", session.csrf.as_str())];
-    all.extend_from_slice(fields);
-    TestServer::send(
-        server
-            .as_user(session, Method::POST, path)
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(serde_urlencoded::to_string(&all).unwrap()),
-    )
-    .await
-}
+use crate::support::{Agent, Session, TestServer, post_form};
 
 fn sample(cpu: f64, used: u64) -> Value {
     json!({
