@@ -130,13 +130,23 @@ fn parse_permissions(names: &[String]) -> Result<Vec<Permission>, AppError> {
     Ok(permissions)
 }
 
-/// The tokens the caller owns or made.
+/// The tokens the caller owns, and those they made for service accounts of
+/// organizations whose members they still manage.
 pub async fn list(state: &AppState, principal: &Principal) -> Result<Vec<ApiToken>, AppError> {
-    Ok(state
-        .stores
-        .control()
-        .api_tokens_of(principal.user.id)
-        .await?)
+    let control = state.stores.control();
+    let me = principal.user.id;
+    let managed: Vec<OrgId> = control
+        .organizations_of(me)
+        .await?
+        .into_iter()
+        .filter(|o| o.role.is_some_and(|r| r.grants(Permission::MembersManage)))
+        .map(|o| o.organization.id)
+        .collect();
+    let tokens = control.api_tokens_of(me).await?;
+    Ok(tokens
+        .into_iter()
+        .filter(|t| t.owner == me || managed.contains(&t.org_id))
+        .collect())
 }
 
 /// Revokes a token the caller owns or made, or any token of an organization

@@ -603,3 +603,50 @@ async fn a_stolen_old_session_cannot_mint_tokens_or_enrol_a_second_factor() {
     assert_eq!(make_token(&server, &fresh, body).await.status, 201);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_removed_member_no_longer_sees_the_service_account_tokens_they_made() {
+    let server = TestServer::start().await;
+    let root = server.setup_admin().await;
+    let org = server.create_org(&root, "Fleet").await;
+    let adam = server
+        .member(&root, &org, "adam@example.org", "admin")
+        .await;
+    let robot = server
+        .call(
+            &adam,
+            Method::POST,
+            &format!("/api/v1/orgs/{org}/service-accounts"),
+            json!({"name": "robot", "role": "readonly"}),
+        )
+        .await
+        .json()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let body = json!({"name": "siem", "org_id": org, "permissions": ["org.read"],
+                      "expires_in_days": 30, "service_account_id": robot});
+    assert_eq!(make_token(&server, &adam, body).await.status, 201);
+    let listed = |s: &Session| {
+        let server = &server;
+        let s = s.clone();
+        async move {
+            server.get(&s, "/api/v1/tokens").await.json()["tokens"]
+                .as_array()
+                .map(Vec::len)
+        }
+    };
+    assert_eq!(listed(&adam).await, Some(1));
+    let adam_id = adam.user_id.clone();
+    let removed = server
+        .call(
+            &root,
+            Method::DELETE,
+            &format!("/api/v1/orgs/{org}/members/{adam_id}"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(removed.status, 204, "{}", removed.text);
+    assert_eq!(listed(&adam).await, Some(0));
+    server.stop().await;
+}
