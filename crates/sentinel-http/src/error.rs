@@ -121,8 +121,9 @@ impl AppError {
         response
     }
 
-    /// Marks a refusal for the access guard to audit (see [`crate::audit`]).
-    fn mark_denial(&self, response: &mut Response) {
+    /// Marks a refusal for the access guard to audit (see [`crate::audit`]);
+    /// also for pages that show a refusal on themselves.
+    pub(crate) fn mark_denial(&self, response: &mut Response) {
         if let Some(reason) = self.denial_reason() {
             response
                 .extensions_mut()

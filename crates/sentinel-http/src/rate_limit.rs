@@ -183,7 +183,6 @@ impl ShrinkableKeyedStateStore<RateKey> for BoundedStore {
 #[derive(Debug)]
 pub struct Limit {
     limiter: RateLimiter<RateKey, BoundedStore, DefaultClock, NoOpMiddleware>,
-    clock: DefaultClock,
 }
 
 impl Limit {
@@ -192,21 +191,19 @@ impl Limit {
     }
 
     fn with_capacity(requests: NonZeroU32, max_keys: usize) -> Limit {
-        let clock = DefaultClock::default();
         Limit {
             limiter: RateLimiter::new(
                 Quota::per_minute(requests),
                 BoundedStore::new(max_keys),
-                clock.clone(),
+                DefaultClock::default(),
             ),
-            clock,
         }
     }
 
     /// Counts one request against `key`; over the limit, says when to retry.
     pub fn check(&self, key: RateKey) -> Result<(), AppError> {
         self.limiter.check_key(&key).map_err(|not_until| {
-            let wait = not_until.wait_time_from(self.clock.now());
+            let wait = not_until.wait_time_from(self.limiter.clock().now());
             AppError::TooManyRequests(wait.max(Duration::from_secs(1)))
         })
     }

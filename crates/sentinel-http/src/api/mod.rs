@@ -77,6 +77,12 @@ impl From<OrganizationWithRole> for OrgView {
     }
 }
 
+/// How many login sessions an action ended.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionsEnded {
+    pub sessions_ended: u64,
+}
+
 /// A member of an organization.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct MemberView {

@@ -8,7 +8,7 @@ use sentinel_core::{SessionId, Timestamp, UserId};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::ApiResult;
+use super::{ApiResult, SessionsEnded};
 use crate::access::Principal;
 use crate::audit::Audit;
 use crate::error::Problem;
@@ -74,11 +74,6 @@ pub async fn revoke(
 ) -> ApiResult<StatusCode> {
     ops::sessions::revoke(&state, &principal, &audit, id).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct SessionsEnded {
-    pub sessions_ended: u64,
 }
 
 /// Ends every session of a user (platform admins).

@@ -8,7 +8,7 @@ use sentinel_core::{RecoveryCode, SecretString, Timestamp, TwoFactorPolicy, User
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::ApiResult;
+use super::{ApiResult, SessionsEnded};
 use crate::access::{OrgContext, Principal};
 use crate::audit::Audit;
 use crate::error::Problem;
@@ -139,12 +139,6 @@ pub struct DisableRequest {
     /// A current code, or a recovery code.
     #[schema(value_type = String)]
     pub code: SecretString,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct SessionsEnded {
-    /// How many sessions were ended.
-    pub sessions_ended: u64,
 }
 
 /// Turns the caller's two-factor authentication off; every other session of

@@ -20,7 +20,7 @@ use uuid::Uuid;
 
 use crate::access::OrgContext;
 use crate::error::AppError;
-use crate::ops::members::flush_audit;
+use crate::ops::flush_audit;
 use crate::ops::not_found_as;
 use crate::state::AppState;
 
@@ -92,7 +92,7 @@ pub async fn create_enrollment_token(
             audit,
         )
         .await?;
-    flush_audit(state, ctx).await;
+    flush_audit(state, ctx.organization().id).await;
     Ok(CreatedToken {
         token,
         secret: format!("{ENROLLMENT_TOKEN_PREFIX}{}", secret.expose()),
@@ -122,7 +122,7 @@ pub async fn revoke_enrollment_token(
         .revoke_enrollment_token(ctx.organization().id, id, state.clock.now(), audit)
         .await
         .map_err(not_found_as("enrollment token"))?;
-    flush_audit(state, ctx).await;
+    flush_audit(state, ctx.organization().id).await;
     Ok(())
 }
 

@@ -10,7 +10,7 @@ use sentinel_store::Member;
 
 use crate::access::OrgContext;
 use crate::error::AppError;
-use crate::ops::not_found_as;
+use crate::ops::{flush_audit, not_found_as};
 use crate::state::AppState;
 
 /// Who to add: an existing user, by e-mail address or id.
@@ -49,7 +49,7 @@ pub async fn add(
         .add_member(org, actor, user.id, role, state.clock.now(), audit)
         .await
         .map_err(not_found_as("user"))?;
-    flush_audit(state, ctx).await;
+    flush_audit(state, ctx.organization().id).await;
     tracing::info!(org_id = %org, member = %user.id, %role, "member added");
     find(state, ctx, user.id).await
 }
@@ -68,7 +68,7 @@ pub async fn change_role(
         .change_role(org, actor, user, role, state.clock.now(), audit)
         .await
         .map_err(not_found_as("member"))?;
-    flush_audit(state, ctx).await;
+    flush_audit(state, ctx.organization().id).await;
     tracing::info!(org_id = %org, member = %user, from = %previous, to = %role, "member role changed");
     find(state, ctx, user).await
 }
@@ -86,7 +86,7 @@ pub async fn remove(
         .remove_member(org, actor, user, state.clock.now(), audit)
         .await
         .map_err(not_found_as("member"))?;
-    flush_audit(state, ctx).await;
+    flush_audit(state, ctx.organization().id).await;
     tracing::info!(org_id = %org, member = %user, role = %previous, "member removed");
     Ok(())
 }
@@ -100,14 +100,4 @@ async fn find(state: &AppState, ctx: &OrgContext, user: UserId) -> Result<Member
         .into_iter()
         .find(|m| m.user_id == user)
         .ok_or(AppError::NotFound("member"))
-}
-
-/// Moves the change's audit event from the control store's outbox into the
-/// organization's log. The change is made either way: if this fails, the event
-/// stays queued and the server's maintenance moves it later.
-pub(crate) async fn flush_audit(state: &AppState, ctx: &OrgContext) {
-    let org = ctx.organization().id;
-    if let Err(e) = state.stores.flush_audit_outbox(org).await {
-        tracing::warn!(org_id = %org, error = %e, "audit events stay queued for later");
-    }
 }

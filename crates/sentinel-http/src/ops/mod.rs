@@ -16,6 +16,15 @@ pub mod tokens;
 pub mod two_factor;
 pub mod users;
 
+/// Moves a change's audit event from the control store's outbox into the
+/// organization's log. The change is made either way: if this fails, the event
+/// stays queued and the server's maintenance moves it later.
+pub(crate) async fn flush_audit(state: &crate::state::AppState, org: sentinel_core::OrgId) {
+    if let Err(e) = state.stores.flush_audit_outbox(org).await {
+        tracing::warn!(org_id = %org, error = %e, "audit events stay queued for later");
+    }
+}
+
 /// Maps the store's `NotFound` to a 404 naming `what`.
 pub(crate) fn not_found_as(
     what: &'static str,

@@ -55,7 +55,7 @@ pub async fn rename(
         .control()
         .rename_organization(ctx.organization().id, &name, state.clock.now(), audit)
         .await?;
-    super::members::flush_audit(state, ctx).await;
+    super::flush_audit(state, ctx.organization().id).await;
     tracing::info!(org_id = %org.id, "organization renamed");
     Ok(org)
 }

@@ -7,7 +7,7 @@ use sentinel_store::{ApiToken, ServiceAccount};
 
 use crate::access::OrgContext;
 use crate::error::AppError;
-use crate::ops::members::flush_audit;
+use crate::ops::flush_audit;
 use crate::ops::not_found_as;
 use crate::state::AppState;
 
@@ -45,7 +45,7 @@ pub async fn create(
             audit,
         )
         .await?;
-    flush_audit(state, ctx).await;
+    flush_audit(state, ctx.organization().id).await;
     tracing::info!(org_id = %org, service_account = %account.id, %role, "service account created");
     Ok(account)
 }
@@ -64,7 +64,7 @@ pub async fn delete(
         .delete_service_account(org, ctx.principal.user.id, id, state.clock.now(), audit)
         .await
         .map_err(not_found_as("service account"))?;
-    flush_audit(state, ctx).await;
+    flush_audit(state, ctx.organization().id).await;
     tracing::info!(org_id = %org, service_account = %id, "service account deleted");
     Ok(())
 }

@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use crate::access::Principal;
 use crate::error::AppError;
+use crate::ops::flush_audit;
 use crate::state::AppState;
 
 /// What a token is asked for.
@@ -183,10 +184,4 @@ pub async fn revoke(
     flush_audit(state, token.org_id).await;
     tracing::info!(token_id = %id, by = %me, "API token revoked");
     Ok(())
-}
-
-async fn flush_audit(state: &AppState, org: OrgId) {
-    if let Err(e) = state.stores.flush_audit_outbox(org).await {
-        tracing::warn!(org_id = %org, error = %e, "audit events stay queued for later");
-    }
 }

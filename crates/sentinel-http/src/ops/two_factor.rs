@@ -16,7 +16,7 @@ use sentinel_core::{
     BearerSecret, RecoveryCode, SecretHash, SecretString, Timestamp, TotpSecret, TwoFactorPolicy,
     UserId, ValidationError,
 };
-use sentinel_store::{NewLoginChallenge, StoreError, User};
+use sentinel_store::{NewLoginChallenge, User};
 use uuid::Uuid;
 
 use crate::access::{OrgContext, Principal};
@@ -307,7 +307,7 @@ pub async fn new_recovery_codes(
             audit,
         )
         .await
-        .map_err(not_on)?;
+        .map_err(super::not_found_as("two-factor authentication"))?;
     tracing::info!(user_id = %user, "recovery codes replaced");
     Ok(codes)
 }
@@ -350,7 +350,7 @@ pub async fn disable(
             audit,
         )
         .await
-        .map_err(not_on)?;
+        .map_err(super::not_found_as("two-factor authentication"))?;
     tracing::info!(user_id = %user, sessions_ended = ended, "two-factor authentication disabled");
     Ok(ended)
 }
@@ -380,16 +380,9 @@ pub async fn reset(
             audit,
         )
         .await
-        .map_err(not_on)?;
+        .map_err(super::not_found_as("two-factor authentication"))?;
     tracing::info!(user_id = %user, by = %principal.user.id, sessions_ended = ended, "two-factor authentication reset");
     Ok(ended)
-}
-
-fn not_on(e: StoreError) -> AppError {
-    match e {
-        StoreError::NotFound => AppError::NotFound("two-factor authentication"),
-        other => other.into(),
-    }
 }
 
 /// Sets which members of the organization must use two-factor authentication;
@@ -407,7 +400,7 @@ pub async fn set_policy(
         .control()
         .set_two_factor_policy(org, ctx.principal.user.id, policy, state.clock.now(), audit)
         .await?;
-    super::members::flush_audit(state, ctx).await;
+    super::flush_audit(state, ctx.organization().id).await;
     tracing::info!(org_id = %org, %previous, %policy, "two-factor policy changed");
     Ok(previous)
 }

@@ -7,7 +7,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use super::{Layout, UiResult, render, safe_next, see_other};
+use super::{Layout, UiResult, render, safe_next, see_other, signed_out};
 use crate::access::{MaybePrincipal, Principal};
 use crate::audit::{Audit, RequestOrigin};
 use crate::client::ClientInfo;
@@ -16,7 +16,6 @@ use crate::extract::{UiForm, UiQuery};
 use crate::ops;
 use crate::ops::auth::LoginOutcome;
 use crate::ops::two_factor::WRONG_CODE as WRONG_CODE_TEXT;
-use crate::session::clear_cookie;
 use crate::state::AppState;
 
 #[derive(Template)]
@@ -167,9 +166,5 @@ pub async fn logout(
     principal: Principal,
 ) -> UiResult {
     ops::auth::logout(&state, &principal, &audit).await?;
-    Ok((
-        [(header::SET_COOKIE, clear_cookie())],
-        see_other("/login?notice=logged-out"),
-    )
-        .into_response())
+    Ok(signed_out())
 }

@@ -145,6 +145,43 @@ pub fn render(status: StatusCode, template: &impl Template) -> Response {
     }
 }
 
+/// Errors a form's user can act on, shown on the page itself; others are
+/// error pages.
+pub fn shown_on_page(e: &AppError) -> bool {
+    matches!(
+        e,
+        AppError::BadRequest(_)
+            | AppError::Invalid(_)
+            | AppError::Conflict(_)
+            | AppError::NotFound(_)
+            | AppError::Forbidden(_)
+    )
+}
+
+/// A page that shows `error` on itself: a refusal is still a refusal, and the
+/// guard audits it.
+pub fn render_with_error(
+    status: StatusCode,
+    template: &impl Template,
+    error: Option<&AppError>,
+) -> Response {
+    let mut response = render(status, template);
+    if let Some(error) = error {
+        error.mark_denial(&mut response);
+    }
+    response
+}
+
+/// Where a browser goes once its session has ended: the login page, with the
+/// cookie cleared.
+pub fn signed_out() -> Response {
+    (
+        [(header::SET_COOKIE, crate::session::clear_cookie())],
+        see_other("/login?notice=logged-out"),
+    )
+        .into_response()
+}
+
 /// A 303 redirect (after a successful form post).
 pub fn see_other(location: &str) -> Response {
     Redirect::to(location).into_response()

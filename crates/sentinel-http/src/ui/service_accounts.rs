@@ -10,10 +10,8 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::orgs::NoticeQuery;
-use super::tokens::{
-    NewSecret, PermissionChoice, TokenFields, TokenRow, mark_refusal, shown_on_page,
-};
-use super::{Layout, UiResult, render, see_other};
+use super::tokens::{NewSecret, PermissionChoice, TokenFields, TokenRow};
+use super::{Layout, UiResult, render_with_error, see_other, shown_on_page};
 use crate::access::OrgContext;
 use crate::audit::Audit;
 use crate::error::AppError;
@@ -114,9 +112,7 @@ async fn accounts_page(
         account_name: posted.account_name,
         created,
     };
-    let mut response = render(status, &page);
-    mark_refusal(&mut response, error.as_ref());
-    Ok(response)
+    Ok(render_with_error(status, &page, error.as_ref()))
 }
 
 /// `GET /orgs/{org_id}/service-accounts`.

@@ -4,16 +4,14 @@
 use askama::Template;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::IntoResponse;
 use sentinel_core::{SessionId, UserId};
 
 use super::orgs::NoticeQuery;
-use super::{Layout, UiResult, render, see_other};
+use super::{Layout, UiResult, render, see_other, signed_out};
 use crate::access::Principal;
 use crate::audit::Audit;
 use crate::extract::{UiPath, UiQuery};
 use crate::ops;
-use crate::session::clear_cookie;
 use crate::state::AppState;
 
 pub struct SessionRow {
@@ -63,11 +61,7 @@ pub async fn revoke(
 ) -> UiResult {
     let current = ops::sessions::revoke(&state, &principal, &audit, id).await?;
     if current {
-        let mut response = see_other("/login?notice=logged-out");
-        response
-            .headers_mut()
-            .insert(axum::http::header::SET_COOKIE, clear_cookie());
-        return Ok(response.into_response());
+        return Ok(signed_out());
     }
     Ok(see_other("/profile/sessions?notice=session-revoked"))
 }
@@ -80,11 +74,7 @@ pub async fn end_all(
 ) -> UiResult {
     ops::sessions::end_all(&state, &principal, &audit, user).await?;
     if user == principal.user.id {
-        let mut response = see_other("/login?notice=logged-out");
-        response
-            .headers_mut()
-            .insert(axum::http::header::SET_COOKIE, clear_cookie());
-        return Ok(response);
+        return Ok(signed_out());
     }
     Ok(see_other("/admin/users?notice=sessions-ended"))
 }

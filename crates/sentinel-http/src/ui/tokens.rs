@@ -7,16 +7,15 @@ use std::collections::HashMap;
 use askama::Template;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::Response;
 use sentinel_core::api_token::MAX_LIFETIME_DAYS;
 use sentinel_core::{OrgId, Permission, Timestamp, ValidationError};
 use sentinel_store::ApiToken;
 use uuid::Uuid;
 
 use super::orgs::NoticeQuery;
-use super::{Layout, UiResult, render, see_other};
+use super::{Layout, UiResult, render_with_error, see_other, shown_on_page};
 use crate::access::Principal;
-use crate::audit::{Audit, Denied};
+use crate::audit::Audit;
 use crate::error::AppError;
 use crate::extract::{UiForm, UiPath, UiQuery};
 use crate::ops;
@@ -177,25 +176,6 @@ impl From<IssuedToken> for NewSecret {
     }
 }
 
-/// Errors the user can act on are shown on the page; others are error pages.
-pub fn shown_on_page(e: &AppError) -> bool {
-    matches!(
-        e,
-        AppError::BadRequest(_)
-            | AppError::Invalid(_)
-            | AppError::Conflict(_)
-            | AppError::NotFound(_)
-            | AppError::Forbidden(_)
-    )
-}
-
-/// A refusal shown on the page is still a refusal: the guard audits it.
-pub fn mark_refusal(response: &mut Response, error: Option<&AppError>) {
-    if let Some(reason) = error.and_then(AppError::denial_reason) {
-        response.extensions_mut().insert(Denied(reason));
-    }
-}
-
 /// An organization the caller may make a token for.
 pub struct OrgChoice {
     pub id: OrgId,
@@ -276,9 +256,7 @@ async fn tokens_page(
         created,
         form,
     };
-    let mut response = render(status, &page);
-    mark_refusal(&mut response, error.as_ref());
-    Ok(response)
+    Ok(render_with_error(status, &page, error.as_ref()))
 }
 
 /// `GET /profile/tokens`.

@@ -5,14 +5,13 @@
 use askama::Template;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::Response;
 use sentinel_core::{RecoveryCode, TwoFactorPolicy, UserId};
 use serde::Deserialize;
 
 use super::orgs::NoticeQuery;
-use super::{Layout, UiResult, render, see_other};
+use super::{Layout, UiResult, render_with_error, see_other, shown_on_page};
 use crate::access::{OrgContext, Principal};
-use crate::audit::{Audit, Denied};
+use crate::audit::Audit;
 use crate::error::AppError;
 use crate::extract::{UiForm, UiPath, UiQuery};
 use crate::ops;
@@ -75,27 +74,7 @@ async fn two_factor_page(
             .map(RecoveryCode::display)
             .collect(),
     };
-    let mut response = render(status, &page);
-    mark_refusal(&mut response, error);
-    Ok(response)
-}
-
-/// A refusal shown on the page is still a refusal: the guard audits it.
-fn mark_refusal(response: &mut Response, error: Option<&AppError>) {
-    if let Some(reason) = error.and_then(AppError::denial_reason) {
-        response.extensions_mut().insert(Denied(reason));
-    }
-}
-
-/// Errors the user can act on are shown on the page; others are error pages.
-fn shown_on_page(e: &AppError) -> bool {
-    matches!(
-        e,
-        AppError::Invalid(_)
-            | AppError::Conflict(_)
-            | AppError::Forbidden(_)
-            | AppError::NotFound(_)
-    )
+    Ok(render_with_error(status, &page, error))
 }
 
 pub async fn page(

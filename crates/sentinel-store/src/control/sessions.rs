@@ -3,11 +3,12 @@
 
 use sentinel_core::audit::AuditEvent;
 use sentinel_core::{DisplayName, Email, SecretHash, SessionId, Timestamp, UserId};
+use uuid::Uuid;
 
 use super::ControlStore;
 use super::users::User;
 use crate::StoreError;
-use crate::backend::{with_db, with_tx};
+use crate::backend::{Tx, with_db, with_tx};
 
 /// A new session to record.
 #[derive(Debug, Clone)]
@@ -208,13 +209,7 @@ impl ControlStore {
         if exists.is_none() {
             return Err(StoreError::NotFound);
         }
-        let count = with_tx!(&mut tx, c =>
-            sqlx::query("DELETE FROM sessions WHERE user_id = $1")
-                .bind(user)
-                .execute(c)
-                .await
-                .map(|r| r.rows_affected())
-        )?;
+        let count = end_sessions(&mut tx, user, None).await?;
         self.audit(&mut tx, ended(count)).await?;
         tx.commit().await?;
         Ok(count)
@@ -237,4 +232,23 @@ impl ControlStore {
         )?;
         Ok(done)
     }
+}
+
+/// Ends every session of `user` but `keep`, inside `tx`; returns how many.
+pub(super) async fn end_sessions(
+    tx: &mut Tx,
+    user: UserId,
+    keep: Option<SessionId>,
+) -> Result<u64, StoreError> {
+    // A nil id matches no session: with none to keep, all end.
+    let keep = keep.map_or(Uuid::nil(), |s| s.as_uuid());
+    let ended = with_tx!(tx, c =>
+        sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id <> $2")
+            .bind(user)
+            .bind(keep)
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected())
+    )?;
+    Ok(ended)
 }

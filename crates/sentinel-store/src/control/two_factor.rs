@@ -335,15 +335,7 @@ impl ControlStore {
                 sqlx::query(sql).bind(user).execute(c).await.map(|r| r.rows_affected())
             )?;
         }
-        // A nil id matches no session: with no session to keep, all end.
-        let keep = keep.map_or(Uuid::nil(), |s| s.as_uuid());
-        let ended = with_tx!(&mut tx, c =>
-            sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id <> $2")
-                .bind(user)
-                .bind(keep)
-                .execute(c)
-                .await.map(|r| r.rows_affected())
-        )?;
+        let ended = super::sessions::end_sessions(&mut tx, user, keep).await?;
         let event = audit.success(
             now,
             action,

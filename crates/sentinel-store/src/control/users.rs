@@ -197,12 +197,7 @@ impl ControlStore {
         if done == 0 {
             return Err(StoreError::NotFound);
         }
-        let ended = with_tx!(&mut tx, c =>
-            sqlx::query("DELETE FROM sessions WHERE user_id = $1")
-                .bind(id)
-                .execute(c)
-                .await.map(|r| r.rows_affected())
-        )?;
+        let ended = super::sessions::end_sessions(&mut tx, id, None).await?;
         let event = audit.success(
             now,
             AuditAction::PasswordChanged,
