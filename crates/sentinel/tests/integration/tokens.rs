@@ -650,3 +650,68 @@ async fn a_removed_member_no_longer_sees_the_service_account_tokens_they_made() 
     assert_eq!(listed(&adam).await, Some(0));
     server.stop().await;
 }
+
+#[tokio::test]
+async fn another_organizations_service_account_cannot_be_used_or_deleted() {
+    let server = TestServer::start().await;
+    let root = server.setup_admin().await;
+    let a = server.create_org(&root, "A").await;
+    let b = server.create_org(&root, "B").await;
+    let robot = server
+        .call(
+            &root,
+            Method::POST,
+            &format!("/api/v1/orgs/{a}/service-accounts"),
+            json!({"name": "robot", "role": "readonly"}),
+        )
+        .await
+        .json()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // A token in B for A's account: no such account in B.
+    let resp = make_token(
+        &server,
+        &root,
+        json!({"name": "x", "org_id": b, "permissions": ["org.read"],
+               "expires_in_days": 1, "service_account_id": robot}),
+    )
+    .await;
+    assert_eq!(resp.status, 404, "{}", resp.text);
+    // Deleting it through B's route: 404, and it is still in A.
+    let resp = server
+        .call(
+            &root,
+            Method::DELETE,
+            &format!("/api/v1/orgs/{b}/service-accounts/{robot}"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(resp.status, 404, "{}", resp.text);
+    let listed = server
+        .get(&root, &format!("/api/v1/orgs/{a}/service-accounts"))
+        .await
+        .json();
+    assert_eq!(listed["service_accounts"][0]["id"], robot.as_str());
+    // An ordinary member's id is no service account either.
+    let member = server.create_user(&root, "m@example.org").await;
+    server
+        .add_member(&root, &a, "m@example.org", "readonly")
+        .await;
+    let resp = server
+        .call(
+            &root,
+            Method::DELETE,
+            &format!("/api/v1/orgs/{a}/service-accounts/{member}"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(resp.status, 404, "{}", resp.text);
+    assert!(
+        server
+            .login("m@example.org", crate::support::PASSWORD)
+            .await
+            .is_ok()
+    );
+    server.stop().await;
+}
