@@ -21,7 +21,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use sentinel_core::BearerSecret;
 use sentinel_core::audit::{AuditAction, Entity, EntityType, LogId, Origin};
 use sentinel_core::secret::constant_time_eq;
-use sentinel_core::{OrgId, Permission};
+use sentinel_core::{OrgId, Permission, UserId};
 use sentinel_protocol::paths::DEVICE_TOKEN_PREFIX;
 use sentinel_store::{Device, DeviceStore, Membership, Organization, StoreError, TenantAccess};
 
@@ -327,7 +327,7 @@ async fn org_context(
         .authorize(permission)
         .map_err(|_| AppError::Forbidden("your role in this organization does not allow this"))?;
     if let Some(token) = principal.token() {
-        check_token(state, token, org_id, permission).await?;
+        check_token(state, token, principal.user.id, org_id, permission).await?;
     }
     Ok(OrgContext {
         principal,
@@ -338,10 +338,12 @@ async fn org_context(
 
 /// What an API token adds to the owner's own membership check: the right
 /// organization, the permission among the token's, and a creator who still
-/// holds it there (a demoted creator's tokens shrink with them).
+/// holds it there (a demoted creator's tokens shrink with them). A personal
+/// token's creator is its owner, whose membership was just checked.
 async fn check_token(
     state: &AppState,
     token: &TokenGrant,
+    owner: UserId,
     org_id: OrgId,
     permission: Permission,
 ) -> Result<(), AppError> {
@@ -352,6 +354,9 @@ async fn check_token(
     }
     if !token.permissions.contains(&permission) {
         return Err(AppError::Forbidden("this API token does not grant this"));
+    }
+    if token.creator == owner {
+        return Ok(());
     }
     let creator = state
         .stores
