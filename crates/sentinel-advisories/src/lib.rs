@@ -16,6 +16,9 @@
 //! at this version on this device, and what fixes them". KEV entries are then
 //! found through the CVE ids of each match ([`AdvisoryMatch::cve_ids`]).
 //!
+//! [`severity`] turns CVSS v3 vectors and distribution ratings into one
+//! [`Level`].
+//!
 //! Nothing here panics on any input; malformed input is an error value.
 
 mod calendar;
@@ -24,6 +27,7 @@ pub mod kev;
 pub mod matching;
 pub mod osv;
 pub mod range;
+pub mod severity;
 
 pub use ecosystem::{Distro, EcosystemError, EcosystemKey};
 pub use kev::{Date, KevCatalog, KevEntry, KevError};
@@ -34,3 +38,4 @@ pub use matching::{
 pub use osv::{OsvError, Timestamp, Vulnerability};
 pub use range::{AffectedBy, AffectedVersions, CompiledAffected, SkipReason, Version};
 pub use sentinel_versions::Ecosystem;
+pub use severity::Level;

@@ -39,14 +39,16 @@ use sentinel_core::{Clock, OrgId, OrgName, SecretString, UserId};
 
 pub use audit::{AuditFilter, AuditLog, AuditPage, CheckpointQueue};
 pub use control::{
-    ApiToken, ControlStore, DeviceAccess, EnrollmentToken, LoginChallenge, Member, Membership,
-    NewApiToken, NewEnrollmentToken, NewLoginChallenge, NewSession, NewUser, Organization,
-    OrganizationWithRole, PresentedToken, ServiceAccount, SessionRecord, SetupOutcome,
-    TwoFactorRecord, User, UserWithPassword,
+    AdvisoryRecord, ApiToken, ControlStore, DeviceAccess, EnrollmentToken, FeedChanges, FeedCounts,
+    FeedImport, FeedKind, KevCatalogVersion, KevRecord, LoginChallenge, Member, Membership,
+    NewApiToken, NewEnrollmentToken, NewFeedImport, NewLoginChallenge, NewSession, NewUser,
+    Organization, OrganizationWithRole, PresentedToken, ServiceAccount, SessionRecord,
+    SetupOutcome, TwoFactorRecord, User, UserWithPassword,
 };
 pub use devices::{
-    CommandRecord, Device, DeviceFilter, DeviceStore, Enrolled, NewCommand, OrgKeys,
-    TelemetryRecord,
+    AdvisoryGroup, CommandRecord, Device, DeviceFilter, DeviceStore, DeviceToMatch, Enrolled,
+    Finding, FindingChanges, FindingCursor, FindingFilter, FindingTotals, FindingsWriter,
+    MatchedDevice, NewCommand, NewFinding, OrgKeys, PackageGroup, TelemetryRecord,
 };
 pub use sealed::{SealedSite, SealedValue};
 pub use tenant::{PermissionDenied, TenantAccess, TenantIdentity, TenantStore, TenantStores};

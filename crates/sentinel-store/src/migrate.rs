@@ -75,6 +75,11 @@ pub(crate) const CONTROL: &[Migration] = &[
         "two-factor authentication",
         "../migrations/control/0007_two_factor.sql"
     ),
+    portable!(
+        8,
+        "vulnerability feeds",
+        "../migrations/control/0008_feeds.sql"
+    ),
 ];
 
 pub(crate) const TENANT: &[Migration] = &[
@@ -87,6 +92,7 @@ pub(crate) const TENANT: &[Migration] = &[
     ),
     portable!(3, "audit indexes", "../migrations/audit/indexes.sql"),
     portable!(4, "devices", "../migrations/tenant/0004_devices.sql"),
+    portable!(5, "findings", "../migrations/tenant/0005_findings.sql"),
 ];
 
 const CREATE_LEDGER: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (

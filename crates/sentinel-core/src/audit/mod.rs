@@ -133,6 +133,12 @@ named_enum!(
         CommandCancelled => "command.cancelled",
         /// A device reported how a command ended (or that it refused it).
         CommandResultReceived => "command.result_received",
+        /// A vulnerability feed file (OSV records or the CISA KEV catalog) was imported.
+        FeedImported => "feed.imported",
+        /// An organization's findings were exported (CSV or NDJSON).
+        FindingsExported => "findings.exported",
+        /// A signed report was made for an organization.
+        ReportCreated => "report.created",
     }
 );
 
@@ -148,6 +154,8 @@ named_enum!(
         EnrollmentToken => "enrollment_token",
         Device => "device",
         Command => "command",
+        Feed => "feed",
+        Report => "report",
     }
 );
 

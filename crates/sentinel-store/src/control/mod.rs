@@ -5,6 +5,7 @@
 
 mod api_tokens;
 mod enrollment;
+mod feeds;
 mod lockout;
 mod members;
 mod orgs;
@@ -24,6 +25,10 @@ use crate::backend::{Db, Tx};
 
 pub use api_tokens::{ApiToken, NewApiToken, PresentedToken};
 pub use enrollment::{DeviceAccess, Enrollment, EnrollmentToken, NewEnrollmentToken};
+pub use feeds::{
+    AdvisoryRecord, FeedChanges, FeedCounts, FeedImport, FeedKind, KevCatalogVersion, KevRecord,
+    NewFeedImport,
+};
 pub use members::{Member, Membership};
 pub use orgs::{Organization, OrganizationWithRole};
 pub use service_accounts::ServiceAccount;

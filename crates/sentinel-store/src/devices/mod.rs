@@ -9,6 +9,7 @@
 
 mod commands;
 mod enroll;
+mod findings;
 mod reports;
 
 use sentinel_core::Timestamp;
@@ -23,6 +24,10 @@ use crate::tenant::TenantStore;
 
 pub use commands::{CommandRecord, NewCommand};
 pub use enroll::Enrolled;
+pub use findings::{
+    AdvisoryGroup, DeviceToMatch, Finding, FindingChanges, FindingCursor, FindingFilter,
+    FindingTotals, FindingsWriter, MatchedDevice, NewFinding, PackageGroup,
+};
 pub use reports::{DeviceStore, TelemetryRecord};
 
 /// A device as members see it.
