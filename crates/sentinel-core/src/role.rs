@@ -50,10 +50,12 @@ pub enum Permission {
     DevicesWrite,
     /// Queue and cancel commands on devices.
     CommandsRun,
+    /// Make signed vulnerability reports for auditors.
+    ReportsCreate,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 8] = [
+    pub const ALL: [Permission; 9] = [
         Permission::OrgRead,
         Permission::OrgManage,
         Permission::MembersRead,
@@ -62,6 +64,7 @@ impl Permission {
         Permission::DevicesRead,
         Permission::DevicesWrite,
         Permission::CommandsRun,
+        Permission::ReportsCreate,
     ];
 
     /// The stable dotted name used in the API, documentation and (later) tokens.
@@ -75,6 +78,7 @@ impl Permission {
             Permission::DevicesRead => "devices.read",
             Permission::DevicesWrite => "devices.write",
             Permission::CommandsRun => "commands.run",
+            Permission::ReportsCreate => "reports.create",
         }
     }
 }
@@ -122,6 +126,7 @@ impl TenantRole {
                 DevicesRead,
                 DevicesWrite,
                 CommandsRun,
+                ReportsCreate,
             ],
             TenantRole::Admin => &[
                 OrgRead,
@@ -131,8 +136,9 @@ impl TenantRole {
                 DevicesRead,
                 DevicesWrite,
                 CommandsRun,
+                ReportsCreate,
             ],
-            TenantRole::Analyst => &[OrgRead, MembersRead, AuditRead, DevicesRead],
+            TenantRole::Analyst => &[OrgRead, MembersRead, AuditRead, DevicesRead, ReportsCreate],
             TenantRole::Readonly => &[OrgRead, MembersRead, DevicesRead],
         }
     }

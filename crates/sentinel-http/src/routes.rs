@@ -140,6 +140,8 @@ where
 const COMMAND_BYTES: usize = 256 * 1024;
 const AGENT_REPORT_BYTES: usize = 8 * 1024 * 1024;
 const AGENT_INVENTORY_BYTES: usize = 32 * 1024 * 1024;
+/// An uploaded feed file (an OSV `all.zip` of one ecosystem, or the KEV catalog).
+const FEED_UPLOAD_BYTES: usize = 512 * 1024 * 1024;
 
 /// Every route of the server.
 pub fn route_table() -> Vec<RouteSpec> {
@@ -418,6 +420,59 @@ pub fn route_table() -> Vec<RouteSpec> {
             api::devices::cancel_command,
         )
         .audited(A::CommandCancelled),
+        // API: vulnerability findings, reports and feeds.
+        route(
+            M::GET,
+            "/api/v1/orgs/{org_id}/findings",
+            Org(DevicesRead),
+            api::findings::list,
+        ),
+        route(
+            M::GET,
+            "/api/v1/orgs/{org_id}/findings/advisories",
+            Org(DevicesRead),
+            api::findings::by_advisory,
+        ),
+        route(
+            M::GET,
+            "/api/v1/orgs/{org_id}/findings/packages",
+            Org(DevicesRead),
+            api::findings::by_package,
+        ),
+        route(
+            M::GET,
+            "/api/v1/orgs/{org_id}/findings/kev",
+            Org(DevicesRead),
+            api::findings::kev,
+        ),
+        route(
+            M::GET,
+            "/api/v1/orgs/{org_id}/findings/export",
+            Org(DevicesRead),
+            api::findings::export,
+        ),
+        route(
+            M::GET,
+            "/api/v1/orgs/{org_id}/devices/{device_id}/findings",
+            Org(DevicesRead),
+            api::findings::device,
+        ),
+        route(
+            M::POST,
+            "/api/v1/orgs/{org_id}/reports",
+            Org(ReportsCreate),
+            api::findings::create_report,
+        )
+        .audited(A::ReportCreated),
+        route(M::GET, "/api/v1/feeds", PlatformAdmin, api::findings::feeds),
+        route(
+            M::POST,
+            "/api/v1/feeds",
+            PlatformAdmin,
+            api::findings::upload_feed,
+        )
+        .audited(A::FeedImported)
+        .body_limit(FEED_UPLOAD_BYTES),
         // API: the agent.
         route(M::POST, "/api/v1/agent/enroll", Public, api::agent::enroll)
             .audited(A::DeviceEnrolled),

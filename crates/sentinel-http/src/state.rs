@@ -1,6 +1,6 @@
 //! What every handler can reach: the stores, the clock, the HTTP settings, the
-//! key that seals secrets at rest, the bus that wakes waiting agents, and the
-//! rate limits.
+//! key that seals secrets at rest, the bus that wakes waiting agents, the
+//! rate limits, and vulnerability detection.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,6 +10,7 @@ use sentinel_core::sealing::SealingKey;
 use sentinel_core::{Clock, PasswordPolicy};
 use sentinel_protocol::enroll::AgentSettings;
 use sentinel_store::Stores;
+use sentinel_vulns::Vulns;
 
 use crate::audit::Metrics;
 use crate::bus::{CommandBus, LocalBus};
@@ -76,6 +77,9 @@ pub struct Inner {
     pub sealing: SealingKey,
     pub bus: Arc<dyn CommandBus>,
     pub limits: RateLimits,
+    /// Vulnerability feeds, the matcher that keeps findings current, and the
+    /// key that signs reports.
+    pub vulns: Arc<Vulns>,
 }
 
 impl AppState {
@@ -84,6 +88,7 @@ impl AppState {
         clock: Arc<dyn Clock>,
         settings: HttpSettings,
         sealing: SealingKey,
+        vulns: Arc<Vulns>,
     ) -> Self {
         let limits = RateLimits::new(&settings.rate_limits);
         Self(Arc::new(Inner {
@@ -95,6 +100,7 @@ impl AppState {
             metrics: Metrics::default(),
             sealing,
             bus: Arc::new(LocalBus::default()),
+            vulns,
         }))
     }
 }

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod config;
 pub mod data_dir;
 pub mod evidence;
+pub mod feeds;
 pub mod logging;
 pub mod rotation;
 pub mod server;

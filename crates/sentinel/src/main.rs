@@ -37,6 +37,49 @@ enum Command {
     /// Chain-of-custody evidence: a device's telemetry history, signed
     #[command(subcommand)]
     Evidence(EvidenceCommand),
+    /// Vulnerability feeds: OSV advisories and the CISA KEV catalog
+    #[command(subcommand)]
+    Feeds(FeedsCommand),
+    /// Signed vulnerability reports
+    #[command(subcommand)]
+    Report(ReportCommand),
+}
+
+#[derive(Subcommand)]
+enum FeedsCommand {
+    /// Import feed files: OSV records (single JSON files, JSON arrays,
+    /// directories of them, OSV.dev's per-ecosystem all.zip) or the CISA KEV
+    /// catalog JSON. Each path is one import; a file imported before changes
+    /// nothing. Works while the server runs.
+    Import(FeedsImportArgs),
+}
+
+#[derive(clap::Args)]
+struct FeedsImportArgs {
+    #[command(flatten)]
+    stores: StoreArgs,
+    /// Files or directories to import
+    #[arg(required = true, value_name = "PATH")]
+    paths: Vec<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum ReportCommand {
+    /// Check a report's digest and signature; exits 0 if it is intact, 1 if
+    /// it was changed or signed by another key, 2 on error
+    Verify(ReportVerifyArgs),
+}
+
+#[derive(clap::Args)]
+struct ReportVerifyArgs {
+    /// The report file (HTML or JSON)
+    file: PathBuf,
+    /// The platform's public key (hex, from `sentinel audit public-key`);
+    /// without it, the data directory's own key is used
+    #[arg(long, value_name = "HEX")]
+    public_key: Option<String>,
+    #[command(flatten)]
+    stores: StoreArgs,
 }
 
 #[derive(Subcommand)]
@@ -184,6 +227,23 @@ fn main() -> ExitCode {
         }
         Command::Audit(AuditCommand::PublicKey(args)) => print_public_key(args),
         Command::Evidence(EvidenceCommand::Export(args)) => runtime.block_on(export_evidence(args)),
+        Command::Feeds(FeedsCommand::Import(args)) => {
+            return match runtime.block_on(import_feeds(args)) {
+                Ok(true) => ExitCode::SUCCESS,
+                Ok(false) => ExitCode::from(1),
+                Err(e) => fail(&e.to_string()),
+            };
+        }
+        Command::Report(ReportCommand::Verify(args)) => {
+            return match verify_report(args) {
+                Ok(true) => ExitCode::SUCCESS,
+                Ok(false) => ExitCode::from(1),
+                Err(e) => {
+                    eprintln!("sentinel: error: {e}");
+                    ExitCode::from(2)
+                }
+            };
+        }
         Command::Evidence(EvidenceCommand::Verify(args)) => {
             return match verify_evidence(&args) {
                 Ok(true) => ExitCode::SUCCESS,
@@ -364,6 +424,41 @@ fn verify_evidence(args: &EvidenceVerifyArgs) -> Result<bool, StartError> {
                 header.links,
                 header.head_hash,
                 header.exported_at
+            );
+            Ok(true)
+        }
+        Err(invalid) => {
+            println!("INVALID {invalid}");
+            Ok(false)
+        }
+    }
+}
+
+async fn import_feeds(args: FeedsImportArgs) -> Result<bool, StartError> {
+    let config = args.stores.config()?;
+    logging::init(config.log_format, "warn");
+    sentinel::feeds::import_paths(&config, &args.paths).await
+}
+
+/// Verifies a report; true when it is intact.
+fn verify_report(args: ReportVerifyArgs) -> Result<bool, StartError> {
+    let key = match &args.public_key {
+        Some(hex) => VerifyingKey::from_hex(hex)
+            .map_err(|_| StartError::Refused("--public-key must be 64 hex digits".into()))?,
+        None => {
+            let config = args.stores.config()?;
+            existing_audit_key(&DataDir::open(&config.data_dir)?)?.verifying_key()
+        }
+    };
+    let bytes = std::fs::read(&args.file)
+        .map_err(|e| StartError::Refused(format!("{}: {e}", args.file.display())))?;
+    match sentinel_vulns::report::verify(&bytes, &key) {
+        Ok(verified) => {
+            println!(
+                "intact: {} report, SHA-256 {}, signed by key {}",
+                verified.format.extension(),
+                verified.sha256,
+                verified.key_id
             );
             Ok(true)
         }

@@ -14,6 +14,7 @@ use hyper_util::service::TowerToHyperService;
 use sentinel_core::Clock;
 use sentinel_http::{AppState, router};
 use sentinel_store::Stores;
+use sentinel_vulns::Vulns;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::{JoinHandle, JoinSet};
@@ -91,14 +92,22 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<RunningServ
     let origin = public_origin(config, local_addr);
     let setup_url = setup_link::prepare(&stores, clock.as_ref(), &data_dir, &origin).await?;
 
+    let vulns = Arc::new(Vulns::new(audit_key.clone()));
     let state = AppState::new(
         stores.clone(),
         clock.clone(),
         config.http.clone(),
         data_dir.sealing_key(&master_key)?,
+        vulns.clone(),
     );
     let (stop, stopped) = watch::channel(false);
     tokio::spawn(sweep_rate_limits(state.clone(), stopped.clone()));
+    tokio::spawn(vulns.matcher.clone().run(
+        stores.clone(),
+        vulns.feeds.clone(),
+        clock.clone(),
+        stopped.clone(),
+    ));
     let app = router(state);
     let acceptor = tls
         .as_ref()

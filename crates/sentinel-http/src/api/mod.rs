@@ -5,6 +5,7 @@ pub mod agent;
 pub mod audit;
 pub mod auth;
 pub mod devices;
+pub mod findings;
 pub mod health;
 pub mod members;
 pub mod orgs;
@@ -213,6 +214,15 @@ impl Modify for Security {
         tokens::service_accounts,
         tokens::create_service_account,
         tokens::delete_service_account,
+        findings::list,
+        findings::device,
+        findings::by_advisory,
+        findings::by_package,
+        findings::kev,
+        findings::export,
+        findings::create_report,
+        findings::feeds,
+        findings::upload_feed,
     ),
     modifiers(&Security),
     security(("session" = []), ("api_token" = [])),
@@ -225,6 +235,7 @@ impl Modify for Security {
         (name = "devices", description = "Devices, enrollment tokens and commands"),
         (name = "agent", description = "The routes sentinel-agent calls, with its device token"),
         (name = "tokens", description = "API tokens for scripts and integrations"),
+        (name = "findings", description = "Vulnerability findings, feeds and signed reports"),
     )
 )]
 struct ApiDoc;

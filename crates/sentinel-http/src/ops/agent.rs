@@ -151,6 +151,7 @@ pub async fn inventory(
     ctx.store
         .replace_inventory(&report.digest, inventory.packages(), state.clock.now())
         .await?;
+    state.vulns.matcher.inventory_changed(ctx.store.org_id());
     Ok(InventoryStatus::Stored)
 }
 

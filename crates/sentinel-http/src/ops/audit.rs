@@ -183,7 +183,7 @@ const CSV_COLUMNS: [&str; 15] = [
 
 /// One CSV field: quoted when needed, and defused when a spreadsheet would
 /// take it for a formula.
-fn csv_field(value: &str) -> String {
+pub(crate) fn csv_field(value: &str) -> String {
     let defused = if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         format!("'{value}")
     } else {

@@ -7,6 +7,8 @@ pub mod agent;
 pub mod audit;
 pub mod auth;
 pub mod devices;
+pub mod feeds;
+pub mod findings;
 pub mod members;
 pub mod orgs;
 pub mod service_accounts;
