@@ -169,7 +169,10 @@ pub(crate) fn report_response(report: ops::findings::MadeReport) -> Response {
     (
         StatusCode::CREATED,
         [
-            (header::CONTENT_TYPE, report.format.content_type().to_owned()),
+            (
+                header::CONTENT_TYPE,
+                report.format.content_type().to_owned(),
+            ),
             (
                 header::CONTENT_DISPOSITION,
                 format!("attachment; filename=\"{}\"", report.file_name),

@@ -36,11 +36,17 @@ pub async fn upload(
     bytes: Vec<u8>,
 ) -> Result<FeedUploadResult, AppError> {
     let name = clean_name(name);
-    let feed = tokio::task::spawn_blocking(move || ReadFeed::from_bytes(&name, &bytes, &mut |_| {}))
-        .await
-        .map_err(|e| AppError::Internal(format!("reading a feed: {e}")))?
-        .map_err(|e| AppError::BadRequest(e.to_string()))?;
-    let malformed: Vec<Malformed> = feed.malformed.iter().take(import::MALFORMED_SHOWN).cloned().collect();
+    let feed =
+        tokio::task::spawn_blocking(move || ReadFeed::from_bytes(&name, &bytes, &mut |_| {}))
+            .await
+            .map_err(|e| AppError::Internal(format!("reading a feed: {e}")))?
+            .map_err(|e| AppError::BadRequest(e.to_string()))?;
+    let malformed: Vec<Malformed> = feed
+        .malformed
+        .iter()
+        .take(import::MALFORMED_SHOWN)
+        .cloned()
+        .collect();
     let outcome = import::import(&state.stores, feed, state.clock.now(), audit).await?;
     let result = match outcome {
         ImportOutcome::Imported(recorded) => {

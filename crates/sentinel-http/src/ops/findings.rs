@@ -7,7 +7,9 @@ use axum::body::{Body, Bytes};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sentinel_core::audit::{AuditAction, AuditContext, Entity, EntityType, LogId};
-use sentinel_store::{AdvisoryGroup, Finding, FindingCursor, FindingFilter, PackageGroup, TenantStore};
+use sentinel_store::{
+    AdvisoryGroup, Finding, FindingCursor, FindingFilter, PackageGroup, TenantStore,
+};
 use sentinel_vulns::report::{self, ReportFormat, ReportKind, ReportOrg};
 use serde::{Deserialize, Serialize};
 use utoipa::IntoParams;
@@ -76,7 +78,10 @@ impl FindingsQuery {
     /// The store filter, after checking every value.
     pub fn filter(&self) -> Result<FindingFilter, AppError> {
         let device_id = present(&self.device_id)
-            .map(|id| id.parse::<Uuid>().map_err(|_| bad("device_id must be a device id")))
+            .map(|id| {
+                id.parse::<Uuid>()
+                    .map_err(|_| bad("device_id must be a device id"))
+            })
             .transpose()?;
         let kev = match present(&self.kev) {
             None => None,
@@ -258,11 +263,16 @@ pub async fn kev(state: &AppState, ctx: &OrgContext) -> Result<Vec<KevItem>, App
         })
         .collect();
     items.sort_by(|a, b| {
-        (!a.overdue, &a.advisory.kev_due_date, &a.advisory.advisory_id).cmp(&(
-            !b.overdue,
-            &b.advisory.kev_due_date,
-            &b.advisory.advisory_id,
-        ))
+        (
+            !a.overdue,
+            &a.advisory.kev_due_date,
+            &a.advisory.advisory_id,
+        )
+            .cmp(&(
+                !b.overdue,
+                &b.advisory.kev_due_date,
+                &b.advisory.advisory_id,
+            ))
     });
     Ok(items)
 }
@@ -400,11 +410,19 @@ pub async fn create_report(
             "key_id": state.vulns.report_key.verifying_key().key_id(),
         }),
     );
-    state.stores.record(LogId::Org(organization.id), event).await?;
+    state
+        .stores
+        .record(LogId::Org(organization.id), event)
+        .await?;
     let date = now.to_offset_datetime().date();
     Ok(MadeReport {
         format,
-        file_name: format!("{}-{}-{date}.{}", kind.as_str(), organization.id, format.extension()),
+        file_name: format!(
+            "{}-{}-{date}.{}",
+            kind.as_str(),
+            organization.id,
+            format.extension()
+        ),
         bytes,
     })
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::support::{Agent, Session, TestServer, on_both_engines};
+use crate::support::{Agent, Session, TestServer, eventually, on_both_engines};
 
 /// The agent binary `cargo test --workspace` built beside this test binary.
 fn agent_binary() -> PathBuf {
@@ -48,25 +48,6 @@ impl Drop for KillOnDrop {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
-    }
-}
-
-/// Polls `check` every 100 ms for up to 20 s.
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let started = Instant::now();
-    loop {
-        if let Some(found) = check().await {
-            return found;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "gave up waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 

@@ -12,6 +12,7 @@ mod browser;
 mod cli;
 mod devices;
 mod errors;
+mod findings;
 mod headers;
 mod limits;
 mod logs;
