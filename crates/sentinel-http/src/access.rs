@@ -479,12 +479,14 @@ async fn csrf_token_matches(
         let ok = token.to_str().is_ok_and(|t| constant_time_eq(t, expected));
         return Ok((request, ok));
     }
-    let is_form = request
+    let content_type = request
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"));
-    if !is_form {
+        .unwrap_or_default();
+    let is_form = content_type.starts_with("application/x-www-form-urlencoded");
+    let is_upload = content_type.starts_with("multipart/form-data");
+    if !is_form && !is_upload {
         return Ok((request, false));
     }
     let (parts, body) = request.into_parts();
@@ -497,11 +499,32 @@ async fn csrf_token_matches(
             AppError::BadRequest(String::from("the request body could not be read"))
         }
     })?;
-    let ok = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&bytes)
-        .ok()
-        .and_then(|fields| fields.into_iter().find(|(k, _)| k == "csrf_token"))
-        .is_some_and(|(_, token)| constant_time_eq(&token, expected));
+    let ok = if is_upload {
+        let copy = Request::from_parts(parts.clone(), Body::from(bytes.clone()));
+        upload_csrf_token(copy)
+            .await
+            .is_some_and(|token| constant_time_eq(&token, expected))
+    } else {
+        serde_urlencoded::from_bytes::<Vec<(String, String)>>(&bytes)
+            .ok()
+            .and_then(|fields| fields.into_iter().find(|(k, _)| k == "csrf_token"))
+            .is_some_and(|(_, token)| constant_time_eq(&token, expected))
+    };
     Ok((Request::from_parts(parts, Body::from(bytes)), ok))
+}
+
+/// The `csrf_token` field of a multipart upload form, read before its file.
+async fn upload_csrf_token(request: Request) -> Option<String> {
+    use axum::extract::FromRequest;
+    let mut multipart = axum::extract::Multipart::from_request(request, &())
+        .await
+        .ok()?;
+    while let Some(field) = multipart.next_field().await.ok()? {
+        if field.name() == Some("csrf_token") {
+            return field.text().await.ok();
+        }
+    }
+    None
 }
 
 fn urlencode(path: &str) -> String {

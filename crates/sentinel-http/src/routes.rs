@@ -716,6 +716,19 @@ pub fn route_table() -> Vec<RouteSpec> {
         )
         .audited(A::EnrollmentTokenRevoked),
         // UI: the caller's profile.
+        route(
+            M::GET,
+            "/orgs/{org_id}/findings",
+            Org(DevicesRead),
+            ui::findings::page,
+        ),
+        route(
+            M::POST,
+            "/orgs/{org_id}/reports",
+            Org(ReportsCreate),
+            ui::findings::create_report,
+        )
+        .audited(A::ReportCreated),
         route(M::GET, "/profile", User, ui::profile::page),
         route(M::GET, "/profile/sessions", User, ui::sessions::page),
         route(
@@ -772,6 +785,10 @@ pub fn route_table() -> Vec<RouteSpec> {
         .audited(A::TwoFactorDisabled),
         // UI: platform administration.
         route(M::GET, "/admin/users", PlatformAdmin, ui::admin::users),
+        route(M::GET, "/admin/feeds", PlatformAdmin, ui::findings::feeds),
+        route(M::POST, "/admin/feeds", PlatformAdmin, ui::findings::upload)
+            .audited(A::FeedImported)
+            .body_limit(FEED_UPLOAD_BYTES),
         route(
             M::GET,
             "/admin/audit",

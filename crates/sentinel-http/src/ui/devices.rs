@@ -271,6 +271,7 @@ struct DevicePage {
     chart_height: f64,
     inventory_q: String,
     packages: Vec<PackageRow>,
+    findings: Vec<sentinel_store::Finding>,
     commands: Vec<CommandRow>,
     command_types: Vec<(&'static str, &'static str)>,
     can_run: bool,
@@ -308,6 +309,7 @@ pub async fn page(
             },
         })
         .collect();
+    let findings = ops::findings::of_device(&state, &ctx, device_id).await?;
     let samples = ops::devices::telemetry(&state, &ctx, device_id, CHART_SAMPLES).await?;
     let commands = ops::devices::device_commands(&state, &ctx, device_id)
         .await?
@@ -326,6 +328,7 @@ pub async fn page(
         chart_height: CHART_HEIGHT,
         inventory_q: inventory_q.unwrap_or_default(),
         packages,
+        findings,
         commands,
         command_types: COMMAND_TYPES.to_vec(),
         can_run: role_grants(&ctx, Permission::CommandsRun),

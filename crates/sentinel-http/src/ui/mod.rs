@@ -7,6 +7,7 @@ pub mod assets;
 pub mod audit;
 pub mod auth;
 pub mod devices;
+pub mod findings;
 pub mod members;
 pub mod orgs;
 pub mod profile;

@@ -519,6 +519,31 @@ async fn succeeding(
             two_factor::enrol(server, &session).await;
             as_root(method.clone(), &member(path))
         }
+        ("POST", "/orgs/{org_id}/reports") => form(
+            as_root(Method::POST, &member(path)),
+            &[("kind", "kev_remediation"), ("format", "html")],
+        ),
+        ("POST", "/admin/feeds") => {
+            let boundary = "sentinelcaseboundary";
+            let record = json!({"id": format!("UI-CASE-{n}"), "modified": "2024-01-01T00:00:00Z"});
+            let body = format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"csrf_token\"\r\n\r\n{}\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"feed\"; filename=\"case{n}.json\"\r\nContent-Type: application/json\r\n\r\n{record}\r\n--{boundary}--\r\n",
+                root.csrf
+            );
+            as_root(Method::POST, path)
+                .header(
+                    "content-type",
+                    format!("multipart/form-data; boundary={boundary}"),
+                )
+                .body(body)
+        }
+        ("POST", "/api/v1/orgs/{org_id}/reports") => as_root(Method::POST, &member(path))
+            .json(&json!({"kind": "vulnerability_summary", "format": "json"})),
+        ("POST", "/api/v1/feeds") => as_root(Method::POST, &format!("{path}?name=case{n}.json"))
+            .header("content-type", "application/json")
+            .body(
+                json!({"id": format!("CASE-{n}"), "modified": "2024-01-01T00:00:00Z"}).to_string(),
+            ),
         // Setup succeeds once per server: covered by `setup_is_audited_once`.
         ("POST", "/api/v1/setup" | "/setup") => return None,
         _ => panic!("no audit coverage case for {method} {path}: add one to audit.rs"),

@@ -829,3 +829,142 @@ async fn the_cli_imports_feeds_into_a_running_server_and_verifies_signed_reports
     assert_eq!(audit["entries"].as_array().unwrap().len(), 4);
     server.stop().await;
 }
+
+/// A multipart upload as the feeds page's form sends it: the CSRF token as a
+/// field before the file, no header.
+fn multipart(csrf: &str, file_name: &str, file: &[u8]) -> (String, Vec<u8>) {
+    let boundary = "----sentinelformboundary";
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"csrf_token\"\r\n\r\n{csrf}\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"feed\"; filename=\"{file_name}\"\r\n\
+         Content-Type: application/octet-stream\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(file);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+#[tokio::test]
+async fn the_pages_upload_feeds_and_show_findings_by_advisory_package_kev_and_device() {
+    let server = TestServer::start().await;
+    let root = server.setup_admin().await;
+    let org = server.create_org(&root, "Acme").await;
+    let agent = server.enroll(&root, &org, "web-1").await;
+    send_inventory(&server, &agent, inventory("1:9.2p1-2+deb12u2")).await;
+
+    let browser_upload = |csrf: String, name: &'static str, file: Vec<u8>| {
+        let (content_type, body) = multipart(&csrf, name, &file);
+        TestServer::send(
+            server
+                .raw(Method::POST, "/admin/feeds")
+                .header("cookie", &root.cookie)
+                .header("origin", &server.origin)
+                .header("content-type", content_type)
+                .body(body),
+        )
+    };
+    // A forged form (wrong token) imports nothing.
+    let forged = browser_upload(
+        "forged".into(),
+        "debian.json",
+        serde_json::to_vec(&feed()).unwrap(),
+    )
+    .await;
+    assert_eq!(forged.status, 403, "{}", forged.text);
+    let feeds = server.get(&root, "/api/v1/feeds").await.json();
+    assert!(feeds["imports"].as_array().unwrap().is_empty());
+
+    let page = browser_upload(
+        root.csrf.clone(),
+        "debian.json",
+        serde_json::to_vec(&feed()).unwrap(),
+    )
+    .await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    assert!(page.text.contains("6 added"), "{}", page.text);
+    let kev = kev_catalog(
+        "2024.07.02",
+        "2024-07-02T12:00:00Z",
+        &[("CVE-2024-6387", "2024-07-22")],
+    );
+    let page = browser_upload(
+        root.csrf.clone(),
+        "kev.json",
+        serde_json::to_vec(&kev).unwrap(),
+    )
+    .await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    let junk = browser_upload(root.csrf.clone(), "junk.json", b"{not json".to_vec()).await;
+    assert_eq!(junk.status, 400);
+    assert!(junk.text.contains("not JSON"), "{}", junk.text);
+
+    let kev_path = format!("/api/v1/orgs/{org}/findings?kev=true");
+    eventually("the findings", || async {
+        let kev = server.get(&root, &kev_path).await.json()["findings"]
+            .as_array()
+            .map(Vec::len);
+        (kev == Some(1)).then_some(())
+    })
+    .await;
+    let feeds_page = server.get(&root, "/admin/feeds").await;
+    assert!(feeds_page.text.contains("kev.json") && feeds_page.text.contains("debian.json"));
+
+    let base = format!("/orgs/{org}/findings");
+    let advisories = server.get(&root, &base).await;
+    assert_eq!(advisories.status, 200);
+    assert!(
+        advisories
+            .text
+            .contains("data-advisory=\"DEBIAN-CVE-2024-6387\"")
+    );
+    let packages = server.get(&root, &format!("{base}?view=packages")).await;
+    assert!(packages.text.contains("data-package=\"util-linux\""));
+    let kev_page = server.get(&root, &format!("{base}?view=kev")).await;
+    assert!(kev_page.text.contains("overdue by"), "{}", kev_page.text);
+    let list = server
+        .get(&root, &format!("{base}?view=list&severity=low"))
+        .await;
+    assert!(list.text.contains("zlib") && !list.text.contains("openssh-server"));
+    assert_eq!(
+        server
+            .get(&root, &format!("{base}?view=bogus"))
+            .await
+            .status,
+        400
+    );
+    assert_eq!(
+        server
+            .get(&root, &format!("{base}?view=list&kev=perhaps"))
+            .await
+            .status,
+        400
+    );
+    let device = server
+        .get(&root, &format!("/orgs/{org}/devices/{}", agent.device_id))
+        .await;
+    assert!(device.text.contains("id=\"device-findings\""));
+    assert!(
+        device
+            .text
+            .contains("data-advisory=\"DEBIAN-CVE-2024-28085\"")
+    );
+
+    // The report form downloads a signed report.
+    let report = crate::support::post_form(
+        &server,
+        &root,
+        &format!("/orgs/{org}/reports"),
+        &[("kind", "kev_remediation"), ("format", "html")],
+    )
+    .await;
+    assert_eq!(report.status, 201, "{}", report.text);
+    assert!(report.text.contains("sentinel-report-signature"));
+    assert!(
+        report
+            .header("content-disposition")
+            .unwrap()
+            .contains("kev_remediation")
+    );
+    server.stop().await;
+}
