@@ -455,6 +455,9 @@ impl Stores {
     }
 }
 
+/// Findings inserted per statement.
+const INSERT_ROWS: usize = 500;
+
 type StoredFinding = (
     Option<String>,
     String,
@@ -564,6 +567,7 @@ impl FindingsWriter {
         now: Timestamp,
     ) -> Result<FindingChanges, StoreError> {
         let mut changes = FindingChanges::default();
+        let mut inserts: Vec<(Uuid, String, String, StoredFinding)> = Vec::new();
         let mut tx = self.store.begin().await?;
         for device in devices {
             let held: Vec<(String, String, StoredFinding)> = with_tx!(&mut tx, c =>
@@ -599,24 +603,15 @@ impl FindingsWriter {
                     finding.severity.clone(),
                 );
                 let key = (finding.advisory_id.clone(), finding.package.clone());
-                let sql = match held.remove(&key) {
+                match held.remove(&key) {
                     Some(old) if old == wanted => continue,
-                    Some(_) => {
-                        changes.updated += 1;
-                        "UPDATE findings SET fixed_version = $4, binaries = $5, installed_version = $6,
-                             release = $7, severity_rank = $8, aliases = $9, summary = $10,
-                             kev_date_added = $11, kev_due_date = $12, severity = $13,
-                             first_seen_at = COALESCE(first_seen_at, $14)
-                         WHERE device_id = $1 AND advisory_id = $2 AND package = $3"
-                    }
+                    Some(_) => changes.updated += 1,
                     None => {
                         changes.added += 1;
-                        "INSERT INTO findings (device_id, advisory_id, package, fixed_version, binaries,
-                             installed_version, release, severity_rank, aliases, summary, kev_date_added,
-                             kev_due_date, severity, first_seen_at)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+                        inserts.push((device.id, key.0, key.1, wanted));
+                        continue;
                     }
-                };
+                }
                 let (
                     fixed,
                     binaries,
@@ -630,24 +625,28 @@ impl FindingsWriter {
                     severity,
                 ) = wanted;
                 with_tx!(&mut tx, c =>
-                    sqlx::query(sql)
-                        .bind(device.id)
-                        .bind(&key.0)
-                        .bind(&key.1)
-                        .bind(fixed)
-                        .bind(binaries)
-                        .bind(installed)
-                        .bind(release)
-                        .bind(rank)
-                        .bind(aliases)
-                        .bind(summary)
-                        .bind(added)
-                        .bind(due)
-                        .bind(severity)
-                        .bind(now)
-                        .execute(c)
-                        .await
-                        .map(|r| r.rows_affected())
+                    sqlx::query(
+                        "UPDATE findings SET fixed_version = $4, binaries = $5, installed_version = $6,
+                             release = $7, severity_rank = $8, aliases = $9, summary = $10,
+                             kev_date_added = $11, kev_due_date = $12, severity = $13
+                         WHERE device_id = $1 AND advisory_id = $2 AND package = $3",
+                    )
+                    .bind(device.id)
+                    .bind(&key.0)
+                    .bind(&key.1)
+                    .bind(fixed)
+                    .bind(binaries)
+                    .bind(installed)
+                    .bind(release)
+                    .bind(rank)
+                    .bind(aliases)
+                    .bind(summary)
+                    .bind(added)
+                    .bind(due)
+                    .bind(severity)
+                    .execute(c)
+                    .await
+                    .map(|r| r.rows_affected())
                 )?;
             }
             for (advisory, package) in held.into_keys() {
@@ -671,6 +670,34 @@ impl FindingsWriter {
                     .await
                     .map(|r| r.rows_affected())
             )?;
+        }
+        // New findings go in many rows per statement (14 parameters each, well
+        // under both engines' limits).
+        for chunk in inserts.chunks(INSERT_ROWS) {
+            with_tx!(&mut tx, c => {
+                let mut insert = sqlx::QueryBuilder::new(
+                    "INSERT INTO findings (device_id, advisory_id, package, fixed_version, binaries,
+                         installed_version, release, severity_rank, aliases, summary, kev_date_added,
+                         kev_due_date, severity, first_seen_at) ",
+                );
+                insert.push_values(chunk, |mut row, (device, advisory, package, f)| {
+                    row.push_bind(*device)
+                        .push_bind(advisory.clone())
+                        .push_bind(package.clone())
+                        .push_bind(f.0.clone())
+                        .push_bind(f.1.clone())
+                        .push_bind(f.2.clone())
+                        .push_bind(f.3.clone())
+                        .push_bind(f.4)
+                        .push_bind(f.5.clone())
+                        .push_bind(f.6.clone())
+                        .push_bind(f.7.clone())
+                        .push_bind(f.8.clone())
+                        .push_bind(f.9.clone())
+                        .push_bind(now);
+                });
+                insert.build().execute(c).await.map(|r| r.rows_affected())
+            })?;
         }
         tx.commit().await?;
         Ok(changes)
