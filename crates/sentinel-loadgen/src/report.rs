@@ -34,15 +34,23 @@ fn latency_rows(out: &mut String, rows: &[EndpointStats]) {
 pub fn text(report: &Report) -> String {
     let mut out = String::new();
     let o = &report.options;
-    let _ = writeln!(
-        out,
-        "{} devices ({} misbehaving), telemetry every {:.1} s, {:.2} commands/s, window {:.1} s",
-        o.devices,
-        report.faulty_devices,
-        o.telemetry_interval.as_secs_f64(),
-        o.command_rate,
-        report.window_seconds
-    );
+    if o.enroll_only {
+        let _ = writeln!(
+            out,
+            "{} devices enrolling, {} at a time",
+            o.devices, o.startup_concurrency
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "{} devices ({} misbehaving), telemetry every {:.1} s, {:.2} commands/s, window {:.1} s",
+            o.devices,
+            report.faulty_devices,
+            o.telemetry_interval.as_secs_f64(),
+            o.command_rate,
+            report.window_seconds
+        );
+    }
     let e = &report.enrollment;
     let _ = writeln!(
         out,
