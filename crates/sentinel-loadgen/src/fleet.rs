@@ -165,20 +165,11 @@ impl LossCheck {
 }
 
 impl Report {
-    /// Server errors (5xx) seen by well-behaved devices or the member.
-    pub fn clean_server_errors(&self) -> u64 {
+    /// Answers with a 5xx status, to well-behaved and misbehaving devices alike.
+    pub fn server_errors(&self) -> u64 {
         self.errors
             .iter()
             .filter(|e| e.server_error)
-            .map(|e| e.count)
-            .sum()
-    }
-
-    /// Every error seen by well-behaved devices or the member.
-    pub fn clean_errors(&self) -> u64 {
-        self.errors
-            .iter()
-            .filter(|e| e.population == Population::Clean)
             .map(|e| e.count)
             .sum()
     }

@@ -168,7 +168,7 @@ fn options(f: &FleetArgs, sources: Vec<IpAddr>) -> Options {
 
 /// Whether nothing acknowledged was lost and the server answered no request with a 5xx.
 fn passed(report: &Report) -> bool {
-    report.loss.as_ref().is_none_or(|l| l.passed()) && report.clean_server_errors() == 0
+    report.loss.as_ref().is_none_or(|l| l.passed()) && report.server_errors() == 0
 }
 
 async fn run(args: RunArgs) -> Result<ExitCode, String> {
