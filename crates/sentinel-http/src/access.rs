@@ -417,7 +417,15 @@ async fn device_request(
         .await?
         .ok_or(AppError::Unauthenticated)?;
     let store = state.stores.device_store(&access).await?;
-    let device = match store.seen(state.clock.now()).await {
+    // A device is online while heard from within three telemetry intervals
+    // (ops::devices::online), and every telemetry report writes last-seen: a
+    // long-poll or other request refreshes it only when two intervals passed
+    // without one. (Refreshing it every 15 s made nearly every long-poll of a
+    // large fleet a disk flush — docs/benchmarks.md, the connected fleet.)
+    let seen_every = std::time::Duration::from_secs(
+        2 * u64::from(state.settings.agent.telemetry_interval_seconds),
+    );
+    let device = match store.seen(state.clock.now(), seen_every).await {
         Ok(device) => device,
         Err(StoreError::NotFound) => return Err(AppError::Unauthenticated),
         Err(e) => return Err(e.into()),

@@ -15,9 +15,6 @@ use crate::backend::{Tx, with_tx};
 use crate::tenant::TenantStore;
 use crate::{DeviceAccess, StoreError, Stores};
 
-/// How stale a device's last-seen time may get before a request refreshes it.
-pub const SEEN_EVERY: std::time::Duration = std::time::Duration::from_secs(15);
-
 /// One enrolled device's data, for that device alone.
 #[derive(Debug, Clone)]
 pub struct DeviceStore {
@@ -110,9 +107,14 @@ impl DeviceStore {
     }
 
     /// The device, recording that it was heard from; `NotFound` if it was
-    /// revoked. Last-seen is written at most every [`SEEN_EVERY`], so that a
-    /// busy agent's requests are reads, not disk flushes.
-    pub async fn seen(&self, now: Timestamp) -> Result<Device, StoreError> {
+    /// revoked. Last-seen is written only once it is `every` old, so that a
+    /// busy agent's requests are reads, not disk flushes (telemetry reports
+    /// write it in their own transaction anyway).
+    pub async fn seen(
+        &self,
+        now: Timestamp,
+        every: std::time::Duration,
+    ) -> Result<Device, StoreError> {
         let mut tx = self.store.read().await?;
         let device = device_row(&mut tx, self.device_id()).await?;
         tx.commit().await?;
@@ -120,7 +122,7 @@ impl DeviceStore {
         if device.revoked_at.is_some() {
             return Err(StoreError::NotFound);
         }
-        if now.since(device.last_seen_at) >= SEEN_EVERY {
+        if now.since(device.last_seen_at) >= every {
             let mut tx = self.store.begin().await?;
             with_tx!(&mut tx, c =>
                 sqlx::query("UPDATE devices SET last_seen_at = $1 WHERE id = $2 AND last_seen_at < $1")

@@ -931,6 +931,47 @@ async fn a_delivered_command_is_handed_over_again_only_after_a_minute_without_a_
     server.stop().await;
 }
 
+#[tokio::test]
+async fn polls_refresh_last_seen_only_after_two_telemetry_intervals_without_a_report() {
+    let server = TestServer::start().await;
+    let root = server.setup_admin().await;
+    let org = server.create_org(&root, "Fleet").await;
+    let agent = server.enroll(&root, &org, "alpha").await;
+    let device = format!("/api/v1/orgs/{org}/devices/{}", agent.device_id);
+    let last_seen = || async { server.get(&root, &device).await.json()["last_seen_at"].clone() };
+    let poll = || async {
+        let resp =
+            TestServer::send(server.as_agent(&agent, Method::GET, "/api/v1/agent/commands")).await;
+        assert_eq!(resp.status, 200, "{}", resp.text);
+    };
+    let enrolled = last_seen().await;
+    // Within two telemetry intervals (30 s by default) a poll is a read: a fleet
+    // of long-polling agents does not flush the disk on every poll.
+    server.clock.advance(Duration::from_secs(45));
+    poll().await;
+    assert_eq!(last_seen().await, enrolled);
+    // A telemetry report always records when the device was heard from…
+    let report = TestServer::send(
+        server
+            .as_agent(&agent, Method::POST, "/api/v1/agent/telemetry")
+            .json(&json!({"samples": []})),
+    )
+    .await;
+    assert_eq!(report.status, 200, "{}", report.text);
+    let reported = last_seen().await;
+    assert_ne!(reported, enrolled);
+    // …and a device that only polls is refreshed once two intervals passed, so it
+    // stays online (heard from within three intervals).
+    server.clock.advance(Duration::from_secs(59));
+    poll().await;
+    assert_eq!(last_seen().await, reported);
+    server.clock.advance(Duration::from_secs(2));
+    poll().await;
+    assert_ne!(last_seen().await, reported);
+    assert_eq!(server.get(&root, &device).await.json()["online"], true);
+    server.stop().await;
+}
+
 on_both_engines!(
     the_tag_filter_matches_whole_tags_in_the_database,
     |server: TestServer| async move {

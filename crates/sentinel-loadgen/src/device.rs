@@ -1,0 +1,493 @@
+//! One simulated agent, well behaved: it enrolls with the organization's token,
+//! reports its inventory (digest first, the full list when asked), sends a
+//! telemetry sample every interval and long-polls for signed commands, which it
+//! verifies and reports `running` then `succeeded` — the real agent's protocol,
+//! without the host underneath.
+//!
+//! Each sample's `uptime_seconds` goes up by exactly one per sample, which makes it
+//! the device's own sequence number: the loss check finds every acknowledged
+//! sample in the store by it.
+
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use sentinel_protocol::command::{CommandBatch, CommandReport, CommandStatus};
+use sentinel_protocol::enroll::{EnrollRequest, EnrollResponse};
+use sentinel_protocol::facts::HostFacts;
+use sentinel_protocol::inventory::{InventoryAck, InventoryReport, InventoryStatus};
+use sentinel_protocol::paths;
+use sentinel_protocol::signing::CommandVerifier;
+use sentinel_protocol::telemetry::{
+    DiskUsage, InterfaceStats, MemoryUsage, TelemetryAck, TelemetryBatch, TelemetrySample,
+    TimedSample,
+};
+use tokio::sync::watch;
+use uuid::Uuid;
+
+use crate::client::{Call, Connection, Failure, Target};
+use crate::inventory::Template;
+use crate::rng::Rng;
+use crate::stats::{Population, Recorder};
+use crate::tracker::Tracker;
+
+pub const AGENT_VERSION: &str = concat!("sentinel-loadgen/", env!("CARGO_PKG_VERSION"));
+
+/// Unix seconds by the wall clock, as an agent stamps its samples.
+#[allow(clippy::disallowed_methods)] // a device's own clock; the server takes its time from its Clock
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// What simulated host `index` says about itself.
+pub fn facts(index: usize) -> HostFacts {
+    HostFacts {
+        hostname: format!("sim-{index:05}"),
+        os_id: "debian".into(),
+        os_name: "Debian GNU/Linux".into(),
+        os_version_id: Some("12".into()),
+        os_pretty_name: "Debian GNU/Linux 12 (bookworm)".into(),
+        kernel: "6.1.0-28-amd64".into(),
+        architecture: "x86_64".into(),
+        machine_id: Some(format!("{:032x}", 0x5e17_0000_0000_u128 + index as u128)),
+        warnings: Vec::new(),
+    }
+}
+
+/// An enrolled simulated device.
+pub struct Device {
+    pub index: usize,
+    pub id: Uuid,
+    pub token: String,
+    pub source: Option<IpAddr>,
+    verifier: Option<CommandVerifier>,
+    connection: tokio::sync::Mutex<Option<Connection>>,
+    /// Whether a long-poll of this device is parked on the server now.
+    pub polling: AtomicBool,
+    /// The `uptime_seconds` of every sample the server acknowledged, in order.
+    pub acknowledged: Mutex<Vec<u64>>,
+    /// Samples sent whose fate is unknown (timeout, connection lost, 5xx).
+    pub unconfirmed: AtomicU64,
+    long_poll_seconds: u32,
+    seen: Mutex<std::collections::HashSet<Uuid>>,
+}
+
+impl Device {
+    /// Connects from `source` and enrolls with `enrollment_token`.
+    pub async fn enroll(
+        target: &Target,
+        source: Option<IpAddr>,
+        index: usize,
+        enrollment_token: &str,
+        recorder: &Recorder,
+        population: Population,
+    ) -> Result<Arc<Self>, Failure> {
+        let started = Instant::now();
+        let connection = target.connect(source).await.inspect_err(|f| {
+            recorder.error(population, "connect", f.clone());
+        })?;
+        recorder.latency(population, "connect (TCP+TLS+h2)", started.elapsed());
+        let request = EnrollRequest {
+            token: enrollment_token.to_owned(),
+            facts: facts(index),
+            agent_version: AGENT_VERSION.into(),
+        };
+        let body = serde_json::to_vec(&request).map_err(|_| Failure::Decode)?;
+        let started = Instant::now();
+        let enrolled: EnrollResponse = connection
+            .send(Call::post(paths::ENROLL, body), None)
+            .await
+            .and_then(|a| a.json())
+            .inspect_err(|f| recorder.error(population, "enroll", f.clone()))?;
+        recorder.latency(population, "enroll", started.elapsed());
+        recorder.enrolled.fetch_add(1, Ordering::Relaxed);
+        Ok(Arc::new(Self {
+            index,
+            id: enrolled.device_id,
+            token: enrolled.device_token,
+            source,
+            verifier: CommandVerifier::from_hex(&enrolled.command_key),
+            connection: tokio::sync::Mutex::new(Some(connection)),
+            polling: AtomicBool::new(false),
+            acknowledged: Mutex::new(Vec::new()),
+            unconfirmed: AtomicU64::new(0),
+            long_poll_seconds: enrolled.settings.long_poll_seconds,
+            seen: Mutex::new(std::collections::HashSet::new()),
+        }))
+    }
+
+    /// The device's connection, reconnecting when the old one closed.
+    pub async fn connection(&self, target: &Target) -> Result<Connection, Failure> {
+        let mut slot = self.connection.lock().await;
+        if let Some(connection) = slot.as_ref()
+            && !connection.is_closed()
+        {
+            return Ok(connection.clone());
+        }
+        let connection = target.connect(self.source).await?;
+        *slot = Some(connection.clone());
+        Ok(connection)
+    }
+
+    /// Closes the device's connection (at the end of a run).
+    pub async fn disconnect(&self) {
+        self.connection.lock().await.take();
+    }
+
+    async fn send(
+        &self,
+        target: &Target,
+        call: Call<'_>,
+        recorder: &Recorder,
+        population: Population,
+        endpoint: &'static str,
+    ) -> Result<crate::client::Answer, Failure> {
+        let connection = match self.connection(target).await {
+            Ok(c) => c,
+            Err(f) => {
+                recorder.error(population, "connect", f.clone());
+                return Err(f);
+            }
+        };
+        let started = Instant::now();
+        match connection.send(call, Some(&self.token)).await {
+            Ok(answer) => {
+                recorder.latency(population, endpoint, started.elapsed());
+                Ok(answer)
+            }
+            Err(f) => {
+                recorder.error(population, endpoint, f.clone());
+                Err(f)
+            }
+        }
+    }
+
+    /// Reports the inventory as the agent does at start: the digest, then the full
+    /// list when the server asks for it.
+    pub async fn report_inventory(
+        &self,
+        target: &Target,
+        template: &Template,
+        recorder: &Recorder,
+    ) -> Result<(), Failure> {
+        let inventory = template.for_device(self.index as u64);
+        let digest = inventory.digest();
+        let report = InventoryReport {
+            digest: digest.clone(),
+            packages: None,
+        };
+        let body = serde_json::to_vec(&report).map_err(|_| Failure::Decode)?;
+        let ack: InventoryAck = self
+            .send(
+                target,
+                Call::post(paths::INVENTORY, body),
+                recorder,
+                Population::Clean,
+                "inventory digest",
+            )
+            .await?
+            .json()?;
+        if ack.status != InventoryStatus::SendFull {
+            return Ok(());
+        }
+        let report = InventoryReport {
+            digest,
+            packages: Some(inventory.packages().to_vec()),
+        };
+        let body = serde_json::to_vec(&report).map_err(|_| Failure::Decode)?;
+        drop(inventory);
+        let ack: InventoryAck = self
+            .send(
+                target,
+                Call::post(paths::INVENTORY, body).timeout(Duration::from_secs(120)),
+                recorder,
+                Population::Clean,
+                "inventory upload (full list)",
+            )
+            .await?
+            .json()?;
+        if ack.status == InventoryStatus::Stored {
+            Ok(())
+        } else {
+            recorder.error(
+                Population::Clean,
+                "inventory upload (full list)",
+                Failure::Decode,
+            );
+            Err(Failure::Decode)
+        }
+    }
+
+    /// Sends a sample every `interval` (the first after `phase`, the first with the
+    /// host's facts) until `stop`; a request under way is finished first.
+    pub async fn telemetry_loop(
+        self: Arc<Self>,
+        target: Target,
+        interval: Duration,
+        phase: Duration,
+        recorder: Arc<Recorder>,
+        mut stop: watch::Receiver<bool>,
+    ) {
+        let mut rng = Rng::new(self.index as u64 ^ 0x7e1e_3e72);
+        let mut uptime = 10_000 + rng.below(1_000_000);
+        let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + phase, interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut first = true;
+        loop {
+            tokio::select! {
+                _ = ticker.tick() => {}
+                _ = stop.changed() => break,
+            }
+            if *stop.borrow() {
+                break;
+            }
+            uptime += 1;
+            let batch = TelemetryBatch {
+                samples: vec![TimedSample {
+                    at: unix_now(),
+                    sample: sample(&mut rng, uptime),
+                }],
+                facts: first.then(|| facts(self.index)),
+            };
+            first = false;
+            let Ok(body) = serde_json::to_vec(&batch) else {
+                continue;
+            };
+            match self
+                .send(
+                    &target,
+                    Call::post(paths::TELEMETRY, body),
+                    &recorder,
+                    Population::Clean,
+                    "telemetry",
+                )
+                .await
+                .and_then(|a| a.json::<TelemetryAck>())
+            {
+                Ok(ack) if ack.accepted == 1 => {
+                    if let Ok(mut acknowledged) = self.acknowledged.lock() {
+                        acknowledged.push(uptime);
+                    }
+                    recorder
+                        .telemetry_acknowledged
+                        .fetch_add(1, Ordering::Relaxed);
+                }
+                Ok(_) => recorder.error(Population::Clean, "telemetry", Failure::Decode),
+                // A refusal (4xx) stored nothing; anything else may have.
+                Err(Failure::Status(s)) if (400..500).contains(&s) => {}
+                Err(_) => {
+                    self.unconfirmed.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+
+    /// Long-polls for commands until `stop`, verifying and reporting each.
+    pub async fn poll_loop(
+        self: Arc<Self>,
+        target: Target,
+        recorder: Arc<Recorder>,
+        tracker: Arc<Tracker>,
+        mut stop: watch::Receiver<bool>,
+    ) {
+        let wait = self.long_poll_seconds;
+        let path = format!("{}?wait={wait}", paths::COMMANDS);
+        let timeout = Duration::from_secs(u64::from(wait) + 15);
+        while !*stop.borrow() {
+            let connection = match self.connection(&target).await {
+                Ok(c) => c,
+                Err(f) => {
+                    recorder.error(Population::Clean, "connect", f);
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            self.polling.store(true, Ordering::Relaxed);
+            let answer = tokio::select! {
+                answer = connection.send(Call::get(&path).timeout(timeout), Some(&self.token)) => answer,
+                _ = stop.changed() => break,
+            };
+            self.polling.store(false, Ordering::Relaxed);
+            let arrived = Instant::now();
+            match answer.and_then(|a| a.json::<CommandBatch>()) {
+                Ok(batch) => {
+                    for signed in batch.commands {
+                        self.handle(&target, &recorder, &tracker, &signed, arrived);
+                    }
+                }
+                Err(f) => {
+                    recorder.error(Population::Clean, "commands (long-poll)", f);
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+        self.polling.store(false, Ordering::Relaxed);
+    }
+
+    fn handle(
+        self: &Arc<Self>,
+        target: &Target,
+        recorder: &Arc<Recorder>,
+        tracker: &Tracker,
+        signed: &sentinel_protocol::signing::SignedCommand,
+        arrived: Instant,
+    ) {
+        let first = self
+            .seen
+            .lock()
+            .is_ok_and(|mut seen| seen.insert(signed.id));
+        if !first {
+            return;
+        }
+        tracker.arrived(signed.id, arrived, recorder);
+        let verified = self
+            .verifier
+            .as_ref()
+            .map(|v| v.open(signed, self.id, unix_now()));
+        let outcome = match verified {
+            Some(Ok(_)) => None,
+            Some(Err(rejection)) => Some(rejection.to_string()),
+            None => Some("no command key".to_owned()),
+        };
+        if outcome.is_some() {
+            recorder.error(Population::Clean, "command signature", Failure::Decode);
+        }
+        let (device, target, recorder, id) =
+            (self.clone(), target.clone(), recorder.clone(), signed.id);
+        tokio::spawn(async move {
+            let now = unix_now();
+            let reports = match outcome {
+                None => vec![
+                    report(CommandStatus::Running, now, None),
+                    report(CommandStatus::Succeeded, now, None),
+                ],
+                Some(reason) => vec![report(CommandStatus::Rejected, now, Some(reason))],
+            };
+            let path = paths::command_result(id);
+            for report in reports {
+                let Ok(body) = serde_json::to_vec(&report) else {
+                    return;
+                };
+                if device
+                    .send(
+                        &target,
+                        Call::post(&path, body),
+                        &recorder,
+                        Population::Clean,
+                        "command result",
+                    )
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        });
+    }
+}
+
+fn report(status: CommandStatus, now: i64, reason: Option<String>) -> CommandReport {
+    let over = status != CommandStatus::Running;
+    CommandReport {
+        status,
+        exit_code: (status == CommandStatus::Succeeded).then_some(0),
+        stdout: if over {
+            "inventory refreshed\n".into()
+        } else {
+            String::new()
+        },
+        stderr: String::new(),
+        output_truncated: false,
+        started_at: Some(now),
+        finished_at: over.then_some(now),
+        reason,
+    }
+}
+
+/// A plausible laptop's vital signs: 22 numbers (uptime, three load averages, CPU,
+/// memory and swap, two disks, two interfaces, logged-in users).
+pub fn sample(rng: &mut Rng, uptime: u64) -> TelemetrySample {
+    const GIB: u64 = 1 << 30;
+    let memory_total = 16 * GIB;
+    let memory_available = GIB + rng.below(12 * GIB);
+    let swap_total = 2 * GIB;
+    let swap_available = swap_total - rng.below(GIB / 4);
+    let load = 0.05 + rng.unit() * 2.0;
+    TelemetrySample {
+        uptime_seconds: uptime,
+        load: [load, load * 0.9, load * 0.8],
+        cpu_percent: Some((rng.unit() * 100.0).min(100.0)),
+        memory: MemoryUsage {
+            total_bytes: memory_total,
+            available_bytes: memory_available,
+            used_bytes: memory_total - memory_available,
+        },
+        swap: MemoryUsage {
+            total_bytes: swap_total,
+            available_bytes: swap_available,
+            used_bytes: swap_total - swap_available,
+        },
+        disks: vec![
+            disk(
+                "/",
+                "ext4",
+                "/dev/nvme0n1p2",
+                480 * GIB,
+                rng.below(400 * GIB),
+            ),
+            disk(
+                "/boot/efi",
+                "vfat",
+                "/dev/nvme0n1p1",
+                GIB / 2,
+                rng.below(GIB / 8),
+            ),
+        ],
+        interfaces: vec![
+            InterfaceStats {
+                name: "lo".into(),
+                addresses: vec!["127.0.0.1".into(), "::1".into()],
+                rx_bytes: uptime * 1_000,
+                tx_bytes: uptime * 1_000,
+            },
+            InterfaceStats {
+                name: "wlp2s0".into(),
+                addresses: vec!["10.20.30.40".into()],
+                rx_bytes: uptime * 40_000 + rng.below(1 << 20),
+                tx_bytes: uptime * 9_000 + rng.below(1 << 20),
+            },
+        ],
+        logged_in_users: 1,
+        warnings: Vec::new(),
+    }
+}
+
+fn disk(mount: &str, filesystem: &str, device: &str, total: u64, used: u64) -> DiskUsage {
+    DiskUsage {
+        mount: mount.into(),
+        filesystem: filesystem.into(),
+        device: device.into(),
+        total_bytes: total,
+        used_bytes: used,
+        available_bytes: total.saturating_sub(used) / 20 * 19,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn samples_are_valid_and_carry_about_twenty_metrics() {
+        let mut rng = Rng::new(3);
+        for uptime in 0..1000 {
+            let s = sample(&mut rng, uptime);
+            assert_eq!(s.problem(), None);
+            assert_eq!(s.uptime_seconds, uptime);
+        }
+        assert_eq!(facts(7).problem(), None);
+    }
+}
