@@ -8,6 +8,7 @@ pub mod config;
 pub mod data_dir;
 pub mod evidence;
 pub mod logging;
+pub mod mqtt;
 pub mod rotation;
 pub mod server;
 pub mod setup_link;

@@ -133,6 +133,11 @@ named_enum!(
         CommandCancelled => "command.cancelled",
         /// A device reported how a command ended (or that it refused it).
         CommandResultReceived => "command.result_received",
+        /// A device published over MQTT; recorded only when refused (a topic
+        /// outside its own namespace, or one it may not publish to).
+        DeviceMqttPublish => "device.mqtt_publish",
+        /// A device subscribed over MQTT; recorded only when refused.
+        DeviceMqttSubscribe => "device.mqtt_subscribe",
     }
 );
 

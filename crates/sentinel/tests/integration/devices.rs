@@ -52,7 +52,7 @@ impl Drop for KillOnDrop {
 }
 
 /// Polls `check` every 100 ms for up to 20 s.
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+pub(crate) async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,

@@ -15,6 +15,7 @@ mod errors;
 mod headers;
 mod limits;
 mod logs;
+mod mqtt;
 mod orgs;
 mod rotation;
 mod routes;
