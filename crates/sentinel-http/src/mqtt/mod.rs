@@ -77,14 +77,6 @@ impl Gateway {
         metrics.mqtt_connections.fetch_sub(1, Ordering::Relaxed);
     }
 
-    /// Devices connected now.
-    pub fn connected(&self) -> usize {
-        self.sessions
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .len()
-    }
-
     /// Records `device`'s new connection and tells its previous one, if any,
     /// to end.
     fn register(&self, device: Uuid) -> (u64, Arc<Notify>) {

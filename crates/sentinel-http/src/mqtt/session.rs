@@ -42,8 +42,13 @@ const MAX_KEEP_ALIVE: u16 = 1200;
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Commands pushed and not yet acknowledged, at most.
 const MAX_IN_FLIGHT: usize = 100;
-/// How much to read at a time; an idle connection gives its buffer back.
-const READ_CHUNK: usize = 2048;
+/// How much room a read starts with; it grows (up to [`MAX_READ_CHUNK`]) while
+/// reads fill it, and an idle connection gives its buffer back.
+const READ_CHUNK: usize = 512;
+const MAX_READ_CHUNK: usize = 64 * 1024;
+/// The most packets handled as one run (and telemetry messages stored in one
+/// transaction).
+const MAX_RUN: usize = 64;
 /// How long one bus waiter waits before it is renewed.
 const WAKE_RENEWAL: Duration = Duration::from_secs(3600);
 
@@ -101,7 +106,9 @@ pub(super) async fn run<S>(
             }
         };
     let version = connect.version;
-    let ctx = match authenticate(gateway, &connect, peer).await {
+    // Boxed here and below: an idle session's task then holds only the
+    // packet loop, not the largest store future any step may await.
+    let ctx = match Box::pin(authenticate(gateway, &connect, peer)).await {
         Ok(ctx) => ctx,
         Err(reason) => {
             metrics
@@ -156,7 +163,7 @@ pub(super) async fn run<S>(
     let ending = session.serve(&taken_over, &mut stopping).await;
     gateway.unregister(device, connection);
     tracing::info!(device_id = %device, reason = ?ending, "MQTT device disconnected");
-    session.close(ending).await;
+    Box::pin(session.close(ending)).await;
 }
 
 /// Reads until a complete CONNECT is buffered.
@@ -285,38 +292,44 @@ where
         // between wakes us.
         let mut wake = Box::pin(bus.waiter(device).wait(WAKE_RENEWAL));
         let mut deadline = Instant::now() + self.keep_alive;
+        let mut chunk = READ_CHUNK;
         loop {
-            loop {
-                match wire::read(&mut self.read, Some(self.version), MAX_PACKET_BYTES) {
-                    Ok(Some(packet)) => {
-                        deadline = Instant::now() + self.keep_alive;
-                        if let Flow::Close(reason) = self.handle(packet).await {
-                            return reason;
-                        }
-                    }
-                    Ok(None) => break,
-                    Err(WireError::TooLarge(_)) => return Some(Reason::PacketTooLarge),
-                    Err(e) => {
-                        tracing::debug!(device_id = %device, error = %e, "malformed MQTT packet");
-                        return Some(Reason::Malformed);
-                    }
-                }
+            // What is buffered, a run at a time: consecutive telemetry
+            // messages of a run are stored in one transaction.
+            let (packets, broken) = self.decode();
+            let got = !packets.is_empty();
+            if got {
+                deadline = Instant::now() + self.keep_alive;
+            }
+            if let Flow::Close(reason) = Box::pin(self.handle_all(packets)).await {
+                return reason;
+            }
+            if let Some(reason) = broken {
+                return Some(reason);
             }
             if self.flush().await.is_err() {
                 return None;
             }
-            if self.read.is_empty() && self.read.capacity() > 4 * READ_CHUNK {
+            if got {
+                continue;
+            }
+            if self.read.is_empty() && self.read.capacity() > chunk {
                 self.read = BytesMut::new();
             }
-            self.read.reserve(READ_CHUNK);
+            self.read.reserve(chunk);
+            let room = self.read.capacity() - self.read.len();
             tokio::select! {
                 read = self.stream.read_buf(&mut self.read) => match read {
                     Ok(0) | Err(_) => return None,
-                    Ok(_) => {}
+                    // A client that fills the room gets more (its pipelined
+                    // messages are then stored together); one that does not,
+                    // the small room again.
+                    Ok(n) if n >= room => chunk = (chunk * 4).min(MAX_READ_CHUNK),
+                    Ok(_) => chunk = READ_CHUNK,
                 },
                 woke = &mut wake => {
                     wake = Box::pin(bus.waiter(device).wait(WAKE_RENEWAL));
-                    if woke && let Flow::Close(reason) = self.on_wake().await {
+                    if woke && let Flow::Close(reason) = Box::pin(self.on_wake()).await {
                         return reason;
                     }
                 }
@@ -325,6 +338,104 @@ where
                 () = tokio::time::sleep_until(deadline) => return Some(Reason::KeepAliveTimeout),
             }
         }
+    }
+
+    /// Up to [`MAX_RUN`] buffered packets, and the reason to close if the
+    /// bytes after them are not a packet.
+    fn decode(&mut self) -> (Vec<Inbound>, Option<Reason>) {
+        let mut packets = Vec::new();
+        while packets.len() < MAX_RUN {
+            match wire::read(&mut self.read, Some(self.version), MAX_PACKET_BYTES) {
+                Ok(Some(packet)) => packets.push(packet),
+                Ok(None) => break,
+                Err(WireError::TooLarge(_)) => return (packets, Some(Reason::PacketTooLarge)),
+                Err(e) => {
+                    tracing::debug!(device_id = %self.ctx.device.id, error = %e, "malformed MQTT packet");
+                    return (packets, Some(Reason::Malformed));
+                }
+            }
+        }
+        (packets, None)
+    }
+
+    /// Handles `packets` in order; runs of telemetry publishes go to the store
+    /// together.
+    async fn handle_all(&mut self, packets: Vec<Inbound>) -> Flow {
+        let telemetry = self.topics.topic(Channel::Telemetry);
+        let mut run = Vec::new();
+        for packet in packets {
+            match packet {
+                Inbound::Publish {
+                    topic,
+                    qos,
+                    pkid,
+                    payload,
+                } if qos <= 1 && topic == telemetry => run.push((qos, pkid, payload)),
+                other => {
+                    if let Flow::Close(reason) = self.telemetry_run(std::mem::take(&mut run)).await
+                    {
+                        return Flow::Close(reason);
+                    }
+                    if let Flow::Close(reason) = self.handle(other).await {
+                        return Flow::Close(reason);
+                    }
+                }
+            }
+        }
+        self.telemetry_run(run).await
+    }
+
+    /// Telemetry publishes to the device's own topic, in order: each counted
+    /// and parsed alone, the valid ones stored in one transaction, then each
+    /// answered.
+    async fn telemetry_run(&mut self, run: Vec<(u8, u16, Bytes)>) -> Flow {
+        if run.is_empty() {
+            return Flow::Continue;
+        }
+        let state = &self.gateway.state;
+        let mut outcomes: Vec<Result<Reason, AppError>> = Vec::with_capacity(run.len());
+        let mut batches = Vec::with_capacity(run.len());
+        let mut positions = Vec::with_capacity(run.len());
+        for (_, _, payload) in &run {
+            if let Err(e) = state
+                .limits
+                .agent
+                .check(RateKey::Device(self.ctx.device.id))
+            {
+                state.metrics.rate_limited.fetch_add(1, Ordering::Relaxed);
+                outcomes.push(Err(e));
+                continue;
+            }
+            match parse::<TelemetryBatch>(payload) {
+                Ok(batch) => {
+                    positions.push(outcomes.len());
+                    outcomes.push(Ok(Reason::Success));
+                    batches.push(batch);
+                }
+                Err(e) => outcomes.push(Err(e)),
+            }
+        }
+        let stored = ops::agent::telemetry_batches(state, &self.ctx, &batches).await;
+        for (at, result) in positions.into_iter().zip(stored) {
+            if let (Err(e), Some(outcome)) = (result, outcomes.get_mut(at)) {
+                *outcome = Err(e);
+            }
+        }
+        // Every stored message is acknowledged, even after one that ends the
+        // connection: they were all committed together.
+        let mut flow = Flow::Continue;
+        for ((qos, pkid, _), outcome) in run.into_iter().zip(outcomes) {
+            let stored = outcome.is_ok();
+            if matches!(flow, Flow::Close(_)) && !stored {
+                continue;
+            }
+            if let Flow::Close(reason) = self.answer(qos, pkid, outcome)
+                && matches!(flow, Flow::Continue)
+            {
+                flow = Flow::Close(reason);
+            }
+        }
+        flow
     }
 
     async fn handle(&mut self, packet: Inbound) -> Flow {
@@ -387,21 +498,31 @@ where
         };
         let state = &self.gateway.state;
         // Each message counts like one HTTPS agent request.
-        if state
+        let outcome = match state
             .limits
             .agent
             .check(RateKey::Device(self.ctx.device.id))
-            .is_err()
         {
-            state.metrics.rate_limited.fetch_add(1, Ordering::Relaxed);
-            return self.reject(qos, pkid, Reason::QuotaExceeded, "rate limit".into());
-        }
-        match self.deliver(channel, payload).await {
+            Ok(()) => self.deliver(channel, payload).await,
+            Err(e) => {
+                state.metrics.rate_limited.fetch_add(1, Ordering::Relaxed);
+                Err(e)
+            }
+        };
+        self.answer(qos, pkid, outcome)
+    }
+
+    /// Acknowledges a publish that was taken, or refuses it with the reason.
+    fn answer(&mut self, qos: u8, pkid: u16, outcome: Result<Reason, AppError>) -> Flow {
+        match outcome {
             Ok(reason) => {
-                state
-                    .metrics
-                    .mqtt_messages_stored
-                    .fetch_add(1, Ordering::Relaxed);
+                if reason == Reason::Success {
+                    self.gateway
+                        .state
+                        .metrics
+                        .mqtt_messages_stored
+                        .fetch_add(1, Ordering::Relaxed);
+                }
                 if qos == 1 {
                     self.queue(&Outbound::PubAck {
                         pkid,
@@ -651,7 +772,7 @@ where
         }
         write_all(&mut self.stream, &self.write).await?;
         self.write.clear();
-        if self.write.capacity() > 4 * READ_CHUNK {
+        if self.write.capacity() > 8 * READ_CHUNK {
             self.write = BytesMut::new();
         }
         Ok(())
