@@ -150,9 +150,10 @@ fn rss_kib() -> u64 {
         .unwrap()
 }
 
-/// The child process of phase 1: connects every device listed on stdin
-/// (`id token` lines, then an empty line), prints `connected N`, and holds
-/// the connections until stdin closes.
+/// The child process of phase 1: reads the devices listed on stdin (`id
+/// token` lines, then an empty line), connects the first half, prints a line,
+/// waits for a line on stdin, connects the rest, prints another, and holds the
+/// connections until stdin closes.
 async fn idle_clients() {
     let addr: SocketAddr = arg_text("--addr").unwrap().parse().unwrap();
     let tls = arg_text("--ca").map(|path| tls_config(&std::fs::read_to_string(path).unwrap()));
@@ -168,24 +169,35 @@ async fn idle_clients() {
     }
     let started = Instant::now();
     let gate = Arc::new(tokio::sync::Semaphore::new(64));
-    let mut tasks = Vec::new();
-    for (id, token) in devices {
-        let (gate, tls) = (gate.clone(), tls.clone());
-        tasks.push(tokio::spawn(async move {
-            let _permit = gate.acquire().await.unwrap();
-            connect(addr, tls.as_ref(), &id, &token, 1200).await
-        }));
-    }
+    let second = devices.split_off(devices.len() / 2);
     let mut held = Vec::new();
-    for task in tasks {
-        held.push(task.await.unwrap());
+    for (n, half) in [devices, second].into_iter().enumerate() {
+        if n == 1 {
+            tokio::task::spawn_blocking(|| {
+                let mut go = String::new();
+                let _ = std::io::stdin().read_line(&mut go);
+            })
+            .await
+            .unwrap();
+        }
+        let mut tasks = Vec::new();
+        for (id, token) in half {
+            let (gate, tls) = (gate.clone(), tls.clone());
+            tasks.push(tokio::spawn(async move {
+                let _permit = gate.acquire().await.unwrap();
+                connect(addr, tls.as_ref(), &id, &token, 1200).await
+            }));
+        }
+        for task in tasks {
+            held.push(task.await.unwrap());
+        }
+        println!(
+            "connected {} in {:.1} s",
+            held.len(),
+            started.elapsed().as_secs_f64()
+        );
+        std::io::stdout().flush().unwrap();
     }
-    println!(
-        "connected {} in {:.1} s",
-        held.len(),
-        started.elapsed().as_secs_f64()
-    );
-    std::io::stdout().flush().unwrap();
     // Hold until the parent closes stdin.
     tokio::task::spawn_blocking(|| {
         let mut rest = String::new();
@@ -357,25 +369,39 @@ async fn main() {
         }
         writeln!(stdin).unwrap();
         stdin.flush().unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let line = tokio::task::spawn_blocking(move || {
-            let mut line = String::new();
-            std::io::BufReader::new(stdout)
-                .read_line(&mut line)
-                .unwrap();
-            line
-        })
-        .await
-        .unwrap();
+        // Reads one line of the child's output off the runtime's threads.
+        async fn line_of(
+            mut reader: std::io::BufReader<std::process::ChildStdout>,
+        ) -> (std::io::BufReader<std::process::ChildStdout>, String) {
+            tokio::task::spawn_blocking(move || {
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                (reader, line)
+            })
+            .await
+            .unwrap()
+        }
+        let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        let (stdout, line) = line_of(stdout).await;
+        println!("idle: {}", line.trim());
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let half = rss_kib();
+        writeln!(stdin).unwrap();
+        stdin.flush().unwrap();
+        let (_stdout, line) = line_of(stdout).await;
         println!("idle: {}", line.trim());
         tokio::time::sleep(Duration::from_secs(3)).await;
         let after = rss_kib();
         let per = (after.saturating_sub(before) * 1024) as f64 / idle as f64;
+        let second = idle - idle / 2;
+        let marginal = (after.saturating_sub(half) * 1024) as f64 / second as f64;
         println!(
-            "idle: {idle} connections, server RSS {} MiB -> {} MiB: {:.1} KiB per connection",
+            "idle: {idle} connections, server RSS {} MiB -> {} MiB (half) -> {} MiB: {:.1} KiB per connection overall, {:.1} KiB each for the second half",
             before / 1024,
+            half / 1024,
             after / 1024,
-            per / 1024.0
+            per / 1024.0,
+            marginal / 1024.0
         );
         drop(stdin);
         let _ = child.wait();
