@@ -121,6 +121,14 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<RunningServ
     let (stop, stopped) = watch::channel(false);
     tokio::spawn(sweep_rate_limits(state.clone(), stopped.clone()));
     let mqtt_tls = tls.as_ref().map(|t| mqtt::acceptor(&t.server_config));
+    if let Some((_, false)) = &mqtt_listener
+        && mqtt_tls.is_none()
+    {
+        // Configuration refuses this; never fall back to plain MQTT silently.
+        return Err(StartError::Refused(
+            "the MQTT gateway needs the server's certificate".into(),
+        ));
+    }
     let app = router(state.clone());
     let acceptor = tls
         .as_ref()
