@@ -108,6 +108,18 @@ pub struct Metrics {
     pub audit_failures: AtomicU64,
     /// Requests refused with 429 by a rate limit.
     pub rate_limited: AtomicU64,
+    /// MQTT connections open now (a gauge).
+    pub mqtt_connections: AtomicU64,
+    /// MQTT connections refused at CONNECT (bad credentials, revoked device,
+    /// limits, malformed or unsupported CONNECT).
+    pub mqtt_connect_refusals: AtomicU64,
+    /// Publishes and subscriptions refused by topic authorization.
+    pub mqtt_topic_refusals: AtomicU64,
+    /// Of those, the ones not audited because the device's audit allowance
+    /// for refusals was used up.
+    pub mqtt_refusals_unaudited: AtomicU64,
+    /// Messages accepted over MQTT and stored.
+    pub mqtt_messages_stored: AtomicU64,
 }
 
 impl Metrics {
@@ -130,12 +142,36 @@ impl Metrics {
                 "Requests refused by a rate limit.",
                 &self.rate_limited,
             ),
+            (
+                "sentinel_mqtt_connect_refusals_total",
+                "MQTT connections refused at CONNECT.",
+                &self.mqtt_connect_refusals,
+            ),
+            (
+                "sentinel_mqtt_topic_refusals_total",
+                "MQTT publishes and subscriptions refused by topic authorization.",
+                &self.mqtt_topic_refusals,
+            ),
+            (
+                "sentinel_mqtt_refusals_unaudited_total",
+                "MQTT topic refusals beyond a device's audit allowance (counted only).",
+                &self.mqtt_refusals_unaudited,
+            ),
+            (
+                "sentinel_mqtt_messages_stored_total",
+                "MQTT messages accepted and stored.",
+                &self.mqtt_messages_stored,
+            ),
         ] {
             text.push_str(&format!(
                 "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}\n",
                 value.load(Ordering::Relaxed)
             ));
         }
+        text.push_str(&format!(
+            "# HELP sentinel_mqtt_connections MQTT device connections open now.\n# TYPE sentinel_mqtt_connections gauge\nsentinel_mqtt_connections {}\n",
+            self.mqtt_connections.load(Ordering::Relaxed)
+        ));
         text
     }
 }

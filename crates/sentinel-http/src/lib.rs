@@ -7,6 +7,9 @@
 //! authenticated callers audited) → handler → an operation in [`ops`] → the
 //! stores, where each change records its audit entry.
 //!
+//! The MQTT device gateway ([`mqtt`]) is the second way in for devices: it
+//! authenticates them as the agent routes do and calls the same operations.
+//!
 //! Every route is registered in [`routes`] together with the access it requires;
 //! tests walk that table.
 
@@ -18,6 +21,7 @@ mod client;
 mod error;
 mod extract;
 mod middleware;
+pub mod mqtt;
 mod ops;
 mod password_work;
 mod qr;

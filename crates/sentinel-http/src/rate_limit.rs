@@ -53,6 +53,9 @@ pub struct RateLimitSettings {
     pub org_creation: NonZeroU32,
     /// Enrollments, per client address.
     pub enrollment: NonZeroU32,
+    /// Audited MQTT topic refusals, per device (more are counted only, so a
+    /// misbehaving device cannot flood its organization's log).
+    pub mqtt_refusal_audit: NonZeroU32,
 }
 
 impl Default for RateLimitSettings {
@@ -65,6 +68,7 @@ impl Default for RateLimitSettings {
             two_factor: n(5),
             org_creation: n(5),
             enrollment: n(10),
+            mqtt_refusal_audit: n(10),
         }
     }
 }
@@ -228,6 +232,7 @@ pub struct RateLimits {
     pub two_factor: Limit,
     pub org_creation: Limit,
     pub enrollment: Limit,
+    pub mqtt_refusal_audit: Limit,
 }
 
 impl RateLimits {
@@ -240,10 +245,11 @@ impl RateLimits {
             two_factor: Limit::per_minute(settings.two_factor),
             org_creation: Limit::per_minute(settings.org_creation),
             enrollment: Limit::per_minute(settings.enrollment),
+            mqtt_refusal_audit: Limit::per_minute(settings.mqtt_refusal_audit),
         }
     }
 
-    fn all(&self) -> [&Limit; 7] {
+    fn all(&self) -> [&Limit; 8] {
         [
             &self.requests,
             &self.agent,
@@ -252,6 +258,7 @@ impl RateLimits {
             &self.two_factor,
             &self.org_creation,
             &self.enrollment,
+            &self.mqtt_refusal_audit,
         ]
     }
 

@@ -256,6 +256,16 @@ pub struct CommandReport {
     pub reason: Option<String>,
 }
 
+/// A [`CommandReport`] as a device publishes it over MQTT, on its `results`
+/// topic: the command's id travels in the message (over HTTPS it is in the
+/// path).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResultMessage {
+    pub command_id: Uuid,
+    pub report: CommandReport,
+}
+
 impl CommandReport {
     /// Why this report cannot be stored, if it cannot.
     pub fn problem(&self) -> Option<String> {

@@ -32,6 +32,17 @@ pub mod paths {
     /// `POST` to exchange the current device token for a new one.
     pub const TOKEN: &str = "/api/v1/agent/token";
 
+    /// The namespace of one device on the MQTT gateway; a device publishes to
+    /// `{namespace}/telemetry`, `/inventory`, `/results` and `/events`, and
+    /// subscribes to `{namespace}/commands`.
+    pub fn mqtt_namespace(org_id: uuid::Uuid, device_id: uuid::Uuid) -> String {
+        format!(
+            "sentinel/{}/devices/{}",
+            org_id.hyphenated(),
+            device_id.hyphenated()
+        )
+    }
+
     /// Every device token starts with this.
     pub const DEVICE_TOKEN_PREFIX: &str = "sdt_";
     /// Every enrollment token starts with this.

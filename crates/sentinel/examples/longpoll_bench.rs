@@ -64,6 +64,7 @@ async fn main() {
         data_dir: Some(dir.path().join("data")),
         listen: Some("127.0.0.1:0".parse().unwrap()),
         log_level: Some("warn".into()),
+        mqtt_listen: Some(sentinel::config::MqttListen::Off),
         // One admin queues every command and every device enrolls from one
         // address: lift the limits that would otherwise pace the benchmark.
         rate_limit_requests: Some(1_000_000),

@@ -133,6 +133,34 @@ fn deserialize_log_retentions<'de, D: Deserializer<'de>>(
         .collect()
 }
 
+/// Where the MQTT device gateway listens: an address, or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MqttListen {
+    Off,
+    At(SocketAddr),
+}
+
+impl FromStr for MqttListen {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim() {
+            "off" => Ok(MqttListen::Off),
+            other => other.parse().map(MqttListen::At).map_err(|_| {
+                format!("{other:?} is neither an address like 127.0.0.1:8883 nor off")
+            }),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for MqttListen {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
 fn parse_secret(s: &str) -> Result<SecretString, String> {
     Ok(SecretString::new(s))
 }
@@ -313,6 +341,14 @@ pub struct Settings {
     #[serde(default)]
     pub cors_allowed_origins: Vec<String>,
 
+    /// Address of the MQTT device gateway (MQTTS with the server's certificate), or off [default: 127.0.0.1:8883]
+    #[arg(long, env = "SENTINEL_MQTT_LISTEN", value_name = "ADDR|off")]
+    pub mqtt_listen: Option<MqttListen>,
+
+    /// Serve plain MQTT without TLS; only on a loopback address (local tests and tools) [default: false]
+    #[arg(long, env = "SENTINEL_MQTT_PLAIN", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub mqtt_plain: Option<bool>,
+
     /// Log format [default: auto]
     #[arg(long, env = "SENTINEL_LOG_FORMAT", value_name = "FORMAT")]
     pub log_format: Option<LogFormat>,
@@ -374,6 +410,8 @@ impl Settings {
                 .or(lower.rate_limit_org_creation),
             rate_limit_enrollment: self.rate_limit_enrollment.or(lower.rate_limit_enrollment),
             cors_allowed_origins: vec_or(self.cors_allowed_origins, lower.cors_allowed_origins),
+            mqtt_listen: self.mqtt_listen.or(lower.mqtt_listen),
+            mqtt_plain: self.mqtt_plain.or(lower.mqtt_plain),
             log_format: self.log_format.or(lower.log_format),
             log_level: self.log_level.or(lower.log_level),
         }
@@ -404,8 +442,18 @@ pub struct Config {
     pub max_connections: usize,
     pub audit: AuditSettings,
     pub http: HttpSettings,
+    /// The MQTT device gateway, unless it is off.
+    pub mqtt: Option<MqttSettings>,
     pub log_format: LogFormat,
     pub log_level: String,
+}
+
+/// The MQTT device gateway's listener.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MqttSettings {
+    pub listen: SocketAddr,
+    /// Plain MQTT instead of MQTTS (loopback only).
+    pub plain: bool,
 }
 
 /// How the audit logs are kept.
@@ -421,6 +469,7 @@ pub struct AuditSettings {
 }
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:8443";
+const DEFAULT_MQTT_LISTEN: &str = "127.0.0.1:8883";
 const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 /// Seven years: what auditors commonly ask for.
 const DEFAULT_AUDIT_RETENTION: Duration = Duration::from_secs(2557 * 86_400);
@@ -585,6 +634,7 @@ impl Config {
             .iter()
             .map(|origin| cors_origin(origin))
             .collect::<Result<Vec<_>, _>>()?;
+        let mqtt = mqtt_settings(s.mqtt_listen, s.mqtt_plain, &tls)?;
         let log_level = s.log_level.unwrap_or_else(|| String::from("info"));
         tracing_subscriber::EnvFilter::try_new(&log_level).map_err(|e| {
             invalid(
@@ -612,6 +662,7 @@ impl Config {
                 rate_limits,
                 cors_allowed_origins,
             },
+            mqtt,
             log_format: s.log_format.unwrap_or(LogFormat::Auto),
             log_level,
         })
@@ -655,6 +706,8 @@ impl Config {
             rate_limit_org_creation: u32,
             rate_limit_enrollment: u32,
             cors_allowed_origins: &'a [String],
+            mqtt_listen: String,
+            mqtt_plain: bool,
             log_format: LogFormat,
             log_level: &'a str,
         }
@@ -708,12 +761,53 @@ impl Config {
             rate_limit_org_creation: self.http.rate_limits.org_creation.get(),
             rate_limit_enrollment: self.http.rate_limits.enrollment.get(),
             cors_allowed_origins: &self.http.cors_allowed_origins,
+            mqtt_listen: self
+                .mqtt
+                .map_or_else(|| String::from("off"), |m| m.listen.to_string()),
+            mqtt_plain: self.mqtt.is_some_and(|m| m.plain),
             log_format: self.log_format,
             log_level: &self.log_level,
         };
         toml::to_string(&printed)
             .unwrap_or_else(|e| format!("# could not print the configuration: {e}\n"))
     }
+}
+
+/// The gateway's listener: on by default (MQTTS), off when asked; plain MQTT
+/// only on loopback, since it would carry device tokens in the clear; off by
+/// default behind a proxy, where the server holds no certificate.
+fn mqtt_settings(
+    listen: Option<MqttListen>,
+    plain: Option<bool>,
+    tls: &Tls,
+) -> Result<Option<MqttSettings>, ConfigError> {
+    let plain = plain.unwrap_or(false);
+    let listen = match listen {
+        Some(MqttListen::Off) => {
+            if plain {
+                return Err(invalid("mqtt_plain", "needs mqtt_listen (it is off)"));
+            }
+            return Ok(None);
+        }
+        Some(MqttListen::At(addr)) => addr,
+        None if *tls == Tls::BehindProxy && !plain => return Ok(None),
+        None => DEFAULT_MQTT_LISTEN
+            .parse()
+            .map_err(|_| invalid("mqtt_listen", "bad default"))?,
+    };
+    if plain && !listen.ip().is_loopback() {
+        return Err(invalid(
+            "mqtt_plain",
+            "plain MQTT would carry device tokens in the clear: it is allowed only on a loopback address",
+        ));
+    }
+    if !plain && *tls == Tls::BehindProxy {
+        return Err(invalid(
+            "mqtt_listen",
+            "MQTTS needs the server's certificate, which behind_proxy does not have: set it to off",
+        ));
+    }
+    Ok(Some(MqttSettings { listen, plain }))
 }
 
 fn seconds(n: u32) -> String {
@@ -802,6 +896,7 @@ fn rate_limits(s: &Settings) -> Result<RateLimitSettings, ConfigError> {
             s.rate_limit_enrollment,
             defaults.enrollment,
         )?,
+        mqtt_refusal_audit: defaults.mqtt_refusal_audit,
     })
 }
 
@@ -1135,6 +1230,49 @@ mod tests {
             let err = Config::from_settings(s).unwrap_err().to_string();
             assert!(err.contains(bad.split(' ').next().unwrap()), "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn the_mqtt_gateway_is_on_by_default_and_plain_only_on_loopback() {
+        let c = Config::from_settings(Settings::default()).unwrap();
+        assert_eq!(
+            c.mqtt,
+            Some(MqttSettings {
+                listen: "127.0.0.1:8883".parse().unwrap(),
+                plain: false
+            })
+        );
+        let off: Settings = toml::from_str("mqtt_listen = \"off\"").unwrap();
+        let c = Config::from_settings(off).unwrap();
+        assert_eq!(c.mqtt, None);
+        assert!(c.to_toml().contains("mqtt_listen = \"off\""));
+        let plain: Settings =
+            toml::from_str("mqtt_listen = \"127.0.0.1:1884\"\nmqtt_plain = true").unwrap();
+        assert!(Config::from_settings(plain).unwrap().mqtt.unwrap().plain);
+        for (bad, setting) in [
+            (
+                "mqtt_listen = \"0.0.0.0:1884\"\nmqtt_plain = true",
+                "mqtt_plain",
+            ),
+            ("mqtt_listen = \"off\"\nmqtt_plain = true", "mqtt_plain"),
+            (
+                "mqtt_listen = \"0.0.0.0:8883\"\nbehind_proxy = true\ntrusted_proxies = [\"10.0.0.1\"]\npublic_url = \"https://x.example.org\"",
+                "mqtt_listen",
+            ),
+        ] {
+            let s: Settings = toml::from_str(bad).unwrap();
+            assert_eq!(
+                Config::from_settings(s).unwrap_err().setting,
+                setting,
+                "{bad}"
+            );
+        }
+        assert!(toml::from_str::<Settings>("mqtt_listen = \"nowhere\"").is_err());
+        let proxied: Settings = toml::from_str(
+            "behind_proxy = true\ntrusted_proxies = [\"10.0.0.1\"]\npublic_url = \"https://x.example.org\"",
+        )
+        .unwrap();
+        assert_eq!(Config::from_settings(proxied).unwrap().mqtt, None);
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod data_dir;
 pub mod evidence;
 pub mod feeds;
 pub mod logging;
+pub mod mqtt;
 pub mod rotation;
 pub mod server;
 pub mod setup_link;

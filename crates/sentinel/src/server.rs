@@ -1,6 +1,7 @@
 //! The server's lifecycle: open the data directory, keys, TLS and stores; bind the
-//! listener; serve HTTPS (or plain HTTP to trusted proxies only) until told to
-//! stop; then drain connections, sign the audit logs' heads and close the stores.
+//! listeners; serve HTTPS (or plain HTTP to trusted proxies only) and the MQTT
+//! device gateway until told to stop; then drain connections, sign the audit
+//! logs' heads and close the stores.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -24,7 +25,7 @@ use tower::ServiceExt;
 use crate::StartError;
 use crate::config::{AuditSettings, Config, Tls};
 use crate::data_dir::{DataDir, DataDirLock, MasterKey};
-use crate::{audit, setup_link, tls};
+use crate::{audit, mqtt, setup_link, tls};
 
 /// A client has this long to finish the TLS handshake, and to send request headers.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -42,12 +43,15 @@ const PRUNE_INTERVAL: Duration = Duration::from_secs(86_400);
 pub struct RunningServer {
     /// The address actually bound (useful with port 0).
     pub local_addr: SocketAddr,
+    /// Where the MQTT device gateway listens, unless it is off.
+    pub mqtt_addr: Option<SocketAddr>,
     /// The CA certificate that issued the server certificate, when Sentinel made it.
     pub ca_cert_pem: Option<String>,
     /// The one-time setup link, while the server has no users.
     pub setup_url: Option<String>,
     stop: watch::Sender<bool>,
     serving: JoinHandle<()>,
+    mqtt_serving: Option<JoinHandle<()>>,
     checkpointer: JoinHandle<()>,
     stores: Arc<Stores>,
     /// Held until the server has stopped.
@@ -60,6 +64,11 @@ impl RunningServer {
         let _ = self.stop.send(true);
         if self.serving.await.is_err() {
             tracing::error!("the server task ended abnormally");
+        }
+        if let Some(mqtt) = self.mqtt_serving
+            && mqtt.await.is_err()
+        {
+            tracing::error!("the MQTT gateway ended abnormally");
         }
         if self.checkpointer.await.is_err() {
             tracing::error!("the audit checkpointer ended abnormally");
@@ -88,6 +97,18 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<RunningServ
     let local_addr = listener
         .local_addr()
         .map_err(|e| StartError::io("reading the bound address", e))?;
+    let mqtt_listener = match config.mqtt {
+        Some(settings) => Some((mqtt::bind(settings.listen).await?, settings.plain)),
+        None => None,
+    };
+    let mqtt_addr = match &mqtt_listener {
+        Some((listener, _)) => Some(
+            listener
+                .local_addr()
+                .map_err(|e| StartError::io("reading the bound MQTT address", e))?,
+        ),
+        None => None,
+    };
 
     let origin = public_origin(config, local_addr);
     let setup_url = setup_link::prepare(&stores, clock.as_ref(), &data_dir, &origin).await?;
@@ -108,7 +129,16 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<RunningServ
         clock.clone(),
         stopped.clone(),
     ));
-    let app = router(state);
+    let mqtt_tls = tls.as_ref().map(|t| mqtt::acceptor(&t.server_config));
+    if let Some((_, false)) = &mqtt_listener
+        && mqtt_tls.is_none()
+    {
+        // Configuration refuses this; never fall back to plain MQTT silently.
+        return Err(StartError::Refused(
+            "the MQTT gateway needs the server's certificate".into(),
+        ));
+    }
+    let app = router(state.clone());
     let acceptor = tls
         .as_ref()
         .map(|t| TlsAcceptor::from(t.server_config.clone()));
@@ -141,6 +171,20 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<RunningServ
         stopped.clone(),
     ));
     let max_connections = connection_limit(config.max_connections);
+    let mqtt_serving = mqtt_listener.map(|(listener, plain)| {
+        tracing::info!(
+            address = ?mqtt_addr,
+            scheme = if plain { "mqtt" } else { "mqtts" },
+            "serving the MQTT device gateway"
+        );
+        tokio::spawn(mqtt::serve(
+            listener,
+            sentinel_http::mqtt::Gateway::new(state),
+            if plain { None } else { mqtt_tls },
+            max_connections,
+            stopped.clone(),
+        ))
+    });
     let serving = tokio::spawn(serve(
         listener,
         app,
@@ -151,6 +195,8 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<RunningServ
     ));
     Ok(RunningServer {
         local_addr,
+        mqtt_addr,
+        mqtt_serving,
         ca_cert_pem: tls.and_then(|t| t.ca_cert_pem),
         setup_url,
         stop,

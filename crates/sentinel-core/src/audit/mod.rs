@@ -139,6 +139,11 @@ named_enum!(
         FindingsExported => "findings.exported",
         /// A signed report was made for an organization.
         ReportCreated => "report.created",
+        /// A device published over MQTT; recorded only when refused (a topic
+        /// outside its own namespace, or one it may not publish to).
+        DeviceMqttPublish => "device.mqtt_publish",
+        /// A device subscribed over MQTT; recorded only when refused.
+        DeviceMqttSubscribe => "device.mqtt_subscribe",
     }
 );
 

@@ -14,6 +14,7 @@ use sentinel_protocol::inventory::{Inventory, InventoryReport, InventoryStatus};
 use sentinel_protocol::paths::{DEVICE_TOKEN_PREFIX, ENROLLMENT_TOKEN_PREFIX};
 use sentinel_protocol::signing::SignedCommand;
 use sentinel_protocol::telemetry::{MAX_BATCH_SAMPLES, TelemetryBatch};
+use sentinel_store::StoreError;
 use uuid::Uuid;
 
 use crate::access::DeviceContext;
@@ -96,12 +97,8 @@ pub async fn enroll(
     })
 }
 
-/// Stores a telemetry batch (a heartbeat when empty).
-pub async fn telemetry(
-    state: &AppState,
-    ctx: &DeviceContext,
-    batch: &TelemetryBatch,
-) -> Result<u32, AppError> {
+/// Why `batch` cannot be stored, if it cannot.
+fn check_telemetry(batch: &TelemetryBatch) -> Result<(), AppError> {
     if batch.samples.len() > MAX_BATCH_SAMPLES {
         return Err(AppError::BadRequest(format!(
             "at most {MAX_BATCH_SAMPLES} samples per batch"
@@ -113,10 +110,61 @@ pub async fn telemetry(
     if let Some(problem) = batch.facts.as_ref().and_then(|f| f.problem()) {
         return Err(AppError::BadRequest(format!("facts: {problem}")));
     }
-    Ok(ctx
-        .store
-        .record_telemetry(&batch.samples, batch.facts.as_ref(), state.clock.now())
-        .await?)
+    Ok(())
+}
+
+/// Stores a telemetry batch (a heartbeat when empty).
+pub async fn telemetry(
+    state: &AppState,
+    ctx: &DeviceContext,
+    batch: &TelemetryBatch,
+) -> Result<u32, AppError> {
+    telemetry_batches(state, ctx, std::slice::from_ref(batch))
+        .await
+        .pop()
+        .unwrap_or_else(|| Err(AppError::Internal("no result for the batch".into())))
+}
+
+/// Stores several telemetry batches of one device in one transaction (the
+/// MQTT gateway's pipelined publishes): each is checked as [`telemetry`]
+/// checks it, and the valid ones are appended to the chain together, in
+/// order (the newest facts win). One result per batch.
+pub async fn telemetry_batches(
+    state: &AppState,
+    ctx: &DeviceContext,
+    batches: &[TelemetryBatch],
+) -> Vec<Result<u32, AppError>> {
+    let checked: Vec<Result<(), AppError>> = batches.iter().map(check_telemetry).collect();
+    let valid = || batches.iter().zip(&checked).filter(|(_, c)| c.is_ok());
+    let samples: Vec<_> = valid()
+        .flat_map(|(batch, _)| batch.samples.iter().cloned())
+        .collect();
+    let facts = valid()
+        .filter_map(|(batch, _)| batch.facts.as_ref())
+        .next_back();
+    let stored = if valid().count() == 0 {
+        Ok(0)
+    } else {
+        ctx.store
+            .record_telemetry(&samples, facts, state.clock.now())
+            .await
+    };
+    // One store error answers every batch it took down with it.
+    let failed = |e: &StoreError| match e {
+        StoreError::NotFound => AppError::NotFound("device"),
+        other => AppError::Internal(other.to_string()),
+    };
+    batches
+        .iter()
+        .zip(checked)
+        .map(|(batch, checked)| {
+            checked?;
+            match &stored {
+                Ok(_) => Ok(batch.samples.len() as u32),
+                Err(e) => Err(failed(e)),
+            }
+        })
+        .collect()
 }
 
 /// Compares the reported inventory digest with the stored one; stores a full

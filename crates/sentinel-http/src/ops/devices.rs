@@ -203,6 +203,8 @@ pub async fn revoke_device(
         .await
         .map_err(not_found_as("device"))?;
     tracing::info!(org_id = %org, device_id = %id, "device revoked");
+    // A device connected over MQTT checks itself when woken, and leaves.
+    state.bus.notify(id);
     Ok(device)
 }
 

@@ -154,29 +154,38 @@ impl DeviceStore {
                 .await
         )?;
         let (mut seq, mut prev) = head.ok_or(StoreError::NotFound)?;
+        // The links are chained here, then inserted many rows per statement.
+        let mut links = Vec::with_capacity(samples.len());
         for sample in samples {
             let text = serde_json::to_string(&sample.sample)
                 .map_err(|e| StoreError::Corrupt(e.to_string()))?;
             let sampled_at = Timestamp::from_unix_seconds(sample.at);
             seq += 1;
-            let hash = link_hash(&prev, seq, sampled_at, now, &text);
-            with_tx!(&mut tx, c =>
-                sqlx::query(
-                    "INSERT INTO telemetry (device_id, seq, sampled_at, received_at, sample, prev_hash, hash)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                )
-                .bind(self.device_id())
-                .bind(seq)
-                .bind(sampled_at)
-                .bind(now)
-                .bind(&text)
-                .bind(prev.as_slice())
-                .bind(hash.as_slice())
-                .execute(c)
-                .await
-                .map(|r| r.rows_affected())
-            )?;
-            prev = hash.to_vec();
+            let hash = link_hash(&prev, seq, sampled_at, now, &text).to_vec();
+            links.push((
+                seq,
+                sampled_at,
+                text,
+                std::mem::replace(&mut prev, hash.clone()),
+                hash,
+            ));
+        }
+        for chunk in links.chunks(100) {
+            with_tx!(&mut tx, c => {
+                let mut insert = sqlx::QueryBuilder::new(
+                    "INSERT INTO telemetry (device_id, seq, sampled_at, received_at, sample, prev_hash, hash) ",
+                );
+                insert.push_values(chunk, |mut row, (seq, sampled_at, text, prev, hash)| {
+                    row.push_bind(self.device_id())
+                        .push_bind(*seq)
+                        .push_bind(*sampled_at)
+                        .push_bind(now)
+                        .push_bind(text.as_str())
+                        .push_bind(prev.as_slice())
+                        .push_bind(hash.as_slice());
+                });
+                insert.build().execute(c).await.map(|r| r.rows_affected())
+            })?;
         }
         with_tx!(&mut tx, c =>
             sqlx::query("UPDATE devices SET telemetry_seq = $1, telemetry_head = $2, last_seen_at = $3 WHERE id = $4")

@@ -242,6 +242,7 @@ async fn admin_create_user_reads_the_password_from_stdin() {
     let settings = Settings {
         data_dir: Some(data.clone()),
         listen: Some("127.0.0.1:0".parse().unwrap()),
+        mqtt_listen: Some(sentinel::config::MqttListen::Off),
         ..Settings::default()
     };
     let config = Config::from_settings(settings).unwrap();

@@ -30,6 +30,8 @@ impl Process {
                 data.to_str().unwrap(),
                 "--listen",
                 "127.0.0.1:0",
+                "--mqtt-listen",
+                "off",
                 "--log-format",
                 "json",
             ])

@@ -16,6 +16,7 @@ mod findings;
 mod headers;
 mod limits;
 mod logs;
+mod mqtt;
 mod orgs;
 mod rotation;
 mod routes;

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use reqwest::Method;
 use reqwest::header::HeaderMap;
 use sentinel::RunningServer;
-use sentinel::config::{Config, Settings};
+use sentinel::config::{Config, MqttListen, Settings};
 use sentinel_core::{Clock, ManualClock, SystemClock};
 use sentinel_store::testing::{TestDatabase, postgres_admin_url};
 use serde_json::{Value, json};
@@ -121,6 +121,8 @@ impl TestServer {
             rate_limit_two_factor: Some(1_000_000),
             rate_limit_org_creation: Some(1_000_000),
             rate_limit_enrollment: Some(1_000_000),
+            // Off unless a test asks for it (its default port is fixed).
+            mqtt_listen: Some(MqttListen::Off),
             ..Settings::default()
         };
         configure(&mut settings);
