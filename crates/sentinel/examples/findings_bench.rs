@@ -132,7 +132,7 @@ async fn main() {
             url: SecretString::new(db.url().to_owned()),
         },
         None => StoreLocation::Sqlite {
-            data_dir: dir.path().join("data"),
+            data_dir: dir.path().to_owned(),
         },
     };
     let stores = Stores::open(&location, &clock).await.unwrap();
@@ -290,7 +290,7 @@ async fn main() {
     );
     stores.close().await;
     if let Some(db) = test_db {
-        db.drop().await.unwrap();
+        db.drop_database().await.unwrap();
     }
 }
 
