@@ -464,6 +464,25 @@ impl Stores {
     }
 }
 
+#[derive(sqlx::FromRow)]
+struct StaleRow {
+    id: Uuid,
+    os_id: String,
+    facts: String,
+    inventory_digest: Option<String>,
+    findings_digest: Option<String>,
+}
+
+/// An inventory row: manager, name, version, arch, source name and version.
+type InventoryRow = (
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
 /// Findings inserted per statement.
 const INSERT_ROWS: usize = 500;
 
@@ -489,7 +508,7 @@ impl FindingsWriter {
     /// generation or another inventory than their current one.
     pub async fn stale_devices(&self, generation: i64) -> Result<Vec<DeviceToMatch>, StoreError> {
         let mut tx = self.store.read().await?;
-        let rows: Vec<(Uuid, String, String, Option<String>, Option<String>)> = with_tx!(&mut tx, c =>
+        let rows: Vec<StaleRow> = with_tx!(&mut tx, c =>
             sqlx::query_as(
                 "SELECT id, os_id, facts, inventory_digest, findings_digest FROM devices
                  WHERE revoked_at IS NULL
@@ -504,19 +523,27 @@ impl FindingsWriter {
         tx.commit().await?;
         Ok(rows
             .into_iter()
-            .map(|(id, os_id, facts, inventory_digest, findings_digest)| {
-                let facts: serde_json::Value = serde_json::from_str(&facts).unwrap_or_default();
-                DeviceToMatch {
-                    id,
-                    os_id,
-                    os_version_id: facts
-                        .get("os_version_id")
-                        .and_then(|v| v.as_str())
-                        .map(str::to_owned),
-                    inventory_digest,
-                    findings_digest,
-                }
-            })
+            .map(
+                |StaleRow {
+                     id,
+                     os_id,
+                     facts,
+                     inventory_digest,
+                     findings_digest,
+                 }| {
+                    let facts: serde_json::Value = serde_json::from_str(&facts).unwrap_or_default();
+                    DeviceToMatch {
+                        id,
+                        os_id,
+                        os_version_id: facts
+                            .get("os_version_id")
+                            .and_then(|v| v.as_str())
+                            .map(str::to_owned),
+                        inventory_digest,
+                        findings_digest,
+                    }
+                },
+            )
             .collect())
     }
 
@@ -562,14 +589,7 @@ impl FindingsWriter {
                 .fetch_optional(c)
                 .await
         )?;
-        let rows: Vec<(
-            String,
-            String,
-            String,
-            Option<String>,
-            Option<String>,
-            Option<String>,
-        )> = with_tx!(&mut tx, c =>
+        let rows: Vec<InventoryRow> = with_tx!(&mut tx, c =>
             sqlx::query_as(
                 "SELECT manager, name, version, arch, source_name, source_version
                  FROM inventory_packages WHERE device_id = $1",
