@@ -238,7 +238,7 @@ impl ReadFeed {
                 continue;
             }
             self.osv(location, &json);
-            if self.records % 1000 == 0 {
+            if self.records.is_multiple_of(1000) {
                 report(self.records);
             }
         }

@@ -22,9 +22,7 @@ use sentinel_advisories::Ecosystem;
 use sentinel_advisories::{EcosystemKey, Level, Release};
 use sentinel_core::{Clock, OrgId};
 use sentinel_protocol::inventory::{Package, PackageManager};
-use sentinel_store::{
-    DeviceToMatch, FindingChanges, FindingsWriter, MatchedDevice, NewFinding, StoreError, Stores,
-};
+use sentinel_store::{FindingChanges, MatchedDevice, NewFinding, StoreError, Stores};
 use tokio::sync::{Notify, watch};
 
 use crate::feeds::{FeedState, Feeds};
@@ -50,14 +48,102 @@ struct Verdict {
 #[derive(Debug, Default)]
 pub struct Memo(HashMap<(String, String, String), Arc<Vec<Verdict>>>);
 
+/// What matching needs of one installed package.
+#[derive(Debug, Clone, Copy)]
+pub struct PackageRef<'a> {
+    pub manager: PackageManager,
+    pub name: &'a str,
+    pub version: &'a str,
+    pub source_name: Option<&'a str>,
+    pub source_version: Option<&'a str>,
+}
+
+impl<'a> From<&'a Package> for PackageRef<'a> {
+    fn from(package: &'a Package) -> Self {
+        PackageRef {
+            manager: package.manager,
+            name: &package.name,
+            version: &package.version,
+            source_name: package.source_name.as_deref(),
+            source_version: package.source_version.as_deref(),
+        }
+    }
+}
+
+/// The compact copy of an inventory the matcher keeps with a device: one line
+/// per package, its fields separated by tabs (which package fields never hold).
+pub fn compact(packages: &[Package]) -> String {
+    let mut out = String::with_capacity(packages.len() * 48);
+    for p in packages {
+        for field in [
+            p.manager.as_str(),
+            &p.name,
+            &p.version,
+            p.source_name.as_deref().unwrap_or_default(),
+            p.source_version.as_deref().unwrap_or_default(),
+        ] {
+            out.push_str(field);
+            out.push('\t');
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// The packages of a compact copy (lines that do not read are skipped).
+pub fn packages_of(compact: &str) -> impl Iterator<Item = PackageRef<'_>> {
+    compact.lines().filter_map(|line| {
+        let mut fields = line.split('\t');
+        let manager = PackageManager::parse(fields.next()?)?;
+        let name = fields.next()?;
+        let version = fields.next()?;
+        let source_name = Some(fields.next()?).filter(|s| !s.is_empty());
+        let source_version = Some(fields.next()?).filter(|s| !s.is_empty());
+        Some(PackageRef {
+            manager,
+            name,
+            version,
+            source_name,
+            source_version,
+        })
+    })
+}
+
+/// The digest of a device's findings (in the order matched), to tell whether a
+/// re-match changed anything.
+pub fn findings_digest(findings: &[NewFinding]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    for f in findings {
+        for field in [
+            f.advisory_id.as_str(),
+            &f.package,
+            &f.binaries.join(" "),
+            &f.installed_version,
+            f.fixed_version.as_deref().unwrap_or("\u{0}"),
+            &f.release,
+            &f.severity,
+            &f.aliases.join(" "),
+            &f.summary,
+            f.kev_date_added.as_deref().unwrap_or("\u{0}"),
+            f.kev_due_date.as_deref().unwrap_or("\u{0}"),
+        ] {
+            hasher.update(field.as_bytes());
+            hasher.update([0x1f]);
+        }
+        hasher.update([0x1e]);
+    }
+    sentinel_core::audit::hex(&hasher.finalize())
+}
+
 /// The findings of a device of release `os_id`/`os_version_id` with
 /// `packages` installed. An unknown release, or one the feeds say nothing
 /// about, has none.
-pub fn match_device(
+pub fn match_device<'p>(
     feeds: &Feeds,
     os_id: &str,
     os_version_id: Option<&str>,
-    packages: &[Package],
+    packages: impl IntoIterator<Item = PackageRef<'p>>,
     memo: &mut Memo,
 ) -> Vec<NewFinding> {
     let Ok(key) = EcosystemKey::from_os_release(os_id, os_version_id) else {
@@ -70,7 +156,7 @@ pub fn match_device(
     let mut by_name: HashMap<(&str, &str), Vec<&str>> = HashMap::new();
     for package in packages {
         if let Some(named) = advisory_name(key.version_scheme(), package) {
-            by_name.entry(named).or_default().push(&package.name);
+            by_name.entry(named).or_default().push(package.name);
         }
     }
     let mut findings = Vec::new();
@@ -113,21 +199,20 @@ pub fn match_device(
 
 /// The name and version advisories of a release with version `scheme` use
 /// for `package`; `None` for a package of another packaging system.
-fn advisory_name(scheme: Ecosystem, package: &Package) -> Option<(&str, &str)> {
-    let source = || package.source_name.as_deref().filter(|s| !s.is_empty());
+fn advisory_name(scheme: Ecosystem, package: PackageRef<'_>) -> Option<(&str, &str)> {
+    let source = package.source_name.filter(|s| !s.is_empty());
     match (scheme, package.manager) {
         (Ecosystem::Debian, PackageManager::Dpkg) => Some((
-            source().unwrap_or(&package.name),
+            source.unwrap_or(package.name),
             package
                 .source_version
-                .as_deref()
                 .filter(|v| !v.is_empty())
-                .unwrap_or(&package.version),
+                .unwrap_or(package.version),
         )),
         (Ecosystem::Alpine, PackageManager::Apk) => {
-            Some((source().unwrap_or(&package.name), &package.version))
+            Some((source.unwrap_or(package.name), package.version))
         }
-        (Ecosystem::Rpm, PackageManager::Rpm) => Some((&package.name, &package.version)),
+        (Ecosystem::Rpm, PackageManager::Rpm) => Some((package.name, package.version)),
         _ => None,
     }
 }
@@ -189,9 +274,20 @@ pub async fn catch_up(
     let mut done = CatchUp::default();
     let mut memo = Memo::default();
     for chunk in stale.chunks(BATCH) {
+        let ids: Vec<_> = chunk.iter().map(|device| device.id).collect();
+        let mut cached = writer.cached_packages(&ids).await?;
         let mut batch = Vec::with_capacity(chunk.len());
         for device in chunk {
-            batch.push(read_device(&writer, device).await?);
+            // The compact copy when it is of the current inventory, else the
+            // inventory itself (and a new copy to keep).
+            let read = match cached.remove(&device.id) {
+                Some((digest, packages)) => (Some(digest), packages, false),
+                None => {
+                    let (digest, packages) = writer.packages_of(device.id).await?;
+                    (digest, compact(&packages), true)
+                }
+            };
+            batch.push((device, read));
         }
         let matched: Vec<MatchedDevice> = {
             let feeds = feeds.read();
@@ -201,17 +297,23 @@ pub async fn catch_up(
             }
             batch
                 .into_iter()
-                .map(|(device, digest, packages)| MatchedDevice {
-                    id: device.id,
-                    generation,
-                    findings: match_device(
+                .map(|(device, (digest, packages, fresh))| {
+                    let findings = match_device(
                         &feeds,
                         &device.os_id,
                         device.os_version_id.as_deref(),
-                        &packages,
+                        packages_of(&packages),
                         &mut memo,
-                    ),
-                    inventory_digest: digest,
+                    );
+                    MatchedDevice {
+                        id: device.id,
+                        generation,
+                        inventory_digest: digest,
+                        findings_digest: findings_digest(&findings),
+                        previous_digest: device.findings_digest.clone(),
+                        packages: fresh.then_some(packages),
+                        findings,
+                    }
                 })
                 .collect()
         };
@@ -223,14 +325,6 @@ pub async fn catch_up(
         tokio::task::yield_now().await;
     }
     Ok(done)
-}
-
-async fn read_device<'a>(
-    writer: &FindingsWriter,
-    device: &'a DeviceToMatch,
-) -> Result<(&'a DeviceToMatch, Option<String>, Vec<Package>), StoreError> {
-    let (digest, packages) = writer.packages_of(device.id).await?;
-    Ok((device, digest, packages))
 }
 
 /// Wakes the matching task: an organization's inventory changed, or the feeds did.
@@ -323,5 +417,58 @@ impl Matcher {
                 return;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_compact_copy_keeps_what_matching_needs() {
+        let packages = vec![
+            Package {
+                manager: PackageManager::Dpkg,
+                name: "bsdutils".into(),
+                version: "1:2.38.1-5+b1".into(),
+                arch: Some("amd64".into()),
+                source_name: Some("util-linux".into()),
+                source_version: Some("2.38.1-5".into()),
+            },
+            Package {
+                manager: PackageManager::Rpm,
+                name: "openssl".into(),
+                version: "1:3.0.7-27.el9".into(),
+                arch: None,
+                source_name: None,
+                source_version: None,
+            },
+        ];
+        let copy = compact(&packages);
+        let read: Vec<_> = packages_of(&copy)
+            .map(|p| {
+                (
+                    p.manager,
+                    p.name,
+                    p.version,
+                    p.source_name,
+                    p.source_version,
+                )
+            })
+            .collect();
+        assert_eq!(
+            read,
+            vec![
+                (
+                    PackageManager::Dpkg,
+                    "bsdutils",
+                    "1:2.38.1-5+b1",
+                    Some("util-linux"),
+                    Some("2.38.1-5")
+                ),
+                (PackageManager::Rpm, "openssl", "1:3.0.7-27.el9", None, None),
+            ]
+        );
+        assert_eq!(packages_of("garbage\nnot\tenough\n").count(), 0);
     }
 }

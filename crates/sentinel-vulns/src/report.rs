@@ -565,10 +565,10 @@ mod html {
                 );
             }
         }
-        let _ = write!(
+        let _ = writeln!(
             out,
             "<footer><p>Signed by Sentinel's platform key {}. Check this file with \
-             <code>sentinel report verify FILE</code>.</p></footer></body></html>\n",
+             <code>sentinel report verify FILE</code>.</p></footer></body></html>",
             escape(key_id)
         );
         out

@@ -66,7 +66,7 @@ const SOURCE_PACKAGES: usize = 20_000;
 
 fn record(n: usize) -> String {
     let package = n % SOURCE_PACKAGES;
-    let events = if n % 50 == 0 {
+    let events = if n.is_multiple_of(50) {
         String::from(r#"[{"introduced": "0"}]"#)
     } else {
         format!(
@@ -132,7 +132,7 @@ async fn main() {
             url: SecretString::new(db.url().to_owned()),
         },
         None => StoreLocation::Sqlite {
-            data_dir: dir.path().join("data"),
+            data_dir: dir.path().to_owned(),
         },
     };
     let stores = Stores::open(&location, &clock).await.unwrap();
@@ -188,7 +188,7 @@ async fn main() {
         .create_enrollment_token(
             org,
             &NewEnrollmentToken {
-                secret_hash: token.clone(),
+                secret_hash: token,
                 tags: Vec::new(),
                 max_uses: args.devices as i64,
                 expires_at: clock.now().plus(Duration::from_secs(86_400)),
@@ -203,7 +203,7 @@ async fn main() {
         let device_token = sentinel_core::SecretHash::of(format!("device {device}").as_bytes());
         let enrolled = stores
             .enroll(
-                token.clone(),
+                token,
                 device_token,
                 &facts(device),
                 "bench",
@@ -290,7 +290,7 @@ async fn main() {
     );
     stores.close().await;
     if let Some(db) = test_db {
-        db.drop().await.unwrap();
+        db.drop_database().await.unwrap();
     }
 }
 

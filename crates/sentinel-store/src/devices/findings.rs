@@ -421,6 +421,8 @@ pub struct DeviceToMatch {
     pub os_version_id: Option<String>,
     /// The inventory the device last reported (its digest), if any.
     pub inventory_digest: Option<String>,
+    /// The digest of the findings stored for it.
+    pub findings_digest: Option<String>,
 }
 
 /// A device's findings as matched against `generation` and inventory `digest`.
@@ -429,7 +431,14 @@ pub struct MatchedDevice {
     pub id: Uuid,
     pub generation: i64,
     pub inventory_digest: Option<String>,
+    /// The matcher's compact copy of the inventory, when it was read afresh.
+    pub packages: Option<String>,
     pub findings: Vec<NewFinding>,
+    /// The digest of `findings`; when it is the stored one, nothing is written
+    /// but the generation.
+    pub findings_digest: String,
+    /// The digest stored before this match.
+    pub previous_digest: Option<String>,
 }
 
 /// What writing matched devices changed.
@@ -454,6 +463,25 @@ impl Stores {
         })
     }
 }
+
+#[derive(sqlx::FromRow)]
+struct StaleRow {
+    id: Uuid,
+    os_id: String,
+    facts: String,
+    inventory_digest: Option<String>,
+    findings_digest: Option<String>,
+}
+
+/// An inventory row: manager, name, version, arch, source name and version.
+type InventoryRow = (
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
 
 /// Findings inserted per statement.
 const INSERT_ROWS: usize = 500;
@@ -480,9 +508,9 @@ impl FindingsWriter {
     /// generation or another inventory than their current one.
     pub async fn stale_devices(&self, generation: i64) -> Result<Vec<DeviceToMatch>, StoreError> {
         let mut tx = self.store.read().await?;
-        let rows: Vec<(Uuid, String, String, Option<String>)> = with_tx!(&mut tx, c =>
+        let rows: Vec<StaleRow> = with_tx!(&mut tx, c =>
             sqlx::query_as(
-                "SELECT id, os_id, facts, inventory_digest FROM devices
+                "SELECT id, os_id, facts, inventory_digest, findings_digest FROM devices
                  WHERE revoked_at IS NULL
                    AND (matched_generation IS NULL OR matched_generation <> $1
                         OR COALESCE(matched_inventory, '') <> COALESCE(inventory_digest, ''))
@@ -495,18 +523,56 @@ impl FindingsWriter {
         tx.commit().await?;
         Ok(rows
             .into_iter()
-            .map(|(id, os_id, facts, inventory_digest)| {
-                let facts: serde_json::Value = serde_json::from_str(&facts).unwrap_or_default();
-                DeviceToMatch {
-                    id,
-                    os_id,
-                    os_version_id: facts
-                        .get("os_version_id")
-                        .and_then(|v| v.as_str())
-                        .map(str::to_owned),
-                    inventory_digest,
-                }
-            })
+            .map(
+                |StaleRow {
+                     id,
+                     os_id,
+                     facts,
+                     inventory_digest,
+                     findings_digest,
+                 }| {
+                    let facts: serde_json::Value = serde_json::from_str(&facts).unwrap_or_default();
+                    DeviceToMatch {
+                        id,
+                        os_id,
+                        os_version_id: facts
+                            .get("os_version_id")
+                            .and_then(|v| v.as_str())
+                            .map(str::to_owned),
+                        inventory_digest,
+                        findings_digest,
+                    }
+                },
+            )
+            .collect())
+    }
+
+    /// The matcher's compact copies of the inventories of `devices`, where
+    /// they are of the current inventory.
+    pub async fn cached_packages(
+        &self,
+        devices: &[Uuid],
+    ) -> Result<HashMap<Uuid, (String, String)>, StoreError> {
+        if devices.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let mut tx = self.store.read().await?;
+        let rows: Vec<(Uuid, String, String)> = with_tx!(&mut tx, c => {
+            let mut q = sqlx::QueryBuilder::new(
+                "SELECT id, inventory_digest, matched_packages FROM devices
+                 WHERE matched_packages IS NOT NULL AND matched_inventory = inventory_digest AND id IN (",
+            );
+            let mut ids = q.separated(", ");
+            for id in devices {
+                ids.push_bind(*id);
+            }
+            q.push(")");
+            q.build_query_as().fetch_all(c).await
+        })?;
+        tx.commit().await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, digest, packages)| (id, (digest, packages)))
             .collect())
     }
 
@@ -523,14 +589,7 @@ impl FindingsWriter {
                 .fetch_optional(c)
                 .await
         )?;
-        let rows: Vec<(
-            String,
-            String,
-            String,
-            Option<String>,
-            Option<String>,
-            Option<String>,
-        )> = with_tx!(&mut tx, c =>
+        let rows: Vec<InventoryRow> = with_tx!(&mut tx, c =>
             sqlx::query_as(
                 "SELECT manager, name, version, arch, source_name, source_version
                  FROM inventory_packages WHERE device_id = $1",
@@ -570,6 +629,10 @@ impl FindingsWriter {
         let mut inserts: Vec<(Uuid, String, String, StoredFinding)> = Vec::new();
         let mut tx = self.store.begin().await?;
         for device in devices {
+            if device.previous_digest.as_deref() == Some(device.findings_digest.as_str()) {
+                record_match(&mut tx, device).await?;
+                continue;
+            }
             let held: Vec<(String, String, StoredFinding)> = with_tx!(&mut tx, c =>
                 sqlx::query_as::<_, (String, String, Option<String>, String, String, String, i32, String, String, Option<String>, Option<String>, String)>(
                     "SELECT advisory_id, package, fixed_version, binaries, installed_version, release,
@@ -661,15 +724,7 @@ impl FindingsWriter {
                         .map(|r| r.rows_affected())
                 )?;
             }
-            with_tx!(&mut tx, c =>
-                sqlx::query("UPDATE devices SET matched_generation = $1, matched_inventory = $2 WHERE id = $3")
-                    .bind(device.generation)
-                    .bind(device.inventory_digest.as_deref())
-                    .bind(device.id)
-                    .execute(c)
-                    .await
-                    .map(|r| r.rows_affected())
-            )?;
+            record_match(&mut tx, device).await?;
         }
         // New findings go in many rows per statement (14 parameters each, well
         // under both engines' limits).
@@ -702,4 +757,28 @@ impl FindingsWriter {
         tx.commit().await?;
         Ok(changes)
     }
+}
+
+/// Records what `device` was matched against (and its compact inventory copy
+/// when it was read afresh) and the digest of its findings.
+async fn record_match(
+    tx: &mut crate::backend::Tx,
+    device: &MatchedDevice,
+) -> Result<(), StoreError> {
+    with_tx!(tx, c =>
+        sqlx::query(
+            "UPDATE devices SET matched_generation = $1, matched_inventory = $2,
+                 matched_packages = COALESCE($3, matched_packages), findings_digest = $4
+             WHERE id = $5",
+        )
+        .bind(device.generation)
+        .bind(device.inventory_digest.as_deref())
+        .bind(device.packages.as_deref())
+        .bind(device.findings_digest.as_str())
+        .bind(device.id)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected())
+    )?;
+    Ok(())
 }
