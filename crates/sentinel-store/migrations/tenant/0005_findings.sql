@@ -3,16 +3,22 @@
 -- A finding is one advisory affecting one package on one device, as matched
 -- against the platform's feeds. `matched_generation` and `matched_inventory` on a
 -- device say which feed import and which inventory its findings reflect; a device
--- whose either differs from the current one is matched again. `matched_packages`
--- is the matcher's compact copy of the inventory it matched (what advisories
--- need of each package), so that a feed change re-matches without reading every
--- inventory row again; `findings_digest` lets a re-match that finds what is
--- already stored skip writing.
+-- whose either differs from the current one is matched again; `findings_digest`
+-- lets a re-match that finds what is already stored skip writing.
+-- `matched_inventories` holds the matcher's compact copy of the inventory it
+-- matched (what advisories need of each package), so that a feed change
+-- re-matches without reading every inventory row again. It is a table of its
+-- own so that updating a device row does not rewrite the copy.
 
 ALTER TABLE devices ADD COLUMN matched_generation BIGINT;
 ALTER TABLE devices ADD COLUMN matched_inventory TEXT;
-ALTER TABLE devices ADD COLUMN matched_packages TEXT;
 ALTER TABLE devices ADD COLUMN findings_digest TEXT;
+
+CREATE TABLE matched_inventories (
+    device_id UUID PRIMARY KEY REFERENCES devices (id) ON DELETE CASCADE,
+    inventory_digest TEXT NOT NULL,
+    packages TEXT NOT NULL
+);
 
 CREATE TABLE findings (
     device_id UUID NOT NULL REFERENCES devices (id) ON DELETE CASCADE,

@@ -559,8 +559,9 @@ impl FindingsWriter {
         let mut tx = self.store.read().await?;
         let rows: Vec<(Uuid, String, String)> = with_tx!(&mut tx, c => {
             let mut q = sqlx::QueryBuilder::new(
-                "SELECT id, inventory_digest, matched_packages FROM devices
-                 WHERE matched_packages IS NOT NULL AND matched_inventory = inventory_digest AND id IN (",
+                "SELECT m.device_id, m.inventory_digest, m.packages
+                 FROM matched_inventories m JOIN devices d ON d.id = m.device_id
+                 WHERE m.inventory_digest = d.inventory_digest AND m.device_id IN (",
             );
             let mut ids = q.separated(", ");
             for id in devices {
@@ -767,18 +768,31 @@ async fn record_match(
 ) -> Result<(), StoreError> {
     with_tx!(tx, c =>
         sqlx::query(
-            "UPDATE devices SET matched_generation = $1, matched_inventory = $2,
-                 matched_packages = COALESCE($3, matched_packages), findings_digest = $4
-             WHERE id = $5",
+            "UPDATE devices SET matched_generation = $1, matched_inventory = $2, findings_digest = $3
+             WHERE id = $4",
         )
         .bind(device.generation)
         .bind(device.inventory_digest.as_deref())
-        .bind(device.packages.as_deref())
         .bind(device.findings_digest.as_str())
         .bind(device.id)
         .execute(c)
         .await
         .map(|r| r.rows_affected())
     )?;
+    if let (Some(packages), Some(digest)) = (&device.packages, &device.inventory_digest) {
+        with_tx!(tx, c =>
+            sqlx::query(
+                "INSERT INTO matched_inventories (device_id, inventory_digest, packages) VALUES ($1, $2, $3)
+                 ON CONFLICT (device_id) DO UPDATE SET inventory_digest = excluded.inventory_digest,
+                     packages = excluded.packages",
+            )
+            .bind(device.id)
+            .bind(digest)
+            .bind(packages)
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected())
+        )?;
+    }
     Ok(())
 }
