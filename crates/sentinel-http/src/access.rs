@@ -422,10 +422,7 @@ async fn device_request(
     // long-poll or other request refreshes it only when two intervals passed
     // without one. (Refreshing it every 15 s made nearly every long-poll of a
     // large fleet a disk flush — docs/benchmarks.md, the connected fleet.)
-    let seen_every = std::time::Duration::from_secs(
-        2 * u64::from(state.settings.agent.telemetry_interval_seconds),
-    );
-    let device = match store.seen(state.clock.now(), seen_every).await {
+    let device = match store.seen(state.clock.now(), seen_every(state)).await {
         Ok(device) => device,
         Err(StoreError::NotFound) => return Err(AppError::Unauthenticated),
         Err(e) => return Err(e.into()),
@@ -568,3 +565,10 @@ from_extensions!(
     crate::audit::RequestOrigin,
     crate::client::ClientInfo
 );
+
+/// How stale a device's last-seen time may get before a request of it
+/// refreshes it: two telemetry intervals (online means heard from within
+/// three, and every telemetry report writes it anyway).
+pub(crate) fn seen_every(state: &AppState) -> std::time::Duration {
+    std::time::Duration::from_secs(2 * u64::from(state.settings.agent.telemetry_interval_seconds))
+}

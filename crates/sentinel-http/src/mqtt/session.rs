@@ -228,7 +228,10 @@ async fn authenticate(
         return Err(refused());
     };
     let store = state.stores.device_store(&access).await.map_err(internal)?;
-    let mut device = match store.seen(state.clock.now()).await {
+    let mut device = match store
+        .seen(state.clock.now(), crate::access::seen_every(state))
+        .await
+    {
         Ok(device) => device,
         // Revoked.
         Err(StoreError::NotFound) => return Err(refused()),
@@ -655,7 +658,15 @@ where
 
     /// Ends the session of a revoked device; records that it was heard from.
     async fn check_device(&mut self) -> Flow {
-        match self.ctx.store.seen(self.gateway.state.clock.now()).await {
+        match self
+            .ctx
+            .store
+            .seen(
+                self.gateway.state.clock.now(),
+                crate::access::seen_every(&self.gateway.state),
+            )
+            .await
+        {
             Ok(_) => Flow::Continue,
             Err(StoreError::NotFound) => Flow::Close(Some(Reason::AdministrativeAction)),
             Err(e) => {
