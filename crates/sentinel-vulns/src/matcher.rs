@@ -22,13 +22,15 @@ use sentinel_advisories::Ecosystem;
 use sentinel_advisories::{EcosystemKey, Level, Release};
 use sentinel_core::{Clock, OrgId};
 use sentinel_protocol::inventory::{Package, PackageManager};
-use sentinel_store::{FindingChanges, MatchedDevice, NewFinding, StoreError, Stores};
+use sentinel_store::{
+    DeviceToMatch, FindingChanges, MatchedDevice, NewFinding, StoreError, Stores,
+};
 use tokio::sync::{Notify, watch};
 
 use crate::feeds::{FeedState, Feeds};
 
 /// Devices matched and written per transaction.
-const BATCH: usize = 64;
+const BATCH: usize = 256;
 /// How often the matcher looks for imports made by another process.
 pub const POLL_EVERY: Duration = Duration::from_secs(10);
 
@@ -44,9 +46,13 @@ struct Verdict {
     kev: Option<(String, String)>,
 }
 
-/// Verdicts already worked out in one run, by release, package and version.
+/// Verdicts already worked out in one run: by release, then by package and
+/// version (`name\tversion`, looked up without allocating).
 #[derive(Debug, Default)]
-pub struct Memo(HashMap<(String, String, String), Arc<Vec<Verdict>>>);
+pub struct Memo {
+    releases: HashMap<String, HashMap<String, Arc<Vec<Verdict>>>>,
+    probe: String,
+}
 
 /// What matching needs of one installed package.
 #[derive(Debug, Clone, Copy)]
@@ -160,13 +166,18 @@ pub fn match_device<'p>(
         }
     }
     let mut findings = Vec::new();
+    let Memo { releases, probe } = memo;
+    let known = releases.entry(release_name.clone()).or_default();
     for ((name, version), mut binaries) in by_name {
-        let memo_key = (release_name.clone(), name.to_owned(), version.to_owned());
-        let verdicts = match memo.0.get(&memo_key) {
+        probe.clear();
+        probe.push_str(name);
+        probe.push('\t');
+        probe.push_str(version);
+        let verdicts = match known.get(probe.as_str()) {
             Some(verdicts) => Arc::clone(verdicts),
             None => {
                 let verdicts = Arc::new(judge(feeds, &key, release, name, version));
-                memo.0.insert(memo_key, Arc::clone(&verdicts));
+                known.insert(probe.clone(), Arc::clone(&verdicts));
                 verdicts
             }
         };
@@ -264,7 +275,7 @@ pub struct CatchUp {
 /// Matches every device of `org` whose findings are out of date.
 pub async fn catch_up(
     stores: &Stores,
-    feeds: &FeedState,
+    feeds: &Arc<FeedState>,
     clock: &dyn Clock,
     org: OrgId,
 ) -> Result<CatchUp, StoreError> {
@@ -272,7 +283,8 @@ pub async fn catch_up(
     let generation = feeds.generation();
     let stale = writer.stale_devices(generation).await?;
     let mut done = CatchUp::default();
-    let mut memo = Memo::default();
+    // One memo per core; each half of a batch is matched on its own thread.
+    let mut memos = [Memo::default(), Memo::default()];
     for chunk in stale.chunks(BATCH) {
         let ids: Vec<_> = chunk.iter().map(|device| device.id).collect();
         let mut cached = writer.cached_packages(&ids).await?;
@@ -287,36 +299,33 @@ pub async fn catch_up(
                     (digest, compact(&packages), true)
                 }
             };
-            batch.push((device, read));
+            batch.push((device.clone(), read));
         }
-        let matched: Vec<MatchedDevice> = {
-            let feeds = feeds.read();
+        // Matching is CPU work: off the executor, on both cores.
+        let state = Arc::clone(feeds);
+        let worked = tokio::task::spawn_blocking(move || {
+            let feeds = state.read();
             if feeds.generation != generation {
-                // Feeds moved on mid-run; the next run starts over.
-                break;
+                return (None, memos);
             }
-            batch
-                .into_iter()
-                .map(|(device, (digest, packages, fresh))| {
-                    let findings = match_device(
-                        &feeds,
-                        &device.os_id,
-                        device.os_version_id.as_deref(),
-                        packages_of(&packages),
-                        &mut memo,
-                    );
-                    MatchedDevice {
-                        id: device.id,
-                        generation,
-                        inventory_digest: digest,
-                        findings_digest: findings_digest(&findings),
-                        previous_digest: device.findings_digest.clone(),
-                        packages: fresh.then_some(packages),
-                        findings,
-                    }
-                })
-                .collect()
-        };
+            let (left, right) = batch.split_at(batch.len().div_ceil(2));
+            let [mut first, mut second] = memos;
+            let (mut matched, rest) = std::thread::scope(|scope| {
+                let other = scope.spawn(|| match_batch(&feeds, generation, right, &mut second));
+                let mine = match_batch(&feeds, generation, left, &mut first);
+                (mine, other.join())
+            });
+            match rest {
+                Ok(rest) => matched.extend(rest),
+                Err(_) => return (None, [first, second]),
+            }
+            (Some(matched), [first, second])
+        })
+        .await
+        .map_err(|e| StoreError::Corrupt(format!("matching: {e}")))?;
+        memos = worked.1;
+        // None: the feeds moved on mid-run (the next run starts over).
+        let Some(matched) = worked.0 else { break };
         let changes = writer.write(&matched, clock.now()).await?;
         done.devices += matched.len() as u64;
         done.changes.added += changes.added;
@@ -325,6 +334,38 @@ pub async fn catch_up(
         tokio::task::yield_now().await;
     }
     Ok(done)
+}
+
+type ReadDevice = (DeviceToMatch, (Option<String>, String, bool));
+
+/// Matches devices read from the store.
+fn match_batch(
+    feeds: &Feeds,
+    generation: i64,
+    batch: &[ReadDevice],
+    memo: &mut Memo,
+) -> Vec<MatchedDevice> {
+    batch
+        .iter()
+        .map(|(device, (digest, packages, fresh))| {
+            let findings = match_device(
+                feeds,
+                &device.os_id,
+                device.os_version_id.as_deref(),
+                packages_of(packages),
+                memo,
+            );
+            MatchedDevice {
+                id: device.id,
+                generation,
+                inventory_digest: digest.clone(),
+                findings_digest: findings_digest(&findings),
+                previous_digest: device.findings_digest.clone(),
+                packages: fresh.then(|| packages.clone()),
+                findings,
+            }
+        })
+        .collect()
 }
 
 /// Wakes the matching task: an organization's inventory changed, or the feeds did.
