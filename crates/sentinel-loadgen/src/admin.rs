@@ -40,8 +40,7 @@ struct Created {
     id: Uuid,
 }
 
-/// The new token's secret. (The server's answer names `id` twice — its own field
-/// and the flattened token's — which a strict reader refuses; only `token` is read.)
+/// The new token's secret.
 #[derive(Deserialize)]
 struct CreatedToken {
     token: String,
@@ -159,13 +158,10 @@ impl Admin {
             .call(Call::post(&path, body), 0)
             .await
             .map_err(context("creating an enrollment token"))?;
-        let created: CreatedToken = serde_json::from_slice::<serde_json::Value>(&answer.body)
-            .ok()
-            .and_then(|v| serde_json::from_value(v).ok())
-            .ok_or(AdminError {
-                what: "creating an enrollment token",
-                failure: Failure::Decode,
-            })?;
+        let created: CreatedToken = answer.json().map_err(|failure| AdminError {
+            what: "creating an enrollment token",
+            failure,
+        })?;
         Ok(created.token)
     }
 

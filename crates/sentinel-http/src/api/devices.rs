@@ -33,7 +33,6 @@ pub struct CreateEnrollmentToken {
 /// A new enrollment token; `token` is shown this once.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CreatedEnrollmentToken {
-    pub id: Uuid,
     pub token: String,
     #[serde(flatten)]
     pub details: EnrollmentToken,
@@ -61,7 +60,6 @@ pub async fn create_token(
     Ok((
         StatusCode::CREATED,
         Json(CreatedEnrollmentToken {
-            id: created.token.id,
             token: created.secret,
             details: created.token,
         }),

@@ -392,6 +392,8 @@ impl TestServer {
             )
             .await;
         assert_eq!(resp.status, 201, "{}", resp.text);
+        // Strict JSON parsers refuse a repeated key: each field appears once.
+        assert_eq!(resp.text.matches("\"id\":").count(), 1, "{}", resp.text);
         resp.json()["token"].as_str().unwrap().to_owned()
     }
 
