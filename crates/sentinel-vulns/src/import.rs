@@ -14,6 +14,7 @@ use sentinel_advisories::kev::KevEntry;
 use sentinel_advisories::{Vulnerability, osv};
 use sentinel_core::Timestamp;
 use sentinel_core::audit::AuditContext;
+use sentinel_core::audit::hex;
 use sentinel_store::{
     AdvisoryRecord, FeedCounts, FeedImport, FeedKind, KevCatalogVersion, KevRecord, NewFeedImport,
     StoreError, Stores,
@@ -383,10 +384,6 @@ fn collect_files(dir: &Path, into: &mut Vec<PathBuf>) -> Result<(), FeedError> {
         }
     }
     Ok(())
-}
-
-fn hex(bytes: &[u8]) -> String {
-    sentinel_core::audit::hex(bytes)
 }
 
 /// Stores `feed` (see the module documentation for what changes nothing).

@@ -18,6 +18,7 @@ use sentinel_core::audit::checkpoint::SigningKey;
 
 pub use feeds::{FeedState, Feeds};
 pub use matcher::Matcher;
+pub use sentinel_advisories::Level;
 
 /// What the server holds for vulnerability detection.
 #[derive(Debug)]

@@ -171,8 +171,8 @@ async fn kev_body(store: &TenantStore, today: time::Date) -> Result<serde_json::
     for (advisory_id, hits) in &by_advisory {
         let Some(first) = hits.first() else { continue };
         let due = first.kev_due_date.clone().unwrap_or_default();
-        let days_overdue = parse_date(&due).map(|due| (today - due).whole_days());
-        let overdue = days_overdue.is_some_and(|d| d > 0);
+        let days_overdue = days_overdue(&due, today);
+        let overdue = days_overdue > 0;
         if overdue {
             overdue_count += 1;
         }
@@ -198,7 +198,7 @@ async fn kev_body(store: &TenantStore, today: time::Date) -> Result<serde_json::
             "kev_date_added": first.kev_date_added,
             "kev_due_date": due,
             "overdue": overdue,
-            "days_overdue": days_overdue.unwrap_or(0).max(0),
+            "days_overdue": days_overdue,
             "devices": devices,
         }));
     }
@@ -229,16 +229,14 @@ async fn summary_body(store: &TenantStore) -> Result<serde_json::Value, StoreErr
     let totals = store.finding_totals().await?;
     let advisories = store.findings_by_advisory(&all, SUMMARY_TOP).await?;
     let packages = store.findings_by_package(&all, SUMMARY_TOP).await?;
-    let by_severity: serde_json::Map<String, serde_json::Value> =
-        ["critical", "high", "medium", "low", "unknown"]
-            .iter()
-            .map(|s| {
-                (
-                    (*s).to_owned(),
-                    serde_json::json!(totals.by_severity.get(*s).copied().unwrap_or(0)),
-                )
-            })
-            .collect();
+    let by_severity: serde_json::Map<String, serde_json::Value> = sentinel_advisories::Level::ALL
+        .iter()
+        .map(|level| {
+            let name = level.as_str();
+            let count = totals.by_severity.get(name).copied().unwrap_or(0);
+            (name.to_owned(), serde_json::json!(count))
+        })
+        .collect();
     Ok(serde_json::json!({
         "totals": {
             "findings": totals.by_severity.values().sum::<i64>(),
@@ -252,9 +250,11 @@ async fn summary_body(store: &TenantStore) -> Result<serde_json::Value, StoreErr
     }))
 }
 
-fn parse_date(text: &str) -> Option<time::Date> {
+/// Days past a KEV due date (`YYYY-MM-DD`) on `today`: 0 when not yet due or
+/// when the date does not read.
+pub fn days_overdue(due: &str, today: time::Date) -> i64 {
     let format = time::macros::format_description!("[year]-[month]-[day]");
-    time::Date::parse(text, format).ok()
+    time::Date::parse(due, format).map_or(0, |due| (today - due).whole_days().max(0))
 }
 
 fn sign(key: &SigningKey, digest: &str) -> Signature {
@@ -513,9 +513,12 @@ mod html {
                     text(&totals["devices"]),
                     text(&totals["kev_findings"]),
                 );
-                let severities: Vec<Value> = ["critical", "high", "medium", "low", "unknown"]
+                let severities: Vec<Value> = sentinel_advisories::Level::ALL
                     .iter()
-                    .map(|s| serde_json::json!({"severity": s, "findings": totals["by_severity"][*s]}))
+                    .map(|level| {
+                        let name = level.as_str();
+                        serde_json::json!({"severity": name, "findings": totals["by_severity"][name]})
+                    })
                     .collect();
                 table(
                     &mut out,

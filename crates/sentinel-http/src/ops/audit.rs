@@ -48,11 +48,11 @@ pub struct AuditQuery {
     pub format: Option<String>,
 }
 
-fn present(value: &Option<String>) -> Option<&str> {
+pub(crate) fn present(value: &Option<String>) -> Option<&str> {
     value.as_deref().map(str::trim).filter(|v| !v.is_empty())
 }
 
-fn bad(text: impl Into<String>) -> AppError {
+pub(crate) fn bad(text: impl Into<String>) -> AppError {
     AppError::BadRequest(text.into())
 }
 
@@ -105,22 +105,23 @@ impl AuditQuery {
     }
 
     pub fn limit(&self) -> Result<i64, AppError> {
-        match present(&self.limit) {
-            None => Ok(DEFAULT_LIMIT),
-            Some(v) => v
-                .parse::<i64>()
-                .ok()
-                .filter(|n| (1..=MAX_LIMIT).contains(n))
-                .ok_or_else(|| bad(format!("limit must be a number from 1 to {MAX_LIMIT}"))),
-        }
+        page_limit(&self.limit, DEFAULT_LIMIT, MAX_LIMIT)
     }
 
     pub fn format(&self) -> Result<ExportFormat, AppError> {
-        match present(&self.format) {
-            None | Some("ndjson") => Ok(ExportFormat::Ndjson),
-            Some("csv") => Ok(ExportFormat::Csv),
-            Some(_) => Err(bad("format must be ndjson or csv")),
-        }
+        ExportFormat::parse(&self.format)
+    }
+}
+
+/// A `limit` query value: `default` when absent, else 1 to `max`.
+pub(crate) fn page_limit(value: &Option<String>, default: i64, max: i64) -> Result<i64, AppError> {
+    match present(value) {
+        None => Ok(default),
+        Some(v) => v
+            .parse::<i64>()
+            .ok()
+            .filter(|n| (1..=max).contains(n))
+            .ok_or_else(|| bad(format!("limit must be a number from 1 to {max}"))),
     }
 }
 
@@ -148,6 +149,15 @@ pub enum ExportFormat {
 }
 
 impl ExportFormat {
+    /// A `format` query value: `ndjson` (the default) or `csv`.
+    pub fn parse(value: &Option<String>) -> Result<ExportFormat, AppError> {
+        match present(value) {
+            None | Some("ndjson") => Ok(ExportFormat::Ndjson),
+            Some("csv") => Ok(ExportFormat::Csv),
+            Some(_) => Err(bad("format must be ndjson or csv")),
+        }
+    }
+
     pub fn content_type(self) -> &'static str {
         match self {
             ExportFormat::Ndjson => "application/x-ndjson",

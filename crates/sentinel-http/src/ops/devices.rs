@@ -126,7 +126,7 @@ pub async fn revoke_enrollment_token(
     Ok(())
 }
 
-async fn tenant(state: &AppState, ctx: &OrgContext) -> Result<TenantStore, AppError> {
+pub(crate) async fn tenant(state: &AppState, ctx: &OrgContext) -> Result<TenantStore, AppError> {
     Ok(state.stores.tenants().open(&ctx.access).await?)
 }
 

@@ -7,17 +7,17 @@ use axum::body::{Body, Bytes};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sentinel_core::audit::{AuditAction, AuditContext, Entity, EntityType, LogId};
-use sentinel_store::{
-    AdvisoryGroup, Finding, FindingCursor, FindingFilter, PackageGroup, TenantStore,
-};
-use sentinel_vulns::report::{self, ReportFormat, ReportKind, ReportOrg};
+use sentinel_store::{AdvisoryGroup, Finding, FindingCursor, FindingFilter, PackageGroup};
+use sentinel_vulns::Level;
+use sentinel_vulns::report::{self, ReportFormat, ReportKind, ReportOrg, days_overdue};
 use serde::{Deserialize, Serialize};
 use utoipa::IntoParams;
 use uuid::Uuid;
 
 use crate::access::OrgContext;
 use crate::error::AppError;
-use crate::ops::audit::{ExportFormat, csv_field};
+use crate::ops::audit::{ExportFormat, bad, csv_field, page_limit, present};
+use crate::ops::devices::tenant;
 use crate::state::AppState;
 
 /// Findings per page unless `limit` says otherwise, and the most it may say.
@@ -26,7 +26,6 @@ pub const MAX_LIMIT: i64 = 1000;
 /// Findings read per step of an export.
 const EXPORT_BATCH: i64 = 1000;
 const MAX_TEXT: usize = 200;
-const SEVERITIES: [&str; 5] = ["critical", "high", "medium", "low", "unknown"];
 pub const CSV_COLUMNS: [&str; 14] = [
     "device_id",
     "hostname",
@@ -66,14 +65,6 @@ pub struct FindingsQuery {
     pub format: Option<String>,
 }
 
-fn present(value: &Option<String>) -> Option<&str> {
-    value.as_deref().map(str::trim).filter(|v| !v.is_empty())
-}
-
-fn bad(text: impl Into<String>) -> AppError {
-    AppError::BadRequest(text.into())
-}
-
 impl FindingsQuery {
     /// The store filter, after checking every value.
     pub fn filter(&self) -> Result<FindingFilter, AppError> {
@@ -91,9 +82,8 @@ impl FindingsQuery {
         };
         let severity = present(&self.severity)
             .map(|s| {
-                SEVERITIES
-                    .contains(&s)
-                    .then(|| s.to_owned())
+                Level::parse(s)
+                    .map(|level| level.as_str().to_owned())
                     .ok_or_else(|| bad("severity must be critical, high, medium, low or unknown"))
             })
             .transpose()?;
@@ -124,31 +114,16 @@ impl FindingsQuery {
     }
 
     pub fn limit(&self) -> Result<i64, AppError> {
-        match present(&self.limit) {
-            None => Ok(DEFAULT_LIMIT),
-            Some(v) => v
-                .parse::<i64>()
-                .ok()
-                .filter(|n| (1..=MAX_LIMIT).contains(n))
-                .ok_or_else(|| bad(format!("limit must be a number from 1 to {MAX_LIMIT}"))),
-        }
+        page_limit(&self.limit, DEFAULT_LIMIT, MAX_LIMIT)
     }
 
     pub fn format(&self) -> Result<ExportFormat, AppError> {
-        match present(&self.format) {
-            None | Some("ndjson") => Ok(ExportFormat::Ndjson),
-            Some("csv") => Ok(ExportFormat::Csv),
-            Some(_) => Err(bad("format must be ndjson or csv")),
-        }
+        ExportFormat::parse(&self.format)
     }
 }
 
 fn encode_cursor(cursor: &FindingCursor) -> String {
     URL_SAFE_NO_PAD.encode(serde_json::to_vec(cursor).unwrap_or_default())
-}
-
-async fn tenant(state: &AppState, ctx: &OrgContext) -> Result<TenantStore, AppError> {
-    Ok(state.stores.tenants().open(&ctx.access).await?)
 }
 
 /// One page of findings, most severe first, and the cursor of the next.
@@ -246,19 +221,14 @@ pub async fn kev(state: &AppState, ctx: &OrgContext) -> Result<Vec<KevItem>, App
         .await?
         .findings_by_advisory(&filter, 10_000)
         .await?;
-    let format = time::macros::format_description!("[year]-[month]-[day]");
     let mut items: Vec<KevItem> = groups
         .into_iter()
         .map(|advisory| {
-            let days = advisory
-                .kev_due_date
-                .as_deref()
-                .and_then(|due| time::Date::parse(due, format).ok())
-                .map_or(0, |due| (today - due).whole_days());
+            let days = days_overdue(advisory.kev_due_date.as_deref().unwrap_or_default(), today);
             KevItem {
                 advisory,
                 overdue: days > 0,
-                days_overdue: days.max(0),
+                days_overdue: days,
             }
         })
         .collect();

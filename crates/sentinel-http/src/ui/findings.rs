@@ -99,9 +99,14 @@ pub async fn page(
         org_id: org.id,
         org_name: org.name.to_string(),
         view,
-        severities: ["critical", "high", "medium", "low", "unknown"]
+        severities: sentinel_vulns::Level::ALL
             .into_iter()
-            .map(|s| (s, query.severity.as_deref() == Some(s)))
+            .map(|level| {
+                (
+                    level.as_str(),
+                    query.severity.as_deref() == Some(level.as_str()),
+                )
+            })
             .collect(),
         export_query: serde_urlencoded::to_string(FindingsQuery {
             after: None,
