@@ -9,6 +9,7 @@
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -20,13 +21,25 @@ use crate::StoreError;
 /// A pool on one of the two engines.
 #[derive(Clone, Debug)]
 pub(crate) enum Db {
-    Sqlite(SqlitePool),
+    Sqlite(SqlitePool, WriteLock),
     Postgres(PgPool),
 }
 
-/// An open transaction on one of the two engines.
+/// Hands one SQLite database's write transactions the write lock in the order
+/// they asked, inside this process. Without it, pooled connections race for
+/// the lock with `BEGIN IMMEDIATE` and the losers sleep in SQLite's busy
+/// handler (steps of up to 100 ms) while the lock sits free. Other processes
+/// (the CLI) still meet the busy timeout.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct WriteLock(Arc<tokio::sync::Mutex<()>>);
+
+/// An open transaction on one of the two engines; a SQLite writer holds its
+/// database's [`WriteLock`] until the transaction ends.
 pub(crate) enum Tx {
-    Sqlite(Transaction<'static, Sqlite>),
+    Sqlite(
+        Transaction<'static, Sqlite>,
+        Option<tokio::sync::OwnedMutexGuard<()>>,
+    ),
     Postgres(Transaction<'static, Postgres>),
 }
 
@@ -34,7 +47,7 @@ pub(crate) enum Tx {
 macro_rules! with_db {
     ($db:expr, $p:ident => $body:expr) => {
         match $db {
-            $crate::backend::Db::Sqlite($p) => $body,
+            $crate::backend::Db::Sqlite($p, _) => $body,
             $crate::backend::Db::Postgres($p) => $body,
         }
     };
@@ -45,7 +58,7 @@ macro_rules! with_db {
 macro_rules! with_tx {
     ($tx:expr, $c:ident => $body:expr) => {
         match $tx {
-            $crate::backend::Tx::Sqlite(t) => {
+            $crate::backend::Tx::Sqlite(t, _) => {
                 let $c = &mut **t;
                 $body
             }
@@ -107,7 +120,7 @@ impl Db {
             .connect_with(options)
             .await?;
         restrict_to_owner(path)?;
-        Ok(Db::Sqlite(pool))
+        Ok(Db::Sqlite(pool, WriteLock::default()))
     }
 
     /// Connects to PostgreSQL. Every connection starts with the control schema as
@@ -139,7 +152,10 @@ impl Db {
     /// deadlocks into `SQLITE_BUSY`; writers queue on the busy timeout instead.
     pub(crate) async fn begin(&self) -> Result<Tx, StoreError> {
         Ok(match self {
-            Db::Sqlite(pool) => Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
+            Db::Sqlite(pool, WriteLock(lock)) => {
+                let turn = Arc::clone(lock).lock_owned().await;
+                Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?, Some(turn))
+            }
             Db::Postgres(pool) => Tx::Postgres(pool.begin().await?),
         })
     }
@@ -148,7 +164,7 @@ impl Db {
     /// (SQLite `BEGIN DEFERRED` that never writes; PostgreSQL `READ ONLY`).
     pub(crate) async fn begin_read(&self) -> Result<Tx, StoreError> {
         Ok(match self {
-            Db::Sqlite(pool) => Tx::Sqlite(pool.begin_with("BEGIN DEFERRED").await?),
+            Db::Sqlite(pool, _) => Tx::Sqlite(pool.begin_with("BEGIN DEFERRED").await?, None),
             Db::Postgres(pool) => Tx::Postgres(pool.begin_with("BEGIN READ ONLY").await?),
         })
     }
@@ -194,7 +210,7 @@ impl Tx {
 
     pub(crate) async fn commit(self) -> Result<(), StoreError> {
         match self {
-            Tx::Sqlite(t) => t.commit().await?,
+            Tx::Sqlite(t, _turn) => t.commit().await?,
             Tx::Postgres(t) => t.commit().await?,
         }
         Ok(())

@@ -25,6 +25,7 @@ mod backend;
 mod conformance;
 mod control;
 mod devices;
+mod group_commit;
 mod migrate;
 mod sealed;
 mod tenant;
@@ -95,6 +96,9 @@ pub enum StoreError {
     /// An audit entry could not be written.
     #[error("audit log: {0}")]
     Audit(String),
+    /// A batch of telemetry reports could not be committed.
+    #[error("telemetry: {0}")]
+    Telemetry(String),
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -118,6 +122,7 @@ pub struct Stores {
     tenants: TenantStores,
     checkpoints: Arc<CheckpointQueue>,
     audit_writer: audit::writer::AuditWriter,
+    telemetry_writer: Arc<devices::TelemetryWriter>,
 }
 
 /// A log is signed as soon as it has this many unsigned entries (and otherwise
@@ -156,7 +161,7 @@ impl Stores {
                 }
                 let tenants = match &db {
                     Db::Postgres(pool) => TenantStores::postgres(pool.clone(), checkpoints.clone()),
-                    Db::Sqlite(_) => return Err(StoreError::Config("engine mismatch".into())),
+                    Db::Sqlite(..) => return Err(StoreError::Config("engine mismatch".into())),
                 };
                 (db, tenants)
             }
@@ -179,6 +184,7 @@ impl Stores {
             tenants,
             checkpoints,
             audit_writer: audit::writer::AuditWriter::default(),
+            telemetry_writer: Arc::default(),
         })
     }
 
@@ -303,6 +309,7 @@ impl Stores {
             .await?;
         self.checkpoints.forget(LogId::Org(id));
         self.audit_writer.forget(LogId::Org(id));
+        self.telemetry_writer.forget(id);
         if let Err(e) = self.tenants.destroy(id).await {
             tracing::error!(org_id = %id, error = %e, "the organization is deleted but its tenant store could not be removed");
         }

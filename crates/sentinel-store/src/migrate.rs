@@ -105,7 +105,7 @@ const CREATE_LEDGER: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (
 impl Migration {
     fn sql(&self, tx: &Tx) -> &'static str {
         match tx {
-            Tx::Sqlite(_) => self.sqlite,
+            Tx::Sqlite(..) => self.sqlite,
             Tx::Postgres(_) => self.postgres,
         }
     }

@@ -160,7 +160,7 @@ conformance!(
         assert_eq!(verify(&platform).await, Ok(1));
         assert!(platform.missing_protections().await.unwrap().is_empty());
         let drop = match db {
-            crate::backend::Db::Sqlite(_) => "DROP TRIGGER audit_entries_no_update",
+            crate::backend::Db::Sqlite(..) => "DROP TRIGGER audit_entries_no_update",
             crate::backend::Db::Postgres(_) => {
                 "DROP TRIGGER audit_entries_no_update ON audit_entries"
             }

@@ -1117,4 +1117,5 @@ async fn sqlite_files_are_private_to_the_server_user() {
 }
 
 mod audit;
+mod telemetry;
 mod two_factor;

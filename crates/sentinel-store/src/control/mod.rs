@@ -84,7 +84,7 @@ impl ControlStore {
     /// Which engine this store runs on: `sqlite` or `postgres`.
     pub fn engine(&self) -> &'static str {
         match self.db {
-            Db::Sqlite(_) => "sqlite",
+            Db::Sqlite(..) => "sqlite",
             Db::Postgres(_) => "postgres",
         }
     }

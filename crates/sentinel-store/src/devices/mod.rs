@@ -11,6 +11,7 @@ mod commands;
 mod enroll;
 mod findings;
 mod reports;
+mod telemetry;
 
 use sentinel_core::Timestamp;
 use sentinel_core::audit::{AuditAction, AuditContext, Entity, EntityType};
@@ -29,6 +30,7 @@ pub use findings::{
     FindingTotals, FindingsWriter, MatchedDevice, NewFinding, PackageGroup,
 };
 pub use reports::{DeviceStore, TelemetryRecord};
+pub(crate) use telemetry::TelemetryWriter;
 
 /// A device as members see it.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]

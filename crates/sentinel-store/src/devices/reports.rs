@@ -2,14 +2,16 @@
 //! it refreshes its facts and last-seen time, appends telemetry to its chain,
 //! replaces its inventory, and (see `commands`) fetches and reports commands.
 
+use std::sync::Arc;
+
 use sentinel_core::Timestamp;
 use sentinel_core::audit::hex;
-use sentinel_core::custody::link_hash;
 use sentinel_protocol::facts::HostFacts;
 use sentinel_protocol::inventory::Package;
 use sentinel_protocol::telemetry::TimedSample;
 use uuid::Uuid;
 
+use super::telemetry::{Report, TelemetryWriter};
 use super::{Device, OrgKeys, device_row};
 use crate::backend::{Tx, with_tx};
 use crate::tenant::TenantStore;
@@ -20,6 +22,7 @@ use crate::{DeviceAccess, StoreError, Stores};
 pub struct DeviceStore {
     store: TenantStore,
     access: DeviceAccess,
+    telemetry: Arc<TelemetryWriter>,
 }
 
 /// One link of a device's telemetry chain.
@@ -79,6 +82,7 @@ impl Stores {
         Ok(DeviceStore {
             store: self.tenants().open_existing(access.org_id()).await?,
             access: access.clone(),
+            telemetry: Arc::clone(&self.telemetry_writer),
         })
     }
 }
@@ -139,87 +143,22 @@ impl DeviceStore {
     }
 
     /// Appends `samples` to the device's telemetry chain (and replaces its facts
-    /// when given), in one transaction. Returns how many were stored.
+    /// when given), in one transaction, shared with other devices' reports
+    /// arriving at the same time. Returns how many were stored, once they are
+    /// durable.
     pub async fn record_telemetry(
         &self,
         samples: &[TimedSample],
         facts: Option<&HostFacts>,
         now: Timestamp,
     ) -> Result<u32, StoreError> {
-        let mut tx = self.store.begin().await?;
-        let head: Option<(i64, Vec<u8>)> = with_tx!(&mut tx, c =>
-            sqlx::query_as("SELECT telemetry_seq, telemetry_head FROM devices WHERE id = $1 AND revoked_at IS NULL")
-                .bind(self.device_id())
-                .fetch_optional(c)
-                .await
-        )?;
-        let (mut seq, mut prev) = head.ok_or(StoreError::NotFound)?;
-        // The links are chained here, then inserted many rows per statement.
-        let mut links = Vec::with_capacity(samples.len());
-        for sample in samples {
-            let text = serde_json::to_string(&sample.sample)
-                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            let sampled_at = Timestamp::from_unix_seconds(sample.at);
-            seq += 1;
-            let hash = link_hash(&prev, seq, sampled_at, now, &text).to_vec();
-            links.push((
-                seq,
-                sampled_at,
-                text,
-                std::mem::replace(&mut prev, hash.clone()),
-                hash,
-            ));
-        }
-        for chunk in links.chunks(100) {
-            with_tx!(&mut tx, c => {
-                let mut insert = sqlx::QueryBuilder::new(
-                    "INSERT INTO telemetry (device_id, seq, sampled_at, received_at, sample, prev_hash, hash) ",
-                );
-                insert.push_values(chunk, |mut row, (seq, sampled_at, text, prev, hash)| {
-                    row.push_bind(self.device_id())
-                        .push_bind(*seq)
-                        .push_bind(*sampled_at)
-                        .push_bind(now)
-                        .push_bind(text.as_str())
-                        .push_bind(prev.as_slice())
-                        .push_bind(hash.as_slice());
-                });
-                insert.build().execute(c).await.map(|r| r.rows_affected())
-            })?;
-        }
-        with_tx!(&mut tx, c =>
-            sqlx::query("UPDATE devices SET telemetry_seq = $1, telemetry_head = $2, last_seen_at = $3 WHERE id = $4")
-                .bind(seq)
-                .bind(prev.as_slice())
-                .bind(now)
-                .bind(self.device_id())
-                .execute(c)
-                .await
-                .map(|r| r.rows_affected())
-        )?;
-        if let Some(facts) = facts {
-            let json =
-                serde_json::to_string(facts).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            with_tx!(&mut tx, c =>
-                sqlx::query(
-                    "UPDATE devices SET hostname = $1, os_id = $2, os_pretty_name = $3, kernel = $4,
-                         architecture = $5, machine_id = $6, facts = $7 WHERE id = $8",
-                )
-                .bind(&facts.hostname)
-                .bind(&facts.os_id)
-                .bind(&facts.os_pretty_name)
-                .bind(&facts.kernel)
-                .bind(&facts.architecture)
-                .bind(facts.machine_id.as_deref())
-                .bind(&json)
-                .bind(self.device_id())
-                .execute(c)
-                .await
-                .map(|r| r.rows_affected())
-            )?;
-        }
-        tx.commit().await?;
-        Ok(samples.len() as u32)
+        let report = Report {
+            device: self.device_id(),
+            samples: samples.to_vec(),
+            facts: facts.cloned(),
+            received_at: now,
+        };
+        self.telemetry.append(&self.store, report).await
     }
 
     /// The digest of the inventory the server holds for this device.
