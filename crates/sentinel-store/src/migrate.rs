@@ -93,6 +93,11 @@ pub(crate) const TENANT: &[Migration] = &[
     portable!(3, "audit indexes", "../migrations/audit/indexes.sql"),
     portable!(4, "devices", "../migrations/tenant/0004_devices.sql"),
     portable!(5, "findings", "../migrations/tenant/0005_findings.sql"),
+    portable!(
+        6,
+        "package versions",
+        "../migrations/tenant/0006_package_versions.sql"
+    ),
 ];
 
 const CREATE_LEDGER: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -10,6 +10,7 @@
 pub mod feeds;
 pub mod import;
 pub mod matcher;
+pub mod numbering;
 pub mod report;
 
 use std::sync::Arc;

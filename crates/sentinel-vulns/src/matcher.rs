@@ -25,9 +25,11 @@ use sentinel_protocol::inventory::{Package, PackageManager};
 use sentinel_store::{
     DeviceToMatch, FindingChanges, MatchedDevice, NewFinding, StoreError, Stores,
 };
+use sha2::{Digest, Sha256};
 use tokio::sync::{Notify, watch};
 
 use crate::feeds::{FeedState, Feeds};
+use crate::numbering::Numbering;
 
 /// Devices matched and written per transaction.
 const BATCH: usize = 256;
@@ -46,153 +48,193 @@ struct Verdict {
     kev: Option<(String, String)>,
 }
 
-/// Verdicts already worked out in one run: by release, then by package and
-/// version (`name\tversion`, looked up without allocating).
+/// A package version as the advisories of a release name it (the source
+/// package and version on Debian), and what they say of it.
+#[derive(Debug)]
+struct Source {
+    name: String,
+    version: String,
+    verdicts: Vec<Verdict>,
+    /// SHA-256 of all of the above: the part of a device's findings digest
+    /// that every device with this version shares.
+    digest: [u8; 32],
+}
+
+/// A package-version number not looked at yet in a release.
+const UNSEEN: u32 = u32::MAX;
+/// A package version the release's advisories say nothing of.
+const NOTHING: u32 = u32::MAX - 1;
+
+/// What one run has worked out in one release.
+#[derive(Debug, Default)]
+struct ReleaseMemo {
+    /// By package-version number: the index of its source in `sources`,
+    /// [`UNSEEN`] or [`NOTHING`].
+    by_number: Vec<u32>,
+    /// By source name and version, the same.
+    by_name: HashMap<(String, String), u32>,
+    /// The sources that advisories affect.
+    sources: Vec<Source>,
+}
+
+/// What one catch-up run has worked out, by release: each source version is
+/// judged once however many devices have it (each thread has its own).
 #[derive(Debug, Default)]
 pub struct Memo {
-    releases: HashMap<String, HashMap<String, Arc<Vec<Verdict>>>>,
-    probe: String,
+    releases: HashMap<String, ReleaseMemo>,
 }
 
-/// What matching needs of one installed package.
-#[derive(Debug, Clone, Copy)]
-pub struct PackageRef<'a> {
-    pub manager: PackageManager,
-    pub name: &'a str,
-    pub version: &'a str,
-    pub source_name: Option<&'a str>,
-    pub source_version: Option<&'a str>,
-}
-
-impl<'a> From<&'a Package> for PackageRef<'a> {
-    fn from(package: &'a Package) -> Self {
-        PackageRef {
-            manager: package.manager,
-            name: &package.name,
-            version: &package.version,
-            source_name: package.source_name.as_deref(),
-            source_version: package.source_version.as_deref(),
+impl ReleaseMemo {
+    /// The index of the source of the package version numbered `number`, or
+    /// [`NOTHING`].
+    fn source_of(
+        &mut self,
+        number: u32,
+        package: &Package,
+        feeds: &Feeds,
+        key: &EcosystemKey,
+        release: Release<'_>,
+    ) -> u32 {
+        let slot = number as usize;
+        if self.by_number.len() <= slot {
+            self.by_number.resize(slot + 1, UNSEEN);
         }
+        if self.by_number[slot] == UNSEEN {
+            self.by_number[slot] = match advisory_name(key.version_scheme(), package) {
+                None => NOTHING,
+                Some((name, version)) => {
+                    let named = (name.to_owned(), version.to_owned());
+                    match self.by_name.get(&named) {
+                        Some(index) => *index,
+                        None => {
+                            let verdicts = judge(feeds, key, release, name, version);
+                            let index = if verdicts.is_empty() {
+                                NOTHING
+                            } else {
+                                self.sources.push(Source {
+                                    digest: source_digest(name, version, &verdicts),
+                                    name: named.0.clone(),
+                                    version: named.1.clone(),
+                                    verdicts,
+                                });
+                                u32::try_from(self.sources.len() - 1).unwrap_or(NOTHING)
+                            };
+                            self.by_name.insert(named, index);
+                            index
+                        }
+                    }
+                }
+            };
+        }
+        self.by_number[slot]
     }
 }
 
-/// The compact copy of an inventory the matcher keeps with a device: one line
-/// per package, its fields separated by tabs (which package fields never hold).
-pub fn compact(packages: &[Package]) -> String {
-    let mut out = String::with_capacity(packages.len() * 48);
-    for p in packages {
-        for field in [
-            p.manager.as_str(),
-            &p.name,
-            &p.version,
-            p.source_name.as_deref().unwrap_or_default(),
-            p.source_version.as_deref().unwrap_or_default(),
-        ] {
-            out.push_str(field);
-            out.push('\t');
-        }
-        out.push('\n');
-    }
-    out
-}
-
-/// The packages of a compact copy (lines that do not read are skipped).
-pub fn packages_of(compact: &str) -> impl Iterator<Item = PackageRef<'_>> {
-    compact.lines().filter_map(|line| {
-        let mut fields = line.split('\t');
-        let manager = PackageManager::parse(fields.next()?)?;
-        let name = fields.next()?;
-        let version = fields.next()?;
-        let source_name = Some(fields.next()?).filter(|s| !s.is_empty());
-        let source_version = Some(fields.next()?).filter(|s| !s.is_empty());
-        Some(PackageRef {
-            manager,
-            name,
-            version,
-            source_name,
-            source_version,
-        })
-    })
-}
-
-/// The digest of a device's findings (in the order matched), to tell whether a
-/// re-match changed anything.
-pub fn findings_digest(findings: &[NewFinding]) -> String {
-    use sha2::{Digest, Sha256};
+/// The digest of what the advisories say of one source version.
+fn source_digest(name: &str, version: &str, verdicts: &[Verdict]) -> [u8; 32] {
     let mut hasher = Sha256::new();
-    for f in findings {
+    for field in [name, version] {
+        hasher.update(field.as_bytes());
+        hasher.update([0x1f]);
+    }
+    for v in verdicts {
+        let (added, due) = v.kev.clone().unzip();
         for field in [
-            f.advisory_id.as_str(),
-            &f.package,
-            &f.binaries.join(" "),
-            &f.installed_version,
-            f.fixed_version.as_deref().unwrap_or("\u{0}"),
-            &f.release,
-            &f.severity,
-            &f.aliases.join(" "),
-            &f.summary,
-            f.kev_date_added.as_deref().unwrap_or("\u{0}"),
-            f.kev_due_date.as_deref().unwrap_or("\u{0}"),
+            v.advisory_id.as_str(),
+            v.fixed_version.as_deref().unwrap_or("\u{0}"),
+            v.severity.as_str(),
+            &v.aliases.join(" "),
+            &v.summary,
+            added.as_deref().unwrap_or("\u{0}"),
+            due.as_deref().unwrap_or("\u{0}"),
         ] {
             hasher.update(field.as_bytes());
             hasher.update([0x1f]);
         }
         hasher.update([0x1e]);
     }
-    sentinel_core::audit::hex(&hasher.finalize())
+    hasher.finalize().into()
 }
 
-/// The findings of a device of release `os_id`/`os_version_id` with
-/// `packages` installed. An unknown release, or one the feeds say nothing
-/// about, has none.
-pub fn match_device<'p>(
+/// A device's findings as matched: their digest, and the findings themselves
+/// unless the digest is the one already stored (a re-match that changed
+/// nothing, the common case after a feed import, builds nothing).
+#[derive(Debug)]
+pub struct DeviceMatch {
+    pub digest: String,
+    pub findings: Option<Vec<NewFinding>>,
+}
+
+/// The findings of a device of release `os_id`/`os_version_id` with the
+/// package versions numbered `numbers` installed, given the digest of those
+/// stored (`stored`). An unknown release, or one the feeds say nothing about,
+/// has none.
+pub fn match_device(
     feeds: &Feeds,
-    os_id: &str,
-    os_version_id: Option<&str>,
-    packages: impl IntoIterator<Item = PackageRef<'p>>,
+    numbering: &Numbering,
+    (os_id, os_version_id): (&str, Option<&str>),
+    numbers: &[u32],
     memo: &mut Memo,
-) -> Vec<NewFinding> {
-    let Ok(key) = EcosystemKey::from_os_release(os_id, os_version_id) else {
-        return Vec::new();
-    };
-    let Some(release) = feeds.index.release(&key) else {
-        return Vec::new();
-    };
-    let release_name = key.to_string();
-    let mut by_name: HashMap<(&str, &str), Vec<&str>> = HashMap::new();
-    for package in packages {
-        if let Some(named) = advisory_name(key.version_scheme(), package) {
-            by_name.entry(named).or_default().push(package.name);
+    stored: Option<&str>,
+) -> DeviceMatch {
+    let release_name;
+    let mut hits: Vec<(u32, &str)> = Vec::new();
+    let mut known = None;
+    if let Ok(key) = EcosystemKey::from_os_release(os_id, os_version_id)
+        && let Some(release) = feeds.index.release(&key)
+    {
+        release_name = key.to_string();
+        let memo = memo.releases.entry(release_name.clone()).or_default();
+        for &number in numbers {
+            let Some(package) = numbering.get(number) else {
+                continue;
+            };
+            let source = memo.source_of(number, package, feeds, &key, release);
+            if source != NOTHING {
+                hits.push((source, package.name.as_str()));
+            }
         }
+        known = Some(&*memo);
+    } else {
+        release_name = String::new();
+    }
+    let sources: &[Source] = known.map(|m| m.sources.as_slice()).unwrap_or_default();
+    // In the advisories' names' order, so that the digest does not depend on
+    // the order numbers were given in; binaries by name within a source.
+    hits.sort_unstable_by(|(a, a_bin), (b, b_bin)| {
+        let (a, b) = (&sources[*a as usize], &sources[*b as usize]);
+        (&a.name, &a.version, a_bin).cmp(&(&b.name, &b.version, b_bin))
+    });
+    hits.dedup();
+    let groups = || hits.chunk_by(|a, b| a.0 == b.0);
+    let mut hasher = Sha256::new();
+    hasher.update(release_name.as_bytes());
+    hasher.update([0x1e]);
+    for group in groups() {
+        hasher.update(sources[group[0].0 as usize].digest);
+        for (_, binary) in group {
+            hasher.update(binary.as_bytes());
+            hasher.update([0x1f]);
+        }
+        hasher.update([0x1e]);
+    }
+    let digest = sentinel_core::audit::hex(&hasher.finalize());
+    if stored == Some(digest.as_str()) {
+        return DeviceMatch {
+            digest,
+            findings: None,
+        };
     }
     let mut findings = Vec::new();
-    let Memo { releases, probe } = memo;
-    let known = releases.entry(release_name.clone()).or_default();
-    for ((name, version), mut binaries) in by_name {
-        probe.clear();
-        probe.push_str(name);
-        probe.push('\t');
-        probe.push_str(version);
-        let verdicts = match known.get(probe.as_str()) {
-            Some(verdicts) => Arc::clone(verdicts),
-            None => {
-                let verdicts = Arc::new(judge(feeds, &key, release, name, version));
-                known.insert(probe.clone(), Arc::clone(&verdicts));
-                verdicts
-            }
-        };
-        if verdicts.is_empty() {
-            continue;
-        }
-        binaries.sort_unstable();
-        binaries.dedup();
-        let binaries: Vec<String> = binaries.into_iter().map(str::to_owned).collect();
-        for verdict in verdicts.iter() {
+    for group in groups() {
+        let source = &sources[group[0].0 as usize];
+        let binaries: Vec<String> = group.iter().map(|(_, b)| (*b).to_owned()).collect();
+        for verdict in &source.verdicts {
             findings.push(NewFinding {
                 advisory_id: verdict.advisory_id.clone(),
-                package: name.to_owned(),
+                package: source.name.clone(),
                 binaries: binaries.clone(),
-                installed_version: version.to_owned(),
+                installed_version: source.version.clone(),
                 fixed_version: verdict.fixed_version.clone(),
                 release: release_name.clone(),
                 severity: verdict.severity.as_str().to_owned(),
@@ -205,25 +247,29 @@ pub fn match_device<'p>(
         }
     }
     findings.sort_by(|a, b| (&a.advisory_id, &a.package).cmp(&(&b.advisory_id, &b.package)));
-    findings
+    DeviceMatch {
+        digest,
+        findings: Some(findings),
+    }
 }
 
 /// The name and version advisories of a release with version `scheme` use
 /// for `package`; `None` for a package of another packaging system.
-fn advisory_name(scheme: Ecosystem, package: PackageRef<'_>) -> Option<(&str, &str)> {
-    let source = package.source_name.filter(|s| !s.is_empty());
+fn advisory_name(scheme: Ecosystem, package: &Package) -> Option<(&str, &str)> {
+    let source = package.source_name.as_deref().filter(|s| !s.is_empty());
     match (scheme, package.manager) {
         (Ecosystem::Debian, PackageManager::Dpkg) => Some((
-            source.unwrap_or(package.name),
+            source.unwrap_or(&package.name),
             package
                 .source_version
+                .as_deref()
                 .filter(|v| !v.is_empty())
-                .unwrap_or(package.version),
+                .unwrap_or(&package.version),
         )),
         (Ecosystem::Alpine, PackageManager::Apk) => {
-            Some((source.unwrap_or(package.name), package.version))
+            Some((source.unwrap_or(&package.name), &package.version))
         }
-        (Ecosystem::Rpm, PackageManager::Rpm) => Some((package.name, package.version)),
+        (Ecosystem::Rpm, PackageManager::Rpm) => Some((&package.name, &package.version)),
         _ => None,
     }
 }
@@ -283,6 +329,10 @@ pub async fn catch_up(
     let generation = feeds.generation();
     let stale = writer.stale_devices(generation).await?;
     let mut done = CatchUp::default();
+    if stale.is_empty() {
+        return Ok(done);
+    }
+    let mut numbering = Numbering::new(writer.package_versions().await?);
     // One memo per core; each half of a batch is matched on its own thread.
     let mut memos = [Memo::default(), Memo::default()];
     for chunk in stale.chunks(BATCH) {
@@ -290,43 +340,49 @@ pub async fn catch_up(
         let mut cached = writer.cached_packages(&ids).await?;
         let mut batch = Vec::with_capacity(chunk.len());
         for device in chunk {
-            // The compact copy when it is of the current inventory, else the
-            // inventory itself (and a new copy to keep).
+            // The copy kept at the last match when it is of the current
+            // inventory, else the inventory itself (and a new copy to keep).
             let read = match cached.remove(&device.id) {
-                Some((digest, packages)) => (Some(digest), packages, false),
-                None => {
+                Some((digest, numbers)) if numbering.knows(&numbers) => {
+                    (Some(digest), numbers, false)
+                }
+                _ => {
                     let (digest, packages) = writer.packages_of(device.id).await?;
-                    (digest, compact(&packages), true)
+                    let numbers = packages.iter().map(|p| numbering.number(p)).collect();
+                    (digest, numbers, true)
                 }
             };
             batch.push((device.clone(), read));
         }
+        let versions = numbering.take_fresh();
         // Matching is CPU work: off the executor, on both cores.
         let state = Arc::clone(feeds);
         let worked = tokio::task::spawn_blocking(move || {
             let feeds = state.read();
             if feeds.generation != generation {
-                return (None, memos);
+                return (None, memos, numbering);
             }
             let (left, right) = batch.split_at(batch.len().div_ceil(2));
             let [mut first, mut second] = memos;
             let (mut matched, rest) = std::thread::scope(|scope| {
-                let other = scope.spawn(|| match_batch(&feeds, generation, right, &mut second));
-                let mine = match_batch(&feeds, generation, left, &mut first);
+                let other =
+                    scope.spawn(|| match_batch(&feeds, &numbering, generation, right, &mut second));
+                let mine = match_batch(&feeds, &numbering, generation, left, &mut first);
                 (mine, other.join())
             });
             match rest {
                 Ok(rest) => matched.extend(rest),
-                Err(_) => return (None, [first, second]),
+                Err(_) => return (None, [first, second], numbering),
             }
-            (Some(matched), [first, second])
+            (Some(matched), [first, second], numbering)
         })
         .await
         .map_err(|e| StoreError::Corrupt(format!("matching: {e}")))?;
-        memos = worked.1;
+        let matched;
+        (matched, memos, numbering) = worked;
         // None: the feeds moved on mid-run (the next run starts over).
-        let Some(matched) = worked.0 else { break };
-        let changes = writer.write(&matched, clock.now()).await?;
+        let Some(matched) = matched else { break };
+        let changes = writer.write(&matched, &versions, clock.now()).await?;
         done.devices += matched.len() as u64;
         done.changes.added += changes.added;
         done.changes.removed += changes.removed;
@@ -336,33 +392,37 @@ pub async fn catch_up(
     Ok(done)
 }
 
-type ReadDevice = (DeviceToMatch, (Option<String>, String, bool));
+/// A device to match: its inventory digest, its package-version numbers,
+/// and whether they were read afresh (and are to be kept).
+type ReadDevice = (DeviceToMatch, (Option<String>, Vec<u32>, bool));
 
 /// Matches devices read from the store.
 fn match_batch(
     feeds: &Feeds,
+    numbering: &Numbering,
     generation: i64,
     batch: &[ReadDevice],
     memo: &mut Memo,
 ) -> Vec<MatchedDevice> {
     batch
         .iter()
-        .map(|(device, (digest, packages, fresh))| {
-            let findings = match_device(
+        .map(|(device, (digest, numbers, fresh))| {
+            let matched = match_device(
                 feeds,
-                &device.os_id,
-                device.os_version_id.as_deref(),
-                packages_of(packages),
+                numbering,
+                (&device.os_id, device.os_version_id.as_deref()),
+                numbers,
                 memo,
+                device.findings_digest.as_deref(),
             );
             MatchedDevice {
                 id: device.id,
                 generation,
                 inventory_digest: digest.clone(),
-                findings_digest: findings_digest(&findings),
+                findings_digest: matched.digest,
                 previous_digest: device.findings_digest.clone(),
-                packages: fresh.then(|| packages.clone()),
-                findings,
+                packages: fresh.then(|| numbers.clone()),
+                findings: matched.findings.unwrap_or_default(),
             }
         })
         .collect()
@@ -464,52 +524,134 @@ impl Matcher {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sentinel_advisories::osv;
+
+    fn feeds() -> Feeds {
+        let mut feeds = Feeds::default();
+        for (id, package, fixed) in [
+            ("DEBIAN-CVE-2024-1", "util-linux", "2.38.1-6"),
+            ("DEBIAN-CVE-2024-2", "openssh", "1:9.2p1-2+deb12u3"),
+        ] {
+            let json = format!(
+                r#"{{"id": "{id}", "modified": "2024-06-01T00:00:00Z", "summary": "a flaw",
+                  "upstream": ["{cve}"],
+                  "affected": [{{"package": {{"ecosystem": "Debian:12", "name": "{package}"}},
+                    "ranges": [{{"type": "ECOSYSTEM", "events": [{{"introduced": "0"}}, {{"fixed": "{fixed}"}}]}}]}}]}}"#,
+                cve = id.trim_start_matches("DEBIAN-"),
+            );
+            feeds
+                .index
+                .insert(osv::parse_str(&json).unwrap_or_else(|e| panic!("{e}")));
+        }
+        feeds
+    }
+
+    fn dpkg(name: &str, version: &str, source: &str, source_version: &str) -> Package {
+        Package {
+            manager: PackageManager::Dpkg,
+            name: name.into(),
+            version: version.into(),
+            arch: Some("amd64".into()),
+            source_name: Some(source.into()),
+            source_version: Some(source_version.into()),
+        }
+    }
+
+    fn installed() -> Vec<Package> {
+        vec![
+            dpkg("bsdutils", "1:2.38.1-5+b1", "util-linux", "2.38.1-5"),
+            dpkg("util-linux", "2.38.1-5+b1", "util-linux", "2.38.1-5"),
+            dpkg(
+                "openssh-server",
+                "1:9.2p1-2+deb12u3",
+                "openssh",
+                "1:9.2p1-2+deb12u3",
+            ),
+            dpkg("zlib1g", "1:1.2.13.dfsg-1", "zlib", "1:1.2.13.dfsg-1"),
+        ]
+    }
 
     #[test]
-    fn the_compact_copy_keeps_what_matching_needs() {
-        let packages = vec![
-            Package {
-                manager: PackageManager::Dpkg,
-                name: "bsdutils".into(),
-                version: "1:2.38.1-5+b1".into(),
-                arch: Some("amd64".into()),
-                source_name: Some("util-linux".into()),
-                source_version: Some("2.38.1-5".into()),
-            },
-            Package {
-                manager: PackageManager::Rpm,
-                name: "openssl".into(),
-                version: "1:3.0.7-27.el9".into(),
-                arch: None,
-                source_name: None,
-                source_version: None,
-            },
-        ];
-        let copy = compact(&packages);
-        let read: Vec<_> = packages_of(&copy)
-            .map(|p| {
-                (
-                    p.manager,
-                    p.name,
-                    p.version,
-                    p.source_name,
-                    p.source_version,
-                )
-            })
-            .collect();
-        assert_eq!(
-            read,
-            vec![
-                (
-                    PackageManager::Dpkg,
-                    "bsdutils",
-                    "1:2.38.1-5+b1",
-                    Some("util-linux"),
-                    Some("2.38.1-5")
-                ),
-                (PackageManager::Rpm, "openssl", "1:3.0.7-27.el9", None, None),
-            ]
+    fn a_device_is_matched_by_source_and_an_unchanged_match_builds_nothing() {
+        let feeds = feeds();
+        let mut numbering = Numbering::default();
+        let numbers: Vec<u32> = installed().iter().map(|p| numbering.number(p)).collect();
+        let mut memo = Memo::default();
+        let debian = ("debian", Some("12"));
+        let first = match_device(&feeds, &numbering, debian, &numbers, &mut memo, None);
+        let findings = first.findings.unwrap_or_else(|| panic!("findings built"));
+        assert_eq!(findings.len(), 1, "{findings:?}");
+        assert_eq!(findings[0].advisory_id, "DEBIAN-CVE-2024-1");
+        assert_eq!(findings[0].package, "util-linux");
+        assert_eq!(findings[0].binaries, ["bsdutils", "util-linux"]);
+        assert_eq!(findings[0].installed_version, "2.38.1-5");
+        assert_eq!(findings[0].fixed_version.as_deref(), Some("2.38.1-6"));
+        assert_eq!(findings[0].release, "Debian:12");
+        assert_eq!(findings[0].aliases, ["CVE-2024-1"]);
+
+        // The same inventory, numbered in another order by another run: the
+        // same digest, and nothing built when it is the stored one.
+        let mut other = Numbering::default();
+        let mut reversed = installed();
+        reversed.reverse();
+        let numbers: Vec<u32> = reversed.iter().map(|p| other.number(p)).collect();
+        let again = match_device(
+            &feeds,
+            &other,
+            debian,
+            &numbers,
+            &mut Memo::default(),
+            Some(&first.digest),
         );
-        assert_eq!(packages_of("garbage\nnot\tenough\n").count(), 0);
+        assert_eq!(again.digest, first.digest);
+        assert!(again.findings.is_none());
+
+        // Another release, or none the feeds know: no findings, another digest.
+        let bullseye = match_device(
+            &feeds,
+            &other,
+            ("debian", Some("11")),
+            &numbers,
+            &mut Memo::default(),
+            Some(&first.digest),
+        );
+        assert_eq!(bullseye.findings.map(|f| f.len()), Some(0));
+        assert_ne!(bullseye.digest, first.digest);
+    }
+
+    #[test]
+    fn a_changed_verdict_changes_the_digest() {
+        let mut feeds = feeds();
+        let mut numbering = Numbering::default();
+        let numbers: Vec<u32> = installed().iter().map(|p| numbering.number(p)).collect();
+        let debian = ("debian", Some("12"));
+        let before = match_device(
+            &feeds,
+            &numbering,
+            debian,
+            &numbers,
+            &mut Memo::default(),
+            None,
+        );
+        // The advisory now says the fix is in a later version: same finding,
+        // another fixed version, so the stored findings must be rewritten.
+        let json = r#"{"id": "DEBIAN-CVE-2024-1", "modified": "2024-07-01T00:00:00Z", "summary": "a flaw",
+            "upstream": ["CVE-2024-1"],
+            "affected": [{"package": {"ecosystem": "Debian:12", "name": "util-linux"},
+              "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "2.38.1-7"}]}]}]}"#;
+        feeds
+            .index
+            .insert(osv::parse_str(json).unwrap_or_else(|e| panic!("{e}")));
+        let after = match_device(
+            &feeds,
+            &numbering,
+            debian,
+            &numbers,
+            &mut Memo::default(),
+            Some(&before.digest),
+        );
+        assert_ne!(after.digest, before.digest);
+        let findings = after.findings.unwrap_or_default();
+        assert_eq!(findings[0].fixed_version.as_deref(), Some("2.38.1-7"));
     }
 }

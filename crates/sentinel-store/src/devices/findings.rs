@@ -431,8 +431,9 @@ pub struct MatchedDevice {
     pub id: Uuid,
     pub generation: i64,
     pub inventory_digest: Option<String>,
-    /// The matcher's compact copy of the inventory, when it was read afresh.
-    pub packages: Option<String>,
+    /// The inventory as the organization's package-version numbers (see
+    /// [`FindingsWriter::package_versions`]), to keep when it was read afresh.
+    pub packages: Option<Vec<u32>>,
     pub findings: Vec<NewFinding>,
     /// The digest of `findings`; when it is the stored one, nothing is written
     /// but the generation.
@@ -473,15 +474,8 @@ struct StaleRow {
     findings_digest: Option<String>,
 }
 
-/// An inventory row: manager, name, version, arch, source name and version.
-type InventoryRow = (
-    String,
-    String,
-    String,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-);
+/// An inventory row: manager, name, version, source name and version.
+type InventoryRow = (String, String, String, Option<String>, Option<String>);
 
 /// Findings inserted per statement.
 const INSERT_ROWS: usize = 500;
@@ -547,17 +541,56 @@ impl FindingsWriter {
             .collect())
     }
 
-    /// The matcher's compact copies of the inventories of `devices`, where
-    /// they are of the current inventory.
+    /// Every package version the matcher has numbered in this organization,
+    /// with its number: what advisories need of an installed package (no
+    /// architecture).
+    pub async fn package_versions(&self) -> Result<Vec<(u32, Package)>, StoreError> {
+        let mut tx = self.store.read().await?;
+        let rows: Vec<(i64, String, String, String, String, String)> = with_tx!(&mut tx, c =>
+            sqlx::query_as(
+                "SELECT id, manager, name, version, source_name, source_version
+                 FROM package_versions ORDER BY id",
+            )
+            .fetch_all(c)
+            .await
+        )?;
+        tx.commit().await?;
+        rows.into_iter()
+            .map(
+                |(id, manager, name, version, source_name, source_version)| {
+                    let id = u32::try_from(id)
+                        .map_err(|_| StoreError::Corrupt(format!("package version number {id}")))?;
+                    let manager = PackageManager::parse(&manager).ok_or_else(|| {
+                        StoreError::Corrupt(format!("package manager {manager:?}"))
+                    })?;
+                    let present = |s: String| Some(s).filter(|s| !s.is_empty());
+                    Ok((
+                        id,
+                        Package {
+                            manager,
+                            name,
+                            version,
+                            arch: None,
+                            source_name: present(source_name),
+                            source_version: present(source_version),
+                        },
+                    ))
+                },
+            )
+            .collect()
+    }
+
+    /// The matcher's copies of the inventories of `devices` (as package-version
+    /// numbers), where they are of the current inventory.
     pub async fn cached_packages(
         &self,
         devices: &[Uuid],
-    ) -> Result<HashMap<Uuid, (String, String)>, StoreError> {
+    ) -> Result<HashMap<Uuid, (String, Vec<u32>)>, StoreError> {
         if devices.is_empty() {
             return Ok(HashMap::new());
         }
         let mut tx = self.store.read().await?;
-        let rows: Vec<(Uuid, String, String)> = with_tx!(&mut tx, c => {
+        let rows: Vec<(Uuid, String, Vec<u8>)> = with_tx!(&mut tx, c => {
             let mut q = sqlx::QueryBuilder::new(
                 "SELECT m.device_id, m.inventory_digest, m.packages
                  FROM matched_inventories m JOIN devices d ON d.id = m.device_id
@@ -573,12 +606,18 @@ impl FindingsWriter {
         tx.commit().await?;
         Ok(rows
             .into_iter()
-            .map(|(id, digest, packages)| (id, (digest, packages)))
+            .map(|(id, digest, packages)| {
+                let numbers = packages
+                    .chunks_exact(4)
+                    .map(|n| u32::from_le_bytes([n[0], n[1], n[2], n[3]]))
+                    .collect();
+                (id, (digest, numbers))
+            })
             .collect())
     }
 
-    /// A device's packages and the digest of the inventory they are, read
-    /// together.
+    /// A device's packages (what matching needs of them: no architecture)
+    /// and the digest of the inventory they are, read together.
     pub async fn packages_of(
         &self,
         device: Uuid,
@@ -592,7 +631,7 @@ impl FindingsWriter {
         )?;
         let rows: Vec<InventoryRow> = with_tx!(&mut tx, c =>
             sqlx::query_as(
-                "SELECT manager, name, version, arch, source_name, source_version
+                "SELECT manager, name, version, source_name, source_version
                  FROM inventory_packages WHERE device_id = $1",
             )
             .bind(device)
@@ -602,33 +641,50 @@ impl FindingsWriter {
         tx.commit().await?;
         let packages = rows
             .into_iter()
-            .filter_map(
-                |(manager, name, version, arch, source_name, source_version)| {
-                    Some(Package {
-                        manager: PackageManager::parse(&manager)?,
-                        name,
-                        version,
-                        arch,
-                        source_name,
-                        source_version,
-                    })
-                },
-            )
+            .filter_map(|(manager, name, version, source_name, source_version)| {
+                Some(Package {
+                    manager: PackageManager::parse(&manager)?,
+                    name,
+                    version,
+                    arch: None,
+                    source_name,
+                    source_version,
+                })
+            })
             .collect();
         Ok((digest.flatten(), packages))
     }
 
     /// Brings the findings of `devices` to what was matched, writing only
     /// what changed (a finding keeps its first-seen time), and records what
-    /// each was matched against. One transaction for the batch.
+    /// each was matched against, with the package versions numbered for them
+    /// (`versions`: new numbers only; a number already taken fails the write).
+    /// One transaction for the batch.
     pub async fn write(
         &self,
         devices: &[MatchedDevice],
+        versions: &[(u32, Package)],
         now: Timestamp,
     ) -> Result<FindingChanges, StoreError> {
         let mut changes = FindingChanges::default();
         let mut inserts: Vec<(Uuid, String, String, StoredFinding)> = Vec::new();
         let mut tx = self.store.begin().await?;
+        for chunk in versions.chunks(INSERT_ROWS) {
+            with_tx!(&mut tx, c => {
+                let mut insert = sqlx::QueryBuilder::new(
+                    "INSERT INTO package_versions (id, manager, name, version, source_name, source_version) ",
+                );
+                insert.push_values(chunk, |mut row, (id, p)| {
+                    row.push_bind(i64::from(*id))
+                        .push_bind(p.manager.as_str())
+                        .push_bind(p.name.clone())
+                        .push_bind(p.version.clone())
+                        .push_bind(p.source_name.clone().unwrap_or_default())
+                        .push_bind(p.source_version.clone().unwrap_or_default());
+                });
+                insert.build().execute(c).await.map(|r| r.rows_affected())
+            })?;
+        }
         for device in devices {
             if device.previous_digest.as_deref() == Some(device.findings_digest.as_str()) {
                 record_match(&mut tx, device).await?;
@@ -780,6 +836,7 @@ async fn record_match(
         .map(|r| r.rows_affected())
     )?;
     if let (Some(packages), Some(digest)) = (&device.packages, &device.inventory_digest) {
+        let packages: Vec<u8> = packages.iter().flat_map(|n| n.to_le_bytes()).collect();
         with_tx!(tx, c =>
             sqlx::query(
                 "INSERT INTO matched_inventories (device_id, inventory_digest, packages) VALUES ($1, $2, $3)
