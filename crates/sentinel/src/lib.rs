@@ -8,6 +8,7 @@ pub mod config;
 pub mod data_dir;
 pub mod evidence;
 pub mod feeds;
+pub mod listener;
 pub mod logging;
 pub mod mqtt;
 pub mod rotation;

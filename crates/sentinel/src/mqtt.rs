@@ -6,18 +6,16 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use sentinel_http::mqtt::Gateway;
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, watch};
-use tokio::task::JoinSet;
+use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
 use crate::StartError;
+use crate::listener::{self, Connections};
 
-/// A client has this long to complete the TLS handshake.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// On shutdown, sessions get this long to say goodbye.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -43,46 +41,17 @@ pub async fn serve(
     max_connections: usize,
     mut stopped: watch::Receiver<bool>,
 ) {
-    let slots = Arc::new(Semaphore::new(max_connections));
-    let mut connections = JoinSet::new();
-    let mut last_full_warning: Option<Instant> = None;
-    loop {
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(connection) => connection,
-                Err(e) => {
-                    tracing::warn!(error = %e, "MQTT accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
-            _ = stopped.changed() => break,
-        };
-        let Ok(slot) = slots.clone().try_acquire_owned() else {
-            if last_full_warning.is_none_or(|at| at.elapsed() > Duration::from_secs(10)) {
-                tracing::warn!(
-                    max_connections,
-                    "MQTT connection limit reached; closing new connections"
-                );
-                last_full_warning = Some(Instant::now());
-            }
-            continue;
-        };
+    let mut connections = Connections::new("MQTT", max_connections);
+    while let Some((stream, peer)) = connections.accept(&listener, &mut stopped).await {
         let _ = stream.set_nodelay(true);
         let gateway = gateway.clone();
         let tls = tls.clone();
         let stopping = stopped.clone();
-        connections.spawn(async move {
-            let _slot = slot;
+        connections.serve(async move {
             match tls {
                 Some(acceptor) => {
-                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                        Ok(Ok(stream)) => gateway.serve(stream, peer, stopping).await,
-                        Ok(Err(e)) => {
-                            tracing::debug!(%peer, error = %e, "MQTT TLS handshake failed");
-                        }
-                        Err(_) => tracing::debug!(%peer, "MQTT TLS handshake timed out"),
+                    if let Some(stream) = listener::handshake(&acceptor, stream, peer).await {
+                        gateway.serve(stream, peer, stopping).await;
                     }
                 }
                 None => gateway.serve(stream, peer, stopping).await,
@@ -90,10 +59,8 @@ pub async fn serve(
         });
     }
     drop(listener);
-    let drained = async { while connections.join_next().await.is_some() {} };
-    if tokio::time::timeout(DRAIN_TIMEOUT, drained).await.is_err() {
-        tracing::warn!("MQTT connections still open after the drain timeout are closed");
-    }
-    connections.abort_all();
-    while connections.join_next().await.is_some() {}
+    // Sessions see `stopped` themselves and say goodbye to their devices.
+    connections
+        .drain(std::future::ready(()), DRAIN_TIMEOUT)
+        .await;
 }

@@ -16,19 +16,18 @@ use sentinel_core::Clock;
 use sentinel_http::{AppState, router};
 use sentinel_store::Stores;
 use sentinel_vulns::Vulns;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, watch};
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
 use crate::StartError;
 use crate::config::{AuditSettings, Config, Tls};
 use crate::data_dir::{DataDir, DataDirLock, MasterKey};
+use crate::listener::{self, Connections};
 use crate::{audit, mqtt, setup_link, tls};
 
-/// A client has this long to finish the TLS handshake, and to send request headers.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// On shutdown, open connections get this long to finish their requests.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// Concurrent requests on one HTTP/2 connection.
@@ -273,7 +272,8 @@ async fn serve(
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(HANDSHAKE_TIMEOUT);
+        // As long as the TLS handshake may take.
+        .header_read_timeout(listener::HANDSHAKE_TIMEOUT);
     builder
         .http2()
         .timer(TokioTimer::new())
@@ -281,46 +281,20 @@ async fn serve(
         .keep_alive_interval(Duration::from_secs(30))
         .keep_alive_timeout(Duration::from_secs(20));
     let builder = Arc::new(builder);
-    let slots = Arc::new(Semaphore::new(max_connections));
-    let mut connections = JoinSet::new();
-    let mut last_full_warning: Option<Instant> = None;
-    loop {
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(connection) => connection,
-                Err(e) => {
-                    // Out of file descriptors and the like: back off briefly.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
-            _ = stopped.changed() => break,
-        };
+    let mut connections = Connections::new("HTTP", max_connections);
+    while let Some((stream, peer)) = connections.accept(&listener, &mut stopped).await {
         if let Some(proxies) = &trusted_proxies
             && !proxies.iter().any(|net| net.contains(&peer.ip()))
         {
             tracing::warn!(peer = %peer.ip(), "refused a plain-HTTP connection from a peer that is not a trusted proxy");
             continue;
         }
-        let Ok(slot) = slots.clone().try_acquire_owned() else {
-            if last_full_warning.is_none_or(|at| at.elapsed() > Duration::from_secs(10)) {
-                tracing::warn!(
-                    max_connections,
-                    "connection limit reached; closing new connections"
-                );
-                last_full_warning = Some(Instant::now());
-            }
-            continue;
-        };
         let app = app.clone();
         let builder = builder.clone();
         let acceptor = acceptor.clone();
         let watcher = graceful.watcher();
         let stopping = stopped.clone();
-        connections.spawn(async move {
-            let _slot = slot;
+        connections.serve(async move {
             let service = app.map_request(
                 move |mut request: axum::http::Request<hyper::body::Incoming>| {
                     request.extensions_mut().insert(ConnectInfo(peer));
@@ -330,7 +304,7 @@ async fn serve(
             let service = TowerToHyperService::new(service);
             let result = match acceptor {
                 Some(acceptor) => {
-                    let Some(tls) = handshake(&acceptor, stream, peer).await else {
+                    let Some(tls) = listener::handshake(&acceptor, stream, peer).await else {
                         return;
                     };
                     if *stopping.borrow() {
@@ -352,32 +326,7 @@ async fn serve(
         });
     }
     drop(listener);
-    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::warn!("connections still open after the drain timeout are closed");
-    }
-    connections.abort_all();
-    while connections.join_next().await.is_some() {}
-}
-
-async fn handshake(
-    acceptor: &TlsAcceptor,
-    stream: TcpStream,
-    peer: SocketAddr,
-) -> Option<tokio_rustls::server::TlsStream<TcpStream>> {
-    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-        Ok(Ok(tls)) => Some(tls),
-        Ok(Err(e)) => {
-            tracing::debug!(peer = %peer, error = %e, "TLS handshake failed");
-            None
-        }
-        Err(_) => {
-            tracing::debug!(peer = %peer, "TLS handshake timed out");
-            None
-        }
-    }
+    connections.drain(graceful.shutdown(), DRAIN_TIMEOUT).await;
 }
 
 /// Keeps the rate limiters small: drops the keys whose state is as good as new.

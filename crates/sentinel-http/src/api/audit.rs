@@ -3,8 +3,8 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::header;
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use sentinel_core::OrgId;
 use sentinel_core::audit::{LogId, StoredEntry};
 use serde::Serialize;
@@ -46,18 +46,12 @@ async fn export(
         LogId::Org(org) => org.to_string(),
     };
     let (format, body) = ops::audit::export(state, log, audit, query).await?;
-    let disposition = format!(
-        "attachment; filename=\"audit-{name}.{}\"",
-        format.extension()
-    );
-    Ok((
-        [
-            (header::CONTENT_TYPE, format.content_type().to_owned()),
-            (header::CONTENT_DISPOSITION, disposition),
-        ],
+    Ok(super::attachment(
+        StatusCode::OK,
+        format.content_type(),
+        &format!("audit-{name}.{}", format.extension()),
         body,
-    )
-        .into_response())
+    ))
 }
 
 /// The organization's audit log (`audit.read`).

@@ -5,8 +5,8 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use sentinel_core::OrgId;
 use sentinel_store::{AdvisoryGroup, FeedImport, Finding, PackageGroup};
 use sentinel_vulns::report::{ReportFormat, ReportKind};
@@ -126,19 +126,12 @@ pub async fn export(
     ApiQuery(query): ApiQuery<FindingsQuery>,
 ) -> ApiResult<Response> {
     let (format, body) = ops::findings::export(&state, &ctx, &audit, &query).await?;
-    let disposition = format!(
-        "attachment; filename=\"findings-{}.{}\"",
-        ctx.organization().id,
-        format.extension()
-    );
-    Ok((
-        [
-            (header::CONTENT_TYPE, format.content_type().to_owned()),
-            (header::CONTENT_DISPOSITION, disposition),
-        ],
+    Ok(super::attachment(
+        StatusCode::OK,
+        format.content_type(),
+        &format!("findings-{}.{}", ctx.organization().id, format.extension()),
         body,
-    )
-        .into_response())
+    ))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -166,21 +159,12 @@ pub async fn create_report(
 
 /// A made report as a download.
 pub(crate) fn report_response(report: ops::findings::MadeReport) -> Response {
-    (
+    super::attachment(
         StatusCode::CREATED,
-        [
-            (
-                header::CONTENT_TYPE,
-                report.format.content_type().to_owned(),
-            ),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{}\"", report.file_name),
-            ),
-        ],
+        report.format.content_type(),
+        &report.file_name,
         report.bytes,
     )
-        .into_response()
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -16,6 +16,8 @@ pub mod two_factor;
 pub mod users;
 
 use axum::Json;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use sentinel_core::{OrgId, TenantRole, Timestamp, UserId};
 use sentinel_store::{Member, Organization, OrganizationWithRole, User};
 use serde::Serialize;
@@ -25,6 +27,27 @@ use utoipa::{Modify, OpenApi, ToSchema};
 use crate::error::ApiError;
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// A file to download, saved as `file_name` (exports and signed reports).
+pub(crate) fn attachment(
+    status: StatusCode,
+    content_type: &str,
+    file_name: &str,
+    body: impl IntoResponse,
+) -> Response {
+    (
+        status,
+        [
+            (header::CONTENT_TYPE, content_type.to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{file_name}\""),
+            ),
+        ],
+        body,
+    )
+        .into_response()
+}
 
 /// A user account.
 #[derive(Debug, Serialize, ToSchema)]

@@ -140,13 +140,13 @@ pub async fn telemetry_batches(
         .flat_map(|(batch, _)| batch.samples.iter().cloned())
         .collect();
     let facts = valid()
-        .filter_map(|(batch, _)| batch.facts.as_ref())
+        .filter_map(|(batch, _)| batch.facts.clone())
         .next_back();
     let stored = if valid().count() == 0 {
         Ok(0)
     } else {
         ctx.store
-            .record_telemetry(&samples, facts, state.clock.now())
+            .record_telemetry(samples, facts, state.clock.now())
             .await
     };
     // One store error answers every batch it took down with it.

@@ -105,10 +105,8 @@ conformance!(
                 let device = device.clone();
                 let renamed = (d == 0 && r == 7).then(|| facts("renamed"));
                 sent.push(tokio::spawn(async move {
-                    let samples = [sample(r * 2), sample(r * 2 + 1)];
-                    device
-                        .record_telemetry(&samples, renamed.as_ref(), now)
-                        .await
+                    let samples = vec![sample(r * 2), sample(r * 2 + 1)];
+                    device.record_telemetry(samples, renamed, now).await
                 }));
             }
         }

@@ -148,14 +148,14 @@ impl DeviceStore {
     /// durable.
     pub async fn record_telemetry(
         &self,
-        samples: &[TimedSample],
-        facts: Option<&HostFacts>,
+        samples: Vec<TimedSample>,
+        facts: Option<HostFacts>,
         now: Timestamp,
     ) -> Result<u32, StoreError> {
         let report = Report {
             device: self.device_id(),
-            samples: samples.to_vec(),
-            facts: facts.cloned(),
+            samples,
+            facts,
             received_at: now,
         };
         self.telemetry.append(&self.store, report).await
