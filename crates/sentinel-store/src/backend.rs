@@ -9,7 +9,6 @@
 
 use std::path::Path;
 use std::str::FromStr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -18,36 +17,51 @@ use sqlx::{Executor, PgPool, Postgres, Sqlite, SqlitePool, Transaction};
 
 use crate::StoreError;
 
-/// A pool on one of the two engines.
+/// The pools of one database on one of the two engines.
 #[derive(Clone, Debug)]
 pub(crate) enum Db {
-    Sqlite(SqlitePool, WriteLock),
+    Sqlite(SqlitePools),
     Postgres(PgPool),
 }
 
-/// Hands one SQLite database's write transactions the write lock in the order
-/// they asked, inside this process. Without it, pooled connections race for
-/// the lock with `BEGIN IMMEDIATE` and the losers sleep in SQLite's busy
-/// handler (steps of up to 100 ms) while the lock sits free. Other processes
+/// A SQLite database's connections: readers, and the one connection that
+/// writes. SQLite lets one writer in at a time; with a single writing
+/// connection, writers of this process queue for it in the order they asked
+/// (the pool is fair) instead of racing with `BEGIN IMMEDIATE` and sleeping in
+/// SQLite's busy handler while the lock sits free, and a writer never waits
+/// behind readers for a connection while holding the lock. Other processes
 /// (the CLI) still meet the busy timeout.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct WriteLock(Arc<tokio::sync::Mutex<()>>);
+#[derive(Clone, Debug)]
+pub(crate) struct SqlitePools {
+    reads: SqlitePool,
+    writer: SqlitePool,
+}
 
-/// An open transaction on one of the two engines; a SQLite writer holds its
-/// database's [`WriteLock`] until the transaction ends.
+/// An open transaction on one of the two engines.
 pub(crate) enum Tx {
-    Sqlite(
-        Transaction<'static, Sqlite>,
-        Option<tokio::sync::OwnedMutexGuard<()>>,
-    ),
+    Sqlite(Transaction<'static, Sqlite>),
     Postgres(Transaction<'static, Postgres>),
 }
 
-/// Runs `$body` with `$p` bound to the native pool, whichever engine it is.
+/// Runs `$body` with `$p` bound to the native pool, whichever engine it is:
+/// for a statement that reads, or with `write`, for one that writes (on
+/// SQLite, the writing connection).
 macro_rules! with_db {
+    (write $db:expr, $p:ident => $body:expr) => {
+        match $db {
+            $crate::backend::Db::Sqlite(pools) => {
+                let $p = pools.writer();
+                $body
+            }
+            $crate::backend::Db::Postgres($p) => $body,
+        }
+    };
     ($db:expr, $p:ident => $body:expr) => {
         match $db {
-            $crate::backend::Db::Sqlite($p, _) => $body,
+            $crate::backend::Db::Sqlite(pools) => {
+                let $p = pools.reads();
+                $body
+            }
             $crate::backend::Db::Postgres($p) => $body,
         }
     };
@@ -58,7 +72,7 @@ macro_rules! with_db {
 macro_rules! with_tx {
     ($tx:expr, $c:ident => $body:expr) => {
         match $tx {
-            $crate::backend::Tx::Sqlite(t, _) => {
+            $crate::backend::Tx::Sqlite(t) => {
                 let $c = &mut **t;
                 $body
             }
@@ -112,15 +126,17 @@ impl Db {
             // Rows the connection's thread may run ahead of the reader: large
             // reads (verifying a log) otherwise hand over every few rows.
             .row_buffer_size(SQLITE_ROW_BUFFER);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(max_connections)
-            .min_connections(0)
-            .idle_timeout(Duration::from_secs(300))
-            .acquire_timeout(Duration::from_secs(30))
-            .connect_with(options)
-            .await?;
+        let pool = |connections: u32| {
+            SqlitePoolOptions::new()
+                .max_connections(connections)
+                .min_connections(0)
+                .idle_timeout(Duration::from_secs(300))
+                .acquire_timeout(Duration::from_secs(30))
+        };
+        let writer = pool(1).connect_with(options.clone()).await?;
+        let reads = pool(max_connections).connect_with(options).await?;
         restrict_to_owner(path)?;
-        Ok(Db::Sqlite(pool, WriteLock::default()))
+        Ok(Db::Sqlite(SqlitePools { reads, writer }))
     }
 
     /// Connects to PostgreSQL. Every connection starts with the control schema as
@@ -147,15 +163,13 @@ impl Db {
         Ok(Db::Postgres(pool))
     }
 
-    /// Begins a transaction that will write. On SQLite it takes the write lock at
-    /// once (`BEGIN IMMEDIATE`), so that a reader upgrading to a writer never
-    /// deadlocks into `SQLITE_BUSY`; writers queue on the busy timeout instead.
+    /// Begins a transaction that will write. On SQLite it runs on the writing
+    /// connection and takes the database's write lock at once (`BEGIN
+    /// IMMEDIATE`), so that a reader upgrading to a writer never deadlocks into
+    /// `SQLITE_BUSY`.
     pub(crate) async fn begin(&self) -> Result<Tx, StoreError> {
         Ok(match self {
-            Db::Sqlite(pool, WriteLock(lock)) => {
-                let turn = Arc::clone(lock).lock_owned().await;
-                Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?, Some(turn))
-            }
+            Db::Sqlite(pools) => Tx::Sqlite(pools.writer.begin_with("BEGIN IMMEDIATE").await?),
             Db::Postgres(pool) => Tx::Postgres(pool.begin().await?),
         })
     }
@@ -164,7 +178,7 @@ impl Db {
     /// (SQLite `BEGIN DEFERRED` that never writes; PostgreSQL `READ ONLY`).
     pub(crate) async fn begin_read(&self) -> Result<Tx, StoreError> {
         Ok(match self {
-            Db::Sqlite(pool, _) => Tx::Sqlite(pool.begin_with("BEGIN DEFERRED").await?, None),
+            Db::Sqlite(pools) => Tx::Sqlite(pools.reads.begin_with("BEGIN DEFERRED").await?),
             Db::Postgres(pool) => Tx::Postgres(pool.begin_with("BEGIN READ ONLY").await?),
         })
     }
@@ -176,7 +190,23 @@ impl Db {
     }
 
     pub(crate) async fn close(&self) {
-        with_db!(self, p => p.close().await);
+        match self {
+            Db::Sqlite(pools) => {
+                pools.reads.close().await;
+                pools.writer.close().await;
+            }
+            Db::Postgres(pool) => pool.close().await,
+        }
+    }
+}
+
+impl SqlitePools {
+    pub(crate) fn reads(&self) -> &SqlitePool {
+        &self.reads
+    }
+
+    pub(crate) fn writer(&self) -> &SqlitePool {
+        &self.writer
     }
 }
 
@@ -210,7 +240,7 @@ impl Tx {
 
     pub(crate) async fn commit(self) -> Result<(), StoreError> {
         match self {
-            Tx::Sqlite(t, _turn) => t.commit().await?,
+            Tx::Sqlite(t) => t.commit().await?,
             Tx::Postgres(t) => t.commit().await?,
         }
         Ok(())

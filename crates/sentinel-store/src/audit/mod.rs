@@ -292,7 +292,7 @@ impl AuditLog {
     pub async fn entries(&self, range: Range<i64>) -> Result<Vec<StoredEntry>, StoreError> {
         let mut tx = self.read().await?;
         let entries = match &mut tx {
-            Tx::Sqlite(t, _) => {
+            Tx::Sqlite(t) => {
                 let page: Option<String> = sqlx::query_scalar(SQLITE_PAGE_AS_JSON)
                     .bind(range.start)
                     .bind(range.end)
@@ -484,7 +484,7 @@ impl AuditLog {
     /// starts from its most selective index (run by maintenance, daily).
     pub async fn refresh_statistics(&self) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
-        if let Tx::Sqlite(t, _) = &mut tx {
+        if let Tx::Sqlite(t) = &mut tx {
             // Sample instead of reading every row: estimates are all the
             // planner needs.
             sqlx::query("PRAGMA analysis_limit = 1000")
@@ -502,7 +502,7 @@ impl AuditLog {
     pub async fn missing_protections(&self) -> Result<Vec<&'static str>, StoreError> {
         let mut tx = self.read().await?;
         let (present, expected): (Vec<String>, &[&str]) = match &mut tx {
-            Tx::Sqlite(t, _) => (
+            Tx::Sqlite(t) => (
                 sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'trigger'")
                     .fetch_all(&mut **t)
                     .await?,

@@ -358,7 +358,7 @@ conformance!(
         assert_eq!(platform.prune(cutoff, f.clock.now()).await.unwrap(), 0);
         // Pruning further by hand, past where a checkpoint is, is refused.
         let db = f.stores.control().db();
-        let result = with_db!(db, p => sqlx::query("UPDATE audit_retention SET pruned_through = 9")
+        let result = with_db!(write db, p => sqlx::query("UPDATE audit_retention SET pruned_through = 9")
             .execute(p).await.map(|r| r.rows_affected()));
         assert!(result.is_err());
         // Pruning every entry: the chain goes on from the checkpoint, not

@@ -285,7 +285,7 @@ impl ControlStore {
         if oldest == generation {
             return Ok(Some(DeviceAccess::new(org_id, device_id)));
         }
-        with_db!(&self.db, p =>
+        with_db!(write &self.db, p =>
             sqlx::query("DELETE FROM device_credentials WHERE device_id = $1 AND generation < $2")
                 .bind(device_id)
                 .bind(generation)
@@ -333,7 +333,7 @@ impl ControlStore {
         org: OrgId,
         device: Uuid,
     ) -> Result<u64, StoreError> {
-        with_db!(&self.db, p =>
+        with_db!(write &self.db, p =>
             sqlx::query("DELETE FROM device_credentials WHERE org_id = $1 AND device_id = $2")
                 .bind(org)
                 .bind(device)

@@ -125,7 +125,7 @@ impl ControlStore {
 
     /// Records activity on a session (for the idle timeout).
     pub async fn touch_session(&self, id: SessionId, now: Timestamp) -> Result<(), StoreError> {
-        with_db!(&self.db, p =>
+        with_db!(write &self.db, p =>
             sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id = $2 AND last_seen_at < $1")
                 .bind(now)
                 .bind(id)
@@ -223,7 +223,7 @@ impl ControlStore {
         idle_timeout: std::time::Duration,
     ) -> Result<u64, StoreError> {
         let idle_cutoff = now.minus(idle_timeout);
-        let done = with_db!(&self.db, p =>
+        let done = with_db!(write &self.db, p =>
             sqlx::query("DELETE FROM sessions WHERE expires_at <= $1 OR last_seen_at <= $2")
                 .bind(now)
                 .bind(idle_cutoff)

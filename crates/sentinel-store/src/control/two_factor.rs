@@ -382,7 +382,7 @@ impl ControlStore {
         now: Timestamp,
         max_attempts: i64,
     ) -> Result<Option<LoginChallenge>, StoreError> {
-        let row = with_db!(&self.db, p =>
+        let row = with_db!(write &self.db, p =>
             sqlx::query_as(
                 "UPDATE login_challenges SET attempts = attempts + 1
                  WHERE token_hash = $1 AND expires_at > $2 AND attempts < $3
@@ -400,7 +400,7 @@ impl ControlStore {
     /// Ends a challenge: spent by a right code, or dead after its last wrong one.
     /// True if this call ended it (a challenge completes a login once).
     pub async fn end_login_challenge(&self, token: &SecretHash) -> Result<bool, StoreError> {
-        let done = with_db!(&self.db, p =>
+        let done = with_db!(write &self.db, p =>
             sqlx::query("DELETE FROM login_challenges WHERE token_hash = $1")
                 .bind(*token)
                 .execute(p)
