@@ -97,6 +97,13 @@ pub struct Guard {
 /// Middleware: enforces the route's [`Access`], and audits refusals of
 /// authenticated callers on mutating routes.
 pub async fn enforce(State(guard): State<Guard>, request: Request, next: Next) -> Response {
+    // A body announced larger than the route takes is refused before anything
+    // else is done for it, and unread: reading megabytes only to refuse them
+    // let misbehaving clients take the server's memory and CPU from everyone
+    // else (docs/benchmarks.md, the faults scenario).
+    if announced_length(&request).is_some_and(|length| length > guard.body_limit as u64) {
+        return guard.surface.error_response(AppError::PayloadTooLarge);
+    }
     let wants_page = guard.surface == Surface::Ui && request.method() == Method::GET;
     let method = request.method().clone();
     let target = request.uri().path().to_owned();
@@ -158,6 +165,17 @@ async fn audit_denial(guard: &Guard, refused: &Refused, method: &Method, path: &
     if let Some(action) = guard.action {
         audit::record_denial(&guard.state, refused, action, method, path, reason).await;
     }
+}
+
+/// The body length the request announces (`Content-Length`), if any.
+fn announced_length(request: &Request) -> Option<u64> {
+    request
+        .headers()
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
 }
 
 /// Whether a request with `method` may change state (anything but GET, HEAD

@@ -156,6 +156,43 @@ async fn oversized_bodies_are_refused() {
 }
 
 #[tokio::test]
+async fn a_body_announced_too_large_is_refused_before_it_is_sent() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = TestServer::start().await;
+    let admin = server.setup_admin().await;
+    let org = server.create_org(&admin, "Acme").await;
+    let agent = server.enroll(&admin, &org, "big-mouth").await;
+    // A device announces 9 MiB of telemetry (past the route's 8 MiB) and sends
+    // only its first bytes: the answer must come without waiting for the rest.
+    let mut tls = server.tls_connect(server.addr).await;
+    let head = format!(
+        "POST /api/v1/agent/telemetry HTTP/1.1\r\nhost: localhost\r\n\
+         authorization: Bearer {}\r\ncontent-type: application/json\r\n\
+         content-length: {}\r\n\r\n{{\"samples\": [",
+        agent.token,
+        9 << 20
+    );
+    tls.write_all(head.as_bytes()).await.unwrap();
+    tls.flush().await.unwrap();
+    let mut answer = vec![0u8; 4096];
+    let read = tokio::time::timeout(std::time::Duration::from_secs(5), tls.read(&mut answer))
+        .await
+        .expect("no answer while the body was still owed")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer[..read]);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    // An announced length within the limit is read and judged as usual.
+    let resp = TestServer::send(
+        server
+            .as_agent(&agent, Method::POST, "/api/v1/agent/telemetry")
+            .json(&json!({"samples": "lots"})),
+    )
+    .await;
+    assert_eq!(resp.status, 400, "{}", resp.text);
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn readiness_reports_the_stores() {
     let server = TestServer::start().await;
     let ready = TestServer::send(server.raw(Method::GET, "/readyz")).await;

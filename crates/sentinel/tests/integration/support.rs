@@ -407,6 +407,33 @@ impl TestServer {
         .await
     }
 
+    /// A TLS connection to `addr` (a listener of this server), trusting the
+    /// server's CA, for tests that speak a protocol byte by byte.
+    pub async fn tls_connect(
+        &self,
+        addr: SocketAddr,
+    ) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, ServerName};
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in CertificateDer::pem_slice_iter(self.ca_pem.as_bytes()) {
+            roots.add(cert.unwrap()).unwrap();
+        }
+        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+        let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        connector
+            .connect(ServerName::try_from("localhost").unwrap(), tcp)
+            .await
+            .unwrap()
+    }
+
     /// A device enrolled into `org`.
     pub async fn enroll(&self, admin: &Session, org: &str, hostname: &str) -> Agent {
         let token = self.enrollment_token(admin, org, json!({})).await;
