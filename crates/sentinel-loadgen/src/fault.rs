@@ -20,7 +20,7 @@ use crate::rng::Rng;
 use crate::stats::{Population, Recorder};
 
 /// The kinds of misbehaviour, given out round robin over the misbehaving devices.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum FaultKind {
     /// Sends half a request (a telemetry body cut short, a long-poll) and vanishes.

@@ -30,6 +30,8 @@ pub struct Options {
     pub devices: usize,
     /// The share of devices that misbehave (0.0–1.0).
     pub faulty_share: f64,
+    /// How they misbehave, given out round robin (every kind when empty).
+    pub faults: Vec<FaultKind>,
     /// Enrollments are spread over this long (0: all at once, `startup_concurrency`
     /// at a time).
     #[serde(with = "seconds")]
@@ -74,6 +76,7 @@ impl Default for Options {
         Self {
             devices: 100,
             faulty_share: 0.0,
+            faults: Vec::new(),
             ramp_up: Duration::from_secs(10),
             startup_concurrency: 128,
             inventory_share: 1.0,
@@ -175,8 +178,16 @@ impl Report {
     }
 }
 
-fn kind_of(faulty_index: usize) -> FaultKind {
-    FaultKind::ALL[faulty_index % FaultKind::ALL.len()]
+impl Options {
+    /// What the `faulty_index`th misbehaving device does.
+    fn kind_of(&self, faulty_index: usize) -> FaultKind {
+        let kinds = if self.faults.is_empty() {
+            &FaultKind::ALL[..]
+        } else {
+            &self.faults[..]
+        };
+        kinds[faulty_index % kinds.len()]
+    }
 }
 
 /// Runs the simulation against the server `target`, in organization `org`, as `admin`.
@@ -213,7 +224,7 @@ pub async fn run(
         .unwrap_or_default();
     for index in 0..options.devices {
         let is_faulty = index >= clean;
-        if is_faulty && !kind_of(index - clean).enrolls() {
+        if is_faulty && !options.kind_of(index - clean).enrolls() {
             continue;
         }
         let start_at = tokio::time::Instant::now() + spacing * index as u32;
@@ -323,7 +334,7 @@ pub async fn run(
         let mut misbehaving = JoinSet::new();
         if faulty > 0 {
             for device in &faulty_devices {
-                if kind_of(device.index - clean) == FaultKind::RevokedToken
+                if options.kind_of(device.index - clean) == FaultKind::RevokedToken
                     && let Err(f) = admin.revoke_device(org, device.id).await
                 {
                     recorder.error(Population::Clean, "member: revoke device", f);
@@ -337,7 +348,7 @@ pub async fn run(
             }
             for (n, device) in by_index.into_iter().enumerate() {
                 misbehaving.spawn(fault::misbehave(
-                    kind_of(n),
+                    options.kind_of(n),
                     clean + n,
                     device,
                     source(clean + n),

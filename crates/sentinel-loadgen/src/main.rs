@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use sentinel_loadgen::admin::Admin;
 use sentinel_loadgen::bench::{self, Engine, Row, Scenario};
 use sentinel_loadgen::client::Target;
+use sentinel_loadgen::fault::FaultKind;
 use sentinel_loadgen::fleet::{self, Options, Report};
 use sentinel_loadgen::report;
 use uuid::Uuid;
@@ -56,6 +57,9 @@ struct FleetArgs {
     /// Share of the devices that misbehave (0-1).
     #[arg(long, default_value_t = 0.0)]
     faulty_share: f64,
+    /// Only this kind of misbehaviour (repeatable); every kind when none.
+    #[arg(long = "fault", value_enum)]
+    faults: Vec<FaultKind>,
     /// Seconds over which enrollments are spread.
     #[arg(long, default_value_t = 10.0)]
     ramp_up: f64,
@@ -134,6 +138,10 @@ struct BenchArgs {
     /// Only these scenarios (repeatable); all when none.
     #[arg(long, value_enum)]
     scenario: Vec<Scenario>,
+    /// The faults scenario's misbehaving devices do only this (repeatable);
+    /// every kind when none.
+    #[arg(long = "fault", value_enum)]
+    faults: Vec<FaultKind>,
     /// Scale device counts (and, by its square root, durations); 1 is the full size.
     #[arg(long, default_value_t = 1.0)]
     scale: f64,
@@ -152,6 +160,7 @@ fn options(f: &FleetArgs, sources: Vec<IpAddr>) -> Options {
     Options {
         devices: f.devices,
         faulty_share: f.faulty_share.clamp(0.0, 1.0),
+        faults: f.faults.clone(),
         ramp_up: secs(f.ramp_up),
         startup_concurrency: f.startup_concurrency,
         inventory_share: f.inventory_share.clamp(0.0, 1.0),
@@ -259,7 +268,10 @@ async fn bench(args: BenchArgs) -> Result<ExitCode, String> {
                 Engine::Sqlite => None,
                 Engine::Postgres => args.postgres.as_deref(),
             };
-            let options = scenario.options(args.scale, &sources);
+            let options = Options {
+                faults: args.faults.clone(),
+                ..scenario.options(args.scale, &sources)
+            };
             match bench::run_scenario(&args.sentinel, postgres, options).await {
                 Ok(report) => {
                     print!("{}", report::text(&report));

@@ -51,6 +51,7 @@ async fn a_small_fleet_loses_nothing_and_sees_no_server_errors() {
     let options = Options {
         devices: 200,
         faulty_share: 0.1,
+        faults: Vec::new(),
         ramp_up: Duration::from_secs(2),
         startup_concurrency: 64,
         inventory_share: 0.05,
