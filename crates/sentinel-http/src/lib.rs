@@ -20,6 +20,7 @@ mod bus;
 mod client;
 mod error;
 mod extract;
+pub mod ingest;
 mod middleware;
 pub mod mqtt;
 mod ops;

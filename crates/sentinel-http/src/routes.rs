@@ -138,6 +138,9 @@ where
 /// A queued command carries a script of up to 64 KiB, which JSON escaping or
 /// form encoding can triple.
 const COMMAND_BYTES: usize = 256 * 1024;
+/// A device profile carries a decoder of up to 64 KiB (and a broker connection
+/// a CA certificate of up to 64 KiB), which JSON escaping can triple.
+const DECODER_BYTES: usize = 256 * 1024;
 const AGENT_REPORT_BYTES: usize = 8 * 1024 * 1024;
 const AGENT_INVENTORY_BYTES: usize = 32 * 1024 * 1024;
 /// An uploaded feed file (an OSV `all.zip` of one ecosystem, or the KEV catalog).
@@ -420,6 +423,111 @@ pub fn route_table() -> Vec<RouteSpec> {
             api::devices::cancel_command,
         )
         .audited(A::CommandCancelled),
+        // API: IoT device profiles and decoders, DevEUIs, broker connections
+        // and stored uplinks.
+        route(
+            M::GET,
+            "/api/v1/orgs/{org_id}/device-profiles",
+            Org(DevicesRead),
+            api::lorawan::list_profiles,
+        ),
+        route(
+            M::POST,
+            "/api/v1/orgs/{org_id}/device-profiles",
+            Org(DevicesWrite),
+            api::lorawan::create_profile,
+        )
+        .audited(A::DeviceProfileCreated)
+        .body_limit(DECODER_BYTES),
+        route(
+            M::POST,
+            "/api/v1/orgs/{org_id}/device-profiles/test-decoder",
+            Org(DevicesWrite),
+            api::lorawan::test_decoder,
+        )
+        .preview()
+        .body_limit(DECODER_BYTES),
+        route(
+            M::GET,
+            "/api/v1/orgs/{org_id}/device-profiles/{profile_id}",
+            Org(DevicesRead),
+            api::lorawan::get_profile,
+        ),
+        route(
+            M::PUT,
+            "/api/v1/orgs/{org_id}/device-profiles/{profile_id}",
+            Org(DevicesWrite),
+            api::lorawan::update_profile,
+        )
+        .audited(A::DeviceProfileUpdated)
+        .body_limit(DECODER_BYTES),
+        route(
+            M::DELETE,
+            "/api/v1/orgs/{org_id}/device-profiles/{profile_id}",
+            Org(DevicesWrite),
+            api::lorawan::delete_profile,
+        )
+        .audited(A::DeviceProfileDeleted),
+        route(
+            M::GET,
+            "/api/v1/orgs/{org_id}/devices/{device_id}/lorawan",
+            Org(DevicesRead),
+            api::lorawan::get_lorawan,
+        ),
+        route(
+            M::PUT,
+            "/api/v1/orgs/{org_id}/devices/{device_id}/lorawan",
+            Org(DevicesWrite),
+            api::lorawan::set_lorawan,
+        )
+        .audited(A::DeviceLorawanSet),
+        route(
+            M::GET,
+            "/api/v1/orgs/{org_id}/devices/{device_id}/events",
+            Org(DevicesRead),
+            api::lorawan::events,
+        ),
+        route(
+            M::GET,
+            "/api/v1/orgs/{org_id}/integrations",
+            Org(DevicesRead),
+            api::integrations::list,
+        ),
+        route(
+            M::POST,
+            "/api/v1/orgs/{org_id}/integrations",
+            Org(DevicesWrite),
+            api::integrations::create,
+        )
+        .audited(A::IntegrationCreated)
+        .body_limit(DECODER_BYTES),
+        route(
+            M::GET,
+            "/api/v1/orgs/{org_id}/integrations/{integration_id}",
+            Org(DevicesRead),
+            api::integrations::get,
+        ),
+        route(
+            M::GET,
+            "/api/v1/orgs/{org_id}/integrations/{integration_id}/status",
+            Org(DevicesRead),
+            api::integrations::status,
+        ),
+        route(
+            M::PUT,
+            "/api/v1/orgs/{org_id}/integrations/{integration_id}",
+            Org(DevicesWrite),
+            api::integrations::update,
+        )
+        .audited(A::IntegrationUpdated)
+        .body_limit(DECODER_BYTES),
+        route(
+            M::DELETE,
+            "/api/v1/orgs/{org_id}/integrations/{integration_id}",
+            Org(DevicesWrite),
+            api::integrations::delete,
+        )
+        .audited(A::IntegrationDeleted),
         // API: vulnerability findings, reports and feeds.
         route(
             M::GET,

@@ -8,12 +8,14 @@ use std::time::Duration;
 use ipnet::IpNet;
 use sentinel_core::sealing::SealingKey;
 use sentinel_core::{Clock, PasswordPolicy};
+use sentinel_decoders::DecoderPool;
 use sentinel_protocol::enroll::AgentSettings;
 use sentinel_store::Stores;
 use sentinel_vulns::Vulns;
 
 use crate::audit::Metrics;
 use crate::bus::{CommandBus, LocalBus};
+use crate::ingest::Ingest;
 use crate::password_work::PasswordWork;
 use crate::rate_limit::{RateLimitSettings, RateLimits};
 
@@ -80,6 +82,10 @@ pub struct Inner {
     /// Vulnerability feeds, the matcher that keeps findings current, and the
     /// key that signs reports.
     pub vulns: Arc<Vulns>,
+    /// Where IoT payload decoders run (dedicated threads, sandboxed).
+    pub decoders: DecoderPool,
+    /// The workers ingesting uplinks from external MQTT brokers.
+    pub ingest: Arc<Ingest>,
 }
 
 impl AppState {
@@ -89,6 +95,7 @@ impl AppState {
         settings: HttpSettings,
         sealing: SealingKey,
         vulns: Arc<Vulns>,
+        decoders: DecoderPool,
     ) -> Self {
         let limits = RateLimits::new(&settings.rate_limits);
         Self(Arc::new(Inner {
@@ -101,6 +108,8 @@ impl AppState {
             sealing,
             bus: Arc::new(LocalBus::default()),
             vulns,
+            decoders,
+            ingest: Arc::default(),
         }))
     }
 }

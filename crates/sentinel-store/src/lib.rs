@@ -26,6 +26,7 @@ mod conformance;
 mod control;
 mod devices;
 mod group_commit;
+mod lorawan;
 mod migrate;
 mod sealed;
 mod tenant;
@@ -50,6 +51,10 @@ pub use devices::{
     AdvisoryGroup, CommandRecord, Device, DeviceFilter, DeviceStore, DeviceToMatch, Enrolled,
     Finding, FindingChanges, FindingCursor, FindingFilter, FindingTotals, FindingsWriter,
     MatchedDevice, NewCommand, NewFinding, OrgKeys, PackageGroup, TelemetryRecord,
+};
+pub use lorawan::{
+    DeviceEvent, DeviceProfile, EventCursor, Integration, IntegrationChange, LorawanDevice,
+    NewIntegration, NewUplinkEvent, PasswordChange, UplinkDevice, UplinkStore,
 };
 pub use sealed::{SealedSite, SealedValue};
 pub use tenant::{PermissionDenied, TenantAccess, TenantIdentity, TenantStore, TenantStores};

@@ -98,6 +98,11 @@ pub(crate) const TENANT: &[Migration] = &[
         "package versions",
         "../migrations/tenant/0006_package_versions.sql"
     ),
+    portable!(
+        7,
+        "lorawan devices, profiles, integrations and events",
+        "../migrations/tenant/0007_lorawan.sql"
+    ),
 ];
 
 const CREATE_LEDGER: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -4,6 +4,7 @@
 //! new one. A value is replaced only if it has not changed since it was read.
 
 use sentinel_core::{OrgId, UserId};
+use uuid::Uuid;
 
 use crate::backend::{with_db, with_tx};
 use crate::{StoreError, Stores};
@@ -15,6 +16,9 @@ pub enum SealedSite {
     TwoFactorSecret(UserId),
     /// An organization's command-signing private key (its tenant store).
     CommandKey(OrgId),
+    /// The password of an organization's external MQTT broker connection
+    /// (its tenant store, `integrations`).
+    BrokerPassword(OrgId, Uuid),
 }
 
 impl SealedSite {
@@ -24,6 +28,9 @@ impl SealedSite {
         match self {
             SealedSite::TwoFactorSecret(user) => format!("user:{user}/totp"),
             SealedSite::CommandKey(org) => format!("org:{org}/command-key"),
+            SealedSite::BrokerPassword(org, integration) => {
+                format!("org:{org}/integration:{integration}/password")
+            }
         }
     }
 }
@@ -59,9 +66,21 @@ impl Stores {
                     .fetch_optional(c)
                     .await
             )?;
+            let passwords: Vec<(Uuid, Vec<u8>)> = with_tx!(&mut tx, c =>
+                sqlx::query_as(
+                    "SELECT id, sealed_password FROM integrations
+                     WHERE sealed_password IS NOT NULL ORDER BY id",
+                )
+                .fetch_all(c)
+                .await
+            )?;
             tx.commit().await?;
             values.extend(key.map(|sealed| SealedValue {
                 site: SealedSite::CommandKey(org.id),
+                sealed,
+            }));
+            values.extend(passwords.into_iter().map(|(id, sealed)| SealedValue {
+                site: SealedSite::BrokerPassword(org.id, id),
                 sealed,
             }));
         }
@@ -99,6 +118,24 @@ impl Stores {
                          WHERE purpose = 'command_signing' AND sealed_private_key = $2",
                     )
                     .bind(resealed)
+                    .bind(&value.sealed)
+                    .execute(c)
+                    .await
+                    .map(|r| r.rows_affected())
+                )?;
+                tx.commit().await?;
+                done
+            }
+            SealedSite::BrokerPassword(org, integration) => {
+                let store = self.tenants().open_existing(org).await?;
+                let mut tx = store.begin().await?;
+                let done = with_tx!(&mut tx, c =>
+                    sqlx::query(
+                        "UPDATE integrations SET sealed_password = $1
+                         WHERE id = $2 AND sealed_password = $3",
+                    )
+                    .bind(resealed)
+                    .bind(integration)
                     .bind(&value.sealed)
                     .execute(c)
                     .await

@@ -13,6 +13,12 @@ use sentinel_core::SystemClock;
 use sentinel_core::audit::checkpoint::VerifyingKey;
 use sentinel_store::Stores;
 
+/// mimalloc rather than glibc's malloc: under a fleet's load glibc's arenas
+/// fragmented, kept the server's memory after a peak and spent a tenth of its
+/// CPU searching free lists (docs/benchmarks.md, the faults scenario).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "sentinel",

@@ -13,6 +13,8 @@ use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use sentinel_core::Clock;
+use sentinel_decoders::{DecoderPool, Limits};
+use sentinel_http::ingest::Ingest;
 use sentinel_http::{AppState, router};
 use sentinel_store::Stores;
 use sentinel_vulns::Vulns;
@@ -34,6 +36,9 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 const H2_MAX_STREAMS: u32 = 100;
 /// How often expired sessions are purged and queued audit events delivered.
 const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(60);
+/// Threads that run IoT payload decoders (each decode is bounded in time,
+/// memory and stack; see sentinel_decoders::Limits).
+const DECODER_THREADS: std::num::NonZeroUsize = std::num::NonZeroUsize::MIN.saturating_add(1);
 /// How often audit retention runs.
 const PRUNE_INTERVAL: Duration = Duration::from_secs(86_400);
 
@@ -53,6 +58,8 @@ pub struct RunningServer {
     mqtt_serving: Option<JoinHandle<()>>,
     checkpointer: JoinHandle<()>,
     stores: Arc<Stores>,
+    /// The workers ingesting uplinks from external MQTT brokers.
+    ingest: Arc<Ingest>,
     /// Held until the server has stopped.
     _lock: DataDirLock,
 }
@@ -61,6 +68,8 @@ impl RunningServer {
     /// Stops accepting, lets open requests finish (bounded), closes the stores.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
+        // Unacknowledged uplinks stay with their brokers for the next start.
+        self.ingest.stop_all().await;
         if self.serving.await.is_err() {
             tracing::error!("the server task ended abnormally");
         }
@@ -119,7 +128,11 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<RunningServ
         config.http.clone(),
         data_dir.sealing_key(&master_key)?,
         vulns.clone(),
+        DecoderPool::new(DECODER_THREADS, Limits::default())
+            .map_err(|e| StartError::io("starting the decoder threads", e))?,
     );
+    // Started before the listeners: an uplink needs no request to arrive.
+    state.ingest.start_all(&state).await?;
     let (stop, stopped) = watch::channel(false);
     tokio::spawn(sweep_rate_limits(state.clone(), stopped.clone()));
     tokio::spawn(vulns.matcher.clone().run(
@@ -137,6 +150,7 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<RunningServ
             "the MQTT gateway needs the server's certificate".into(),
         ));
     }
+    let state_ingest = state.ingest.clone();
     let app = router(state.clone());
     let acceptor = tls
         .as_ref()
@@ -202,6 +216,7 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<RunningServ
         serving,
         checkpointer,
         stores,
+        ingest: state_ingest,
         _lock: lock,
     })
 }

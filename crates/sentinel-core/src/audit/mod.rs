@@ -144,6 +144,17 @@ named_enum!(
         DeviceMqttPublish => "device.mqtt_publish",
         /// A device subscribed over MQTT; recorded only when refused.
         DeviceMqttSubscribe => "device.mqtt_subscribe",
+        /// A device profile (and its payload decoder) was created.
+        DeviceProfileCreated => "device_profile.created",
+        /// A device profile was renamed or its decoder changed.
+        DeviceProfileUpdated => "device_profile.updated",
+        DeviceProfileDeleted => "device_profile.deleted",
+        /// A device's LoRaWAN DevEUI and profile were set or cleared.
+        DeviceLorawanSet => "device.lorawan_set",
+        /// An external MQTT broker connection (IoT network server) was added.
+        IntegrationCreated => "integration.created",
+        IntegrationUpdated => "integration.updated",
+        IntegrationDeleted => "integration.deleted",
     }
 );
 
@@ -161,6 +172,8 @@ named_enum!(
         Command => "command",
         Feed => "feed",
         Report => "report",
+        DeviceProfile => "device_profile",
+        Integration => "integration",
     }
 );
 

@@ -7,6 +7,8 @@ pub mod auth;
 pub mod devices;
 pub mod findings;
 pub mod health;
+pub mod integrations;
+pub mod lorawan;
 pub mod members;
 pub mod orgs;
 pub mod sessions;
@@ -246,6 +248,21 @@ impl Modify for Security {
         findings::create_report,
         findings::feeds,
         findings::upload_feed,
+        lorawan::list_profiles,
+        lorawan::get_profile,
+        lorawan::create_profile,
+        lorawan::update_profile,
+        lorawan::delete_profile,
+        lorawan::test_decoder,
+        lorawan::get_lorawan,
+        lorawan::set_lorawan,
+        lorawan::events,
+        integrations::list,
+        integrations::get,
+        integrations::status,
+        integrations::create,
+        integrations::update,
+        integrations::delete,
     ),
     modifiers(&Security),
     security(("session" = []), ("api_token" = [])),
@@ -259,6 +276,7 @@ impl Modify for Security {
         (name = "agent", description = "The routes sentinel-agent calls, with its device token"),
         (name = "tokens", description = "API tokens for scripts and integrations"),
         (name = "findings", description = "Vulnerability findings, feeds and signed reports"),
+        (name = "iot", description = "IoT devices: profiles and payload decoders, DevEUIs, broker connections and stored uplinks"),
     )
 )]
 struct ApiDoc;

@@ -9,6 +9,8 @@ pub mod auth;
 pub mod devices;
 pub mod feeds;
 pub mod findings;
+pub mod integrations;
+pub mod lorawan;
 pub mod members;
 pub mod orgs;
 pub mod service_accounts;

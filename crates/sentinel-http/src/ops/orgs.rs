@@ -75,6 +75,7 @@ pub async fn delete(
             sentinel_store::StoreError::NotFound => AppError::NotFound("organization"),
             other => other.into(),
         })?;
+    state.ingest.stop_org(org).await;
     tracing::info!(org_id = %org, user_id = %principal.user.id, "organization deleted");
     Ok(())
 }

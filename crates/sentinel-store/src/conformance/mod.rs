@@ -1117,5 +1117,6 @@ async fn sqlite_files_are_private_to_the_server_user() {
 }
 
 mod audit;
+mod lorawan;
 mod telemetry;
 mod two_factor;

@@ -41,7 +41,10 @@ fn facts(host: &str) -> HostFacts {
     .unwrap()
 }
 
-async fn enroll(f: &Fixture, devices: usize) -> (sentinel_core::OrgId, Vec<DeviceStore>) {
+pub(super) async fn enroll(
+    f: &Fixture,
+    devices: usize,
+) -> (sentinel_core::OrgId, Vec<DeviceStore>) {
     let owner = f.user("owner@example.org", false).await;
     let org = f
         .stores

@@ -544,6 +544,53 @@ async fn succeeding(
             .body(
                 json!({"id": format!("CASE-{n}"), "modified": "2024-01-01T00:00:00Z"}).to_string(),
             ),
+        // IoT: device profiles, DevEUIs and broker connections (disabled, so
+        // no worker connects anywhere).
+        ("POST", "/api/v1/orgs/{org_id}/device-profiles") => as_root(Method::POST, &member(path))
+            .json(&json!({"name": format!("Profile {n}"),
+                "decoder": "function decodeUplink(input) { return { data: {} }; }"})),
+        ("POST", "/api/v1/orgs/{org_id}/device-profiles/test-decoder") => {
+            as_root(Method::POST, &member(path)).json(&json!({
+                "code": "function decodeUplink(input) { return { data: { b: input.bytes[0] } }; }",
+                "payload_hex": "2a", "f_port": 1}))
+        }
+        ("PUT" | "DELETE", "/api/v1/orgs/{org_id}/device-profiles/{profile_id}") => {
+            let made = server
+                .call(
+                    root,
+                    Method::POST,
+                    &format!("/api/v1/orgs/{org}/device-profiles"),
+                    json!({"name": format!("Profile {n}")}),
+                )
+                .await
+                .json();
+            let target = member(path).replace("{profile_id}", made["id"].as_str().unwrap());
+            as_root(method.clone(), &target).json(&json!({"name": format!("Renamed {n}")}))
+        }
+        ("PUT", "/api/v1/orgs/{org_id}/devices/{device_id}/lorawan") => {
+            let agent = server.enroll(root, org, &format!("host{n}")).await;
+            as_root(
+                Method::PUT,
+                &member(path).replace("{device_id}", &agent.device_id),
+            )
+            .json(&json!({"dev_eui": format!("{n:016x}")}))
+        }
+        ("POST", "/api/v1/orgs/{org_id}/integrations") => as_root(Method::POST, &member(path))
+            .json(&crate::iot::broker_body(&format!("case{n}/#"), false)),
+        ("PUT" | "DELETE", "/api/v1/orgs/{org_id}/integrations/{integration_id}") => {
+            let made = server
+                .call(
+                    root,
+                    Method::POST,
+                    &format!("/api/v1/orgs/{org}/integrations"),
+                    crate::iot::broker_body(&format!("case{n}/#"), false),
+                )
+                .await
+                .json();
+            let target = member(path).replace("{integration_id}", made["id"].as_str().unwrap());
+            as_root(method.clone(), &target)
+                .json(&crate::iot::broker_body(&format!("case{n}/+"), false))
+        }
         // Setup succeeds once per server: covered by `setup_is_audited_once`.
         ("POST", "/api/v1/setup" | "/setup") => return None,
         _ => panic!("no audit coverage case for {method} {path}: add one to audit.rs"),
@@ -603,7 +650,9 @@ async fn every_mutating_route_records_one_entry_on_success_and_one_on_refusal() 
             .replace("{user_id}", &root.user_id)
             .replace("{token_id}", nil)
             .replace("{device_id}", nil)
-            .replace("{command_id}", nil);
+            .replace("{command_id}", nil)
+            .replace("{profile_id}", nil)
+            .replace("{integration_id}", nil);
         let refused = match route.access {
             // A session means nothing on agent routes: 401, counted, not audited.
             Access::Public | Access::Device => continue,

@@ -14,6 +14,7 @@ mod devices;
 mod errors;
 mod findings;
 mod headers;
+mod iot;
 mod limits;
 mod logs;
 mod mqtt;
