@@ -53,8 +53,8 @@ pub use devices::{
     MatchedDevice, NewCommand, NewFinding, OrgKeys, PackageGroup, TelemetryRecord,
 };
 pub use lorawan::{
-    DeviceEvent, DeviceProfile, EventCursor, Integration, IntegrationChange, LorawanDevice,
-    NewIntegration, NewUplinkEvent, PasswordChange, UplinkDevice, UplinkStore,
+    DeviceEvent, DeviceProfile, EventCursor, Integration, IntegrationChange, IntegrationSettings,
+    LorawanDevice, NewIntegration, NewUplinkEvent, PasswordChange, UplinkDevice, UplinkStore,
 };
 pub use sealed::{SealedSite, SealedValue};
 pub use tenant::{PermissionDenied, TenantAccess, TenantIdentity, TenantStore, TenantStores};

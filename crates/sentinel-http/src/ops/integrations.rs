@@ -21,18 +21,7 @@ const MAX_CREDENTIAL: usize = 256;
 const MAX_CA_PEM: usize = 64 * 1024;
 
 /// A broker connection's settings as given.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    pub name: String,
-    pub host: String,
-    pub port: u16,
-    pub tls: bool,
-    pub ca_pem: Option<String>,
-    pub username: Option<String>,
-    pub topic: String,
-    pub format: String,
-    pub enabled: bool,
-}
+pub use sentinel_store::IntegrationSettings as Settings;
 
 fn invalid(field: &'static str, message: &str) -> AppError {
     ValidationError::new(field, message).into()
@@ -138,16 +127,8 @@ pub async fn create(
     };
     let new = NewIntegration {
         id,
-        name: settings.name,
-        host: settings.host,
-        port: i32::from(settings.port),
-        tls: settings.tls,
-        ca_pem: settings.ca_pem,
-        username: settings.username,
+        settings,
         sealed_password,
-        topic: settings.topic,
-        format: settings.format,
-        enabled: settings.enabled,
     };
     let created = tenant(state, ctx)
         .await?
@@ -178,18 +159,7 @@ pub async fn update(
             PasswordChange::Set(seal(state, ctx, id, password)?)
         }
     };
-    let change = IntegrationChange {
-        name: settings.name,
-        host: settings.host,
-        port: i32::from(settings.port),
-        tls: settings.tls,
-        ca_pem: settings.ca_pem,
-        username: settings.username,
-        password,
-        topic: settings.topic,
-        format: settings.format,
-        enabled: settings.enabled,
-    };
+    let change = IntegrationChange { settings, password };
     let updated = tenant(state, ctx)
         .await?
         .update_integration(id, &change, state.clock.now(), audit)

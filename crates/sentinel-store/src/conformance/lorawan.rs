@@ -9,7 +9,8 @@ use uuid::Uuid;
 use super::telemetry::enroll;
 use super::*;
 use crate::{
-    AuditFilter, IntegrationChange, NewIntegration, NewUplinkEvent, PasswordChange, SealedSite,
+    AuditFilter, IntegrationChange, IntegrationSettings, NewIntegration, NewUplinkEvent,
+    PasswordChange, SealedSite,
 };
 
 async fn newest_detail(f: &Fixture, org: OrgId) -> (String, serde_json::Value) {
@@ -145,16 +146,18 @@ conformance!(
         let id = Uuid::now_v7();
         let new = NewIntegration {
             id,
-            name: "ChirpStack".into(),
-            host: "127.0.0.1".into(),
-            port: 1883,
-            tls: false,
-            ca_pem: None,
-            username: Some("sentinel".into()),
+            settings: IntegrationSettings {
+                name: "ChirpStack".into(),
+                host: "127.0.0.1".into(),
+                port: 1883,
+                tls: false,
+                ca_pem: None,
+                username: Some("sentinel".into()),
+                topic: "application/+/device/+/event/up".into(),
+                format: "chirpstack_v4".into(),
+                enabled: true,
+            },
             sealed_password: Some(b"sealed one".to_vec()),
-            topic: "application/+/device/+/event/up".into(),
-            format: "chirpstack_v4".into(),
-            enabled: true,
         };
         let created = tenant.create_integration(&new, now, sys()).await.unwrap();
         assert!(created.has_password);
@@ -186,16 +189,18 @@ conformance!(
         );
 
         let change = |password| IntegrationChange {
-            name: "ChirpStack".into(),
-            host: "broker.example".into(),
-            port: 8883,
-            tls: true,
-            ca_pem: None,
-            username: None,
+            settings: IntegrationSettings {
+                name: "ChirpStack".into(),
+                host: "broker.example".into(),
+                port: 8883,
+                tls: true,
+                ca_pem: None,
+                username: None,
+                topic: "application/#".into(),
+                format: "chirpstack_v4".into(),
+                enabled: false,
+            },
             password,
-            topic: "application/#".into(),
-            format: "chirpstack_v4".into(),
-            enabled: false,
         };
         tenant
             .update_integration(id, &change(PasswordChange::Keep), now, sys())

@@ -35,21 +35,27 @@ pub struct Integration {
     pub updated_at: Timestamp,
 }
 
+/// A broker connection's settings: everything but its id and password.
+#[derive(Debug, Clone)]
+pub struct IntegrationSettings {
+    pub name: String,
+    pub host: String,
+    pub port: u16,
+    pub tls: bool,
+    pub ca_pem: Option<String>,
+    pub username: Option<String>,
+    pub topic: String,
+    pub format: String,
+    pub enabled: bool,
+}
+
 /// A new broker connection; the password already sealed for
 /// [`crate::SealedSite::BrokerPassword`] of the id given.
 #[derive(Debug, Clone)]
 pub struct NewIntegration {
     pub id: Uuid,
-    pub name: String,
-    pub host: String,
-    pub port: i32,
-    pub tls: bool,
-    pub ca_pem: Option<String>,
-    pub username: Option<String>,
+    pub settings: IntegrationSettings,
     pub sealed_password: Option<Vec<u8>>,
-    pub topic: String,
-    pub format: String,
-    pub enabled: bool,
 }
 
 /// What happens to a stored password on update.
@@ -65,16 +71,8 @@ pub enum PasswordChange {
 /// with the password.
 #[derive(Debug, Clone)]
 pub struct IntegrationChange {
-    pub name: String,
-    pub host: String,
-    pub port: i32,
-    pub tls: bool,
-    pub ca_pem: Option<String>,
-    pub username: Option<String>,
+    pub settings: IntegrationSettings,
     pub password: PasswordChange,
-    pub topic: String,
-    pub format: String,
-    pub enabled: bool,
 }
 
 const COLUMNS: &str = "id, name, host, port, tls, ca_pem, username, \
@@ -135,16 +133,16 @@ impl TenantStore {
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)",
             )
             .bind(new.id)
-            .bind(&new.name)
-            .bind(&new.host)
-            .bind(new.port)
-            .bind(new.tls)
-            .bind(&new.ca_pem)
-            .bind(&new.username)
+            .bind(&new.settings.name)
+            .bind(&new.settings.host)
+            .bind(i32::from(new.settings.port))
+            .bind(new.settings.tls)
+            .bind(&new.settings.ca_pem)
+            .bind(&new.settings.username)
             .bind(&new.sealed_password)
-            .bind(&new.topic)
-            .bind(&new.format)
-            .bind(new.enabled)
+            .bind(&new.settings.topic)
+            .bind(&new.settings.format)
+            .bind(new.settings.enabled)
             .bind(now)
             .execute(c)
             .await.map(|r| r.rows_affected())
@@ -180,15 +178,15 @@ impl TenantStore {
                 "UPDATE integrations SET name = $1, host = $2, port = $3, tls = $4, ca_pem = $5,
                  username = $6, topic = $7, format = $8, enabled = $9, updated_at = $10 WHERE id = $11",
             )
-            .bind(&change.name)
-            .bind(&change.host)
-            .bind(change.port)
-            .bind(change.tls)
-            .bind(&change.ca_pem)
-            .bind(&change.username)
-            .bind(&change.topic)
-            .bind(&change.format)
-            .bind(change.enabled)
+            .bind(&change.settings.name)
+            .bind(&change.settings.host)
+            .bind(i32::from(change.settings.port))
+            .bind(change.settings.tls)
+            .bind(&change.settings.ca_pem)
+            .bind(&change.settings.username)
+            .bind(&change.settings.topic)
+            .bind(&change.settings.format)
+            .bind(change.settings.enabled)
             .bind(now)
             .bind(id)
             .execute(c)

@@ -13,7 +13,9 @@ mod uplinks;
 use sha2::{Digest, Sha256};
 
 pub use events::{DeviceEvent, EventCursor};
-pub use integrations::{Integration, IntegrationChange, NewIntegration, PasswordChange};
+pub use integrations::{
+    Integration, IntegrationChange, IntegrationSettings, NewIntegration, PasswordChange,
+};
 pub use profiles::{DeviceProfile, LorawanDevice};
 pub use uplinks::{NewUplinkEvent, UplinkDevice, UplinkStore};
 
