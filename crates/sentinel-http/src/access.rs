@@ -267,6 +267,14 @@ async fn authorize(
     let changes_state = changes_state(request.method());
     let mut request = request;
     // A bearer token is not sent by browsers on their own: no CSRF to fear.
+    // A WebSocket is not bound by CORS: one opened with the session cookie
+    // must come from our own pages too (no cross-site WebSocket hijacking).
+    if principal.csrf_token().is_some()
+        && opens_websocket(&request)
+        && !same_origin(state, &request, true)
+    {
+        return Err(AppError::Forbidden("cross-site WebSocket refused"));
+    }
     if let (true, Some(csrf_token)) = (changes_state, principal.csrf_token()) {
         if !same_origin(state, &request, true) {
             return Err(AppError::Forbidden("cross-site request refused"));
@@ -451,6 +459,15 @@ async fn device_request(
         .extensions_mut()
         .insert(DeviceContext { store, device });
     Ok((request, id))
+}
+
+/// Whether the request asks to become a WebSocket.
+fn opens_websocket(request: &Request) -> bool {
+    request
+        .headers()
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
 }
 
 /// Whether a state-changing request comes from our own pages. A present `Origin`

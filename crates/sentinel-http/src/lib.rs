@@ -21,6 +21,7 @@ mod client;
 mod error;
 mod extract;
 pub mod ingest;
+mod live;
 mod middleware;
 pub mod mqtt;
 mod ops;

@@ -388,6 +388,13 @@ pub fn route_table() -> Vec<RouteSpec> {
             Org(DevicesRead),
             api::devices::telemetry,
         ),
+        // API: the organization's live feed (a WebSocket).
+        route(
+            M::GET,
+            "/api/v1/orgs/{org_id}/live",
+            Org(DevicesRead),
+            api::live::open,
+        ),
         route(
             M::POST,
             "/api/v1/orgs/{org_id}/devices/{device_id}/commands",
@@ -662,6 +669,7 @@ pub fn route_table() -> Vec<RouteSpec> {
             Public,
             ui::assets::stylesheet,
         ),
+        route(M::GET, "/static/live.js", Public, ui::assets::live_script),
         route(M::GET, "/setup", Public, ui::setup::page),
         route(M::POST, "/setup", Public, ui::setup::submit).audited(A::SetupCompleted),
         route(M::GET, "/login", Public, ui::auth::login_page),

@@ -106,7 +106,7 @@ impl Principal {
 }
 
 /// The value of the session cookie, if the request carries a well-formed one.
-fn session_secret(headers: &HeaderMap) -> Option<BearerSecret> {
+pub(crate) fn session_secret(headers: &HeaderMap) -> Option<BearerSecret> {
     headers
         .get_all(header::COOKIE)
         .iter()

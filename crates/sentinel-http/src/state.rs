@@ -1,6 +1,6 @@
 //! What every handler can reach: the stores, the clock, the HTTP settings, the
 //! key that seals secrets at rest, the bus that wakes waiting agents, the
-//! rate limits, and vulnerability detection.
+//! live feeds, the rate limits, and vulnerability detection.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,6 +16,7 @@ use sentinel_vulns::Vulns;
 use crate::audit::Metrics;
 use crate::bus::{CommandBus, LocalBus};
 use crate::ingest::Ingest;
+use crate::live::LiveFeed;
 use crate::password_work::PasswordWork;
 use crate::rate_limit::{RateLimitSettings, RateLimits};
 
@@ -86,6 +87,8 @@ pub struct Inner {
     pub decoders: DecoderPool,
     /// The workers ingesting uplinks from external MQTT brokers.
     pub ingest: Arc<Ingest>,
+    /// The organizations' live feeds (dashboards watching over WebSockets).
+    pub live: Arc<LiveFeed>,
 }
 
 impl AppState {
@@ -110,6 +113,7 @@ impl AppState {
             vulns,
             decoders,
             ingest: Arc::default(),
+            live: Arc::default(),
         }))
     }
 }

@@ -8,6 +8,7 @@ pub mod devices;
 pub mod findings;
 pub mod health;
 pub mod integrations;
+pub mod live;
 pub mod lorawan;
 pub mod members;
 pub mod orgs;
@@ -224,6 +225,7 @@ impl Modify for Security {
         devices::queue_tagged_command,
         devices::command,
         devices::cancel_command,
+        live::open,
         agent::enroll,
         agent::telemetry,
         agent::inventory,

@@ -17,6 +17,7 @@ use uuid::Uuid;
 
 use super::chirpstack::{self, UplinkEvent};
 use super::{Count, Status, broker};
+use crate::live::LiveEvent;
 use crate::state::AppState;
 
 pub const MIN_BACKOFF: Duration = Duration::from_millis(500);
@@ -163,6 +164,16 @@ pub(crate) async fn handle(
     };
     if uplinks.store_event(&event).await? {
         status.count(Count::Stored);
+        state.live.publish(
+            uplinks.org_id(),
+            LiveEvent::uplink(
+                event.device_id,
+                event.received_at,
+                event.f_port,
+                event.decoded.as_ref(),
+                event.decoder_error.clone(),
+            ),
+        );
     } else {
         status.count(Count::Duplicate);
     }

@@ -638,11 +638,12 @@ where
         let (_, command) = self.in_flight.swap_remove(at);
         // The device has it: recorded off the packet loop, like the HTTPS
         // hand-over (a lost mark only means it is handed over again).
-        let store = self.ctx.store.clone();
-        let now = self.gateway.state.clock.now();
+        let (state, store) = (self.gateway.state.clone(), self.ctx.store.clone());
+        let now = state.clock.now();
         tokio::spawn(async move {
-            if let Err(e) = store.mark_delivered(&[command], now).await {
-                tracing::warn!(error = %e, "could not mark a command delivered");
+            match store.mark_delivered(&[command], now).await {
+                Ok(()) => ops::agent::delivered(&state, &store, &[command]),
+                Err(e) => tracing::warn!(error = %e, "could not mark a command delivered"),
             }
         });
     }

@@ -8,17 +8,18 @@ use std::time::Duration;
 
 use sentinel_core::BearerSecret;
 use sentinel_core::audit::{Actor, AuditAction, AuditContext, Entity, EntityType, LogId, Origin};
-use sentinel_protocol::command::CommandReport;
+use sentinel_protocol::command::{CommandReport, CommandStatus};
 use sentinel_protocol::enroll::{AgentSettings, EnrollRequest, EnrollResponse};
 use sentinel_protocol::inventory::{Inventory, InventoryReport, InventoryStatus};
 use sentinel_protocol::paths::{DEVICE_TOKEN_PREFIX, ENROLLMENT_TOKEN_PREFIX};
 use sentinel_protocol::signing::SignedCommand;
 use sentinel_protocol::telemetry::{MAX_BATCH_SAMPLES, TelemetryBatch};
-use sentinel_store::StoreError;
+use sentinel_store::{DeviceStore, StoreError};
 use uuid::Uuid;
 
 use crate::access::DeviceContext;
 use crate::error::AppError;
+use crate::live::LiveEvent;
 use crate::ops::devices::command_public_key;
 use crate::ops::not_found_as;
 use crate::state::AppState;
@@ -88,6 +89,13 @@ pub async fn enroll(
     let command_key = command_public_key(state, &enrolled.store.keys()).await?;
     let (org_id, device_id) = (enrolled.store.org_id(), enrolled.store.device_id());
     tracing::info!(%org_id, %device_id, hostname = %request.facts.hostname, "device enrolled");
+    state.live.publish(
+        org_id,
+        LiveEvent::DeviceEnrolled {
+            device_id,
+            hostname: request.facts.hostname.clone(),
+        },
+    );
     Ok(EnrollResponse {
         device_id,
         org_id: org_id.as_uuid(),
@@ -142,13 +150,20 @@ pub async fn telemetry_batches(
     let facts = valid()
         .filter_map(|(batch, _)| batch.facts.clone())
         .next_back();
+    let now = state.clock.now();
+    let newest = samples.iter().max_by_key(|s| s.at).cloned();
+    let count = samples.len() as u32;
     let stored = if valid().count() == 0 {
         Ok(0)
     } else {
-        ctx.store
-            .record_telemetry(samples, facts, state.clock.now())
-            .await
+        ctx.store.record_telemetry(samples, facts, now).await
     };
+    if stored.is_ok() {
+        state.live.publish(
+            ctx.store.org_id(),
+            LiveEvent::telemetry(ctx.device.id, now, count, newest.as_ref()),
+        );
+    }
     // One store error answers every batch it took down with it.
     let failed = |e: &StoreError| match e {
         StoreError::NotFound => AppError::NotFound("device"),
@@ -200,6 +215,13 @@ pub async fn inventory(
         .replace_inventory(&report.digest, inventory.packages(), state.clock.now())
         .await?;
     state.vulns.matcher.inventory_changed(ctx.store.org_id());
+    state.live.publish(
+        ctx.store.org_id(),
+        LiveEvent::Inventory {
+            device_id: ctx.device.id,
+            packages: inventory.packages().len(),
+        },
+    );
     Ok(InventoryStatus::Stored)
 }
 
@@ -221,11 +243,12 @@ pub async fn commands(
             // Recorded after the answer leaves: the hand-over waits for no
             // disk flush, and a lost mark only means the command is handed
             // over again (the agent runs an id once).
-            let store = ctx.store.clone();
+            let (state, store) = (state.clone(), ctx.store.clone());
             let ids: Vec<Uuid> = waiting.iter().map(|c| c.id).collect();
             tokio::spawn(async move {
-                if let Err(e) = store.mark_delivered(&ids, now).await {
-                    tracing::warn!(error = %e, "could not mark commands delivered");
+                match store.mark_delivered(&ids, now).await {
+                    Ok(()) => delivered(&state, &store, &ids),
+                    Err(e) => tracing::warn!(error = %e, "could not mark commands delivered"),
                 }
             });
             return Ok(waiting);
@@ -254,7 +277,32 @@ pub async fn report(
     ctx.store
         .report(id, report, &ctx.device.hostname, origin, state.clock.now())
         .await
-        .map_err(not_found_as("command"))
+        .map_err(not_found_as("command"))?;
+    state.live.publish(
+        ctx.store.org_id(),
+        LiveEvent::Command {
+            device_id: ctx.device.id,
+            command_id: id,
+            status: report.status.as_str().to_owned(),
+            exit_code: report.exit_code,
+        },
+    );
+    Ok(())
+}
+
+/// Tells the organization's watchers that the device received `commands`.
+pub fn delivered(state: &AppState, store: &DeviceStore, commands: &[Uuid]) {
+    for &command_id in commands {
+        state.live.publish(
+            store.org_id(),
+            LiveEvent::Command {
+                device_id: store.device_id(),
+                command_id,
+                status: CommandStatus::Delivered.as_str().to_owned(),
+                exit_code: None,
+            },
+        );
+    }
 }
 
 /// Issues the device a new token; the current one works until the new one is

@@ -20,6 +20,7 @@ use uuid::Uuid;
 
 use crate::access::OrgContext;
 use crate::error::AppError;
+use crate::live::LiveEvent;
 use crate::ops::flush_audit;
 use crate::ops::not_found_as;
 use crate::state::AppState;
@@ -205,6 +206,9 @@ pub async fn revoke_device(
     tracing::info!(org_id = %org, device_id = %id, "device revoked");
     // A device connected over MQTT checks itself when woken, and leaves.
     state.bus.notify(id);
+    state
+        .live
+        .publish(org, LiveEvent::DeviceRevoked { device_id: id });
     Ok(device)
 }
 
@@ -290,7 +294,21 @@ pub async fn queue_command(
         .await
         .map_err(not_found_as("device"))?;
     state.bus.notify(device);
+    command_changed(state, ctx, &record);
     Ok(record)
+}
+
+/// Tells the organization's watchers a command's new status.
+fn command_changed(state: &AppState, ctx: &OrgContext, record: &CommandRecord) {
+    state.live.publish(
+        ctx.organization().id,
+        LiveEvent::Command {
+            device_id: record.device_id,
+            command_id: record.id,
+            status: record.status.clone(),
+            exit_code: record.exit_code.and_then(|code| i32::try_from(code).ok()),
+        },
+    );
 }
 
 /// Queues the same command for every live device tagged `tag`, each signed for
@@ -362,9 +380,11 @@ pub async fn cancel_command(
     audit: &AuditContext,
     id: Uuid,
 ) -> Result<CommandRecord, AppError> {
-    tenant(state, ctx)
+    let record = tenant(state, ctx)
         .await?
         .cancel_command(id, state.clock.now(), audit)
         .await
-        .map_err(not_found_as("command"))
+        .map_err(not_found_as("command"))?;
+    command_changed(state, ctx, &record);
+    Ok(record)
 }

@@ -1,7 +1,8 @@
 //! End to end in a real browser: Debian's chromium driven over WebDriver by
 //! chromedriver, through setup → login → create organization → create a user →
 //! add them as a member → change their role → logout, using only the server's
-//! pages and forms (no script runs on them).
+//! pages and forms; and the live feed's one script (our origin's, under the
+//! strict CSP) updating the device page and the fleet overview.
 //!
 //! Outside CI the test is skipped with a notice when chromium or chromedriver is
 //! missing; under `CI=true` it must run.
@@ -216,6 +217,22 @@ impl Browser {
         .to_owned()
     }
 
+    /// Waits up to 10 s for the text of `css` to contain `needle`.
+    async fn wait_for_text(&self, css: &str, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let text = self.text(css).await;
+            if text.contains(needle) {
+                return text;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{css} never said {needle:?}; it says {text:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     async fn select(&self, css: &str, value: &str) {
         self.click(&format!("{css} option[value=\"{value}\"]"))
             .await;
@@ -371,6 +388,67 @@ async fn setup_login_create_organization_add_member_logout() {
         .unwrap()
         .clone();
     assert_eq!(ada["role"], "admin");
+
+    browser.quit().await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_device_page_and_the_fleet_update_live_under_the_strict_csp() {
+    if !browser_available() {
+        return;
+    }
+    let server = TestServer::start().await;
+    let root = server.setup_admin().await;
+    let org = server.create_org(&root, "Live School").await;
+    let device = server.enroll(&root, &org, "lab-pc-01").await;
+    let browser = Browser::launch(&spki_pin(&server)).await;
+    let origin = server.origin.clone();
+    browser.goto(&format!("{origin}/login")).await;
+    browser.fill("#email", "root@example.org").await;
+    browser.fill("#password", PASSWORD).await;
+    browser.click("#sign-in").await;
+    browser.expect_at("/orgs").await;
+
+    // The device page: the script (from our origin only) connects, and a
+    // report changes the page without a reload.
+    browser
+        .goto(&format!("{origin}/orgs/{org}/devices/{}", device.device_id))
+        .await;
+    browser.wait_for_text("#live-status", "Live").await;
+    let body = json!({"samples": [{"at": 1_700_000_000, "sample": {
+        "uptime_seconds": 5, "load": [0.1, 0.2, 0.3], "cpu_percent": 42.5,
+        "memory": {"total_bytes": 200, "available_bytes": 150, "used_bytes": 50},
+        "swap": {"total_bytes": 0, "available_bytes": 0, "used_bytes": 0},
+        "disks": [], "interfaces": [], "logged_in_users": 1, "warnings": []
+    }}]});
+    let report = server
+        .as_agent(&device, reqwest::Method::POST, "/api/v1/agent/telemetry")
+        .json(&body);
+    assert_eq!(TestServer::send(report).await.status, 200);
+    browser.wait_for_text("#chart-cpu strong", "42.5 %").await;
+    browser
+        .wait_for_text("#chart-memory strong", "25.0 %")
+        .await;
+    browser.wait_for_text("#telemetry-count", "1").await;
+    browser
+        .wait_for_text("#live-activity", "telemetry: 1 sample(s)")
+        .await;
+    let command = server
+        .queue_command(&root, &org, &device.device_id, json!({"type": "reboot"}))
+        .await;
+    browser
+        .wait_for_text("#live-activity", &format!("command {command}: queued"))
+        .await;
+
+    // The fleet overview: a new enrollment is announced, escaped as text.
+    browser.goto(&format!("{origin}/orgs/{org}/devices")).await;
+    browser.wait_for_text("#live-status", "Live").await;
+    server.enroll(&root, &org, "<b>new</b>-host").await;
+    let notice = browser
+        .wait_for_text("#live-enrolled", "1 new device(s)")
+        .await;
+    assert!(notice.contains("<b>new</b>-host"), "{notice}");
 
     browser.quit().await;
     server.stop().await;

@@ -16,6 +16,7 @@ mod findings;
 mod headers;
 mod iot;
 mod limits;
+mod live;
 mod logs;
 mod mqtt;
 mod orgs;

@@ -25,6 +25,7 @@ const PUBLIC: &[(&str, &str)] = &[
     ("POST", "/api/v1/agent/enroll"),
     ("GET", "/"),
     ("GET", "/static/sentinel.css"),
+    ("GET", "/static/live.js"),
     ("GET", "/setup"),
     ("POST", "/setup"),
     ("GET", "/login"),

@@ -315,7 +315,7 @@ async fn commands_are_queued_only_after_the_confirmation_page() {
         page.text
             .contains("<pre class=\"stderr\">oops &#38; more</pre>")
     );
-    assert!(page.text.contains("<td>3</td>") && page.text.contains(">failed"));
+    assert!(page.text.contains("<td class=\"exit-code\">3</td>") && page.text.contains(">failed"));
 
     // A package command: the name is shown on the confirmation page.
     let confirm = post_form(
