@@ -26,4 +26,5 @@ mod tokens;
 mod transport;
 mod two_factor;
 mod ui_devices;
+mod ui_iot;
 mod ui_tokens;
