@@ -831,7 +831,108 @@ pub fn route_table() -> Vec<RouteSpec> {
             ui::devices::revoke_token,
         )
         .audited(A::EnrollmentTokenRevoked),
-        // UI: the caller's profile.
+        // UI: IoT device profiles, DevEUIs and broker connections.
+        route(
+            M::GET,
+            "/orgs/{org_id}/device-profiles",
+            Org(DevicesRead),
+            ui::device_profiles::list,
+        ),
+        route(
+            M::POST,
+            "/orgs/{org_id}/device-profiles",
+            Org(DevicesWrite),
+            ui::device_profiles::create,
+        )
+        .audited(A::DeviceProfileCreated)
+        .body_limit(DECODER_BYTES),
+        route(
+            M::POST,
+            "/orgs/{org_id}/device-profiles/test-decoder",
+            Org(DevicesWrite),
+            ui::device_profiles::test_new,
+        )
+        .preview()
+        .body_limit(DECODER_BYTES),
+        route(
+            M::GET,
+            "/orgs/{org_id}/device-profiles/{profile_id}",
+            Org(DevicesRead),
+            ui::device_profiles::page,
+        ),
+        route(
+            M::POST,
+            "/orgs/{org_id}/device-profiles/{profile_id}",
+            Org(DevicesWrite),
+            ui::device_profiles::update,
+        )
+        .audited(A::DeviceProfileUpdated)
+        .body_limit(DECODER_BYTES),
+        route(
+            M::POST,
+            "/orgs/{org_id}/device-profiles/{profile_id}/test-decoder",
+            Org(DevicesWrite),
+            ui::device_profiles::test_saved,
+        )
+        .preview()
+        .body_limit(DECODER_BYTES),
+        route(
+            M::POST,
+            "/orgs/{org_id}/device-profiles/{profile_id}/delete",
+            Org(DevicesWrite),
+            ui::device_profiles::delete,
+        )
+        .audited(A::DeviceProfileDeleted),
+        route(
+            M::POST,
+            "/orgs/{org_id}/devices/{device_id}/lorawan",
+            Org(DevicesWrite),
+            ui::lorawan::assign,
+        )
+        .audited(A::DeviceLorawanSet),
+        route(
+            M::POST,
+            "/orgs/{org_id}/devices/{device_id}/lorawan/remove",
+            Org(DevicesWrite),
+            ui::lorawan::remove,
+        )
+        .audited(A::DeviceLorawanSet),
+        route(
+            M::GET,
+            "/orgs/{org_id}/integrations",
+            Org(DevicesRead),
+            ui::integrations::list,
+        ),
+        route(
+            M::POST,
+            "/orgs/{org_id}/integrations",
+            Org(DevicesWrite),
+            ui::integrations::create,
+        )
+        .audited(A::IntegrationCreated)
+        .body_limit(DECODER_BYTES),
+        route(
+            M::GET,
+            "/orgs/{org_id}/integrations/{integration_id}",
+            Org(DevicesRead),
+            ui::integrations::page,
+        ),
+        route(
+            M::POST,
+            "/orgs/{org_id}/integrations/{integration_id}",
+            Org(DevicesWrite),
+            ui::integrations::update,
+        )
+        .audited(A::IntegrationUpdated)
+        .body_limit(DECODER_BYTES),
+        route(
+            M::POST,
+            "/orgs/{org_id}/integrations/{integration_id}/delete",
+            Org(DevicesWrite),
+            ui::integrations::delete,
+        )
+        .audited(A::IntegrationDeleted),
+        // UI: vulnerability findings and reports.
         route(
             M::GET,
             "/orgs/{org_id}/findings",
@@ -845,6 +946,7 @@ pub fn route_table() -> Vec<RouteSpec> {
             ui::findings::create_report,
         )
         .audited(A::ReportCreated),
+        // UI: the caller's profile.
         route(M::GET, "/profile", User, ui::profile::page),
         route(M::GET, "/profile/sessions", User, ui::sessions::page),
         route(

@@ -91,7 +91,7 @@ pub struct IntegrationList {
 }
 
 fn view(state: &AppState, ctx: &OrgContext, integration: Integration) -> IntegrationView {
-    let status = state.ingest.status(ctx.organization().id, integration.id);
+    let status = ops::integrations::worker_status(state, ctx, &integration);
     IntegrationView {
         integration,
         status,

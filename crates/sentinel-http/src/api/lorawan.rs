@@ -18,6 +18,7 @@ use crate::audit::Audit;
 use crate::error::{AppError, Problem};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::ops;
+use crate::ops::lorawan::SamplePayload;
 use crate::state::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -142,20 +143,6 @@ pub struct TestDecoderResult {
     pub error: Option<String>,
 }
 
-fn hex_decode(text: &str) -> Option<Vec<u8>> {
-    let text = text.trim();
-    if !text.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| {
-            text.get(i..i + 2)
-                .and_then(|pair| u8::from_str_radix(pair, 16).ok())
-        })
-        .collect()
-}
-
 /// Runs a decoder on a sample payload; stores nothing (`devices.write`).
 #[utoipa::path(post, path = "/api/v1/orgs/{org_id}/device-profiles/test-decoder", tag = "iot",
     params(("org_id" = OrgId, Path)), request_body = TestDecoderBody,
@@ -166,12 +153,8 @@ pub async fn test_decoder(
     ApiJson(body): ApiJson<TestDecoderBody>,
 ) -> ApiResult<Json<TestDecoderResult>> {
     let payload = match (&body.payload_hex, &body.payload_base64) {
-        (Some(hex), None) => {
-            hex_decode(hex).ok_or_else(|| AppError::BadRequest("payload_hex is not hex".into()))?
-        }
-        (None, Some(b64)) => STANDARD
-            .decode(b64.trim())
-            .map_err(|_| AppError::BadRequest("payload_base64 is not base64".into()))?,
+        (Some(hex), None) => SamplePayload::Hex(hex),
+        (None, Some(b64)) => SamplePayload::Base64(b64),
         _ => {
             return Err(AppError::BadRequest(
                 "give exactly one of payload_hex and payload_base64".into(),

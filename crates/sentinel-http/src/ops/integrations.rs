@@ -105,8 +105,18 @@ pub async fn status(
     ctx: &OrgContext,
     id: Uuid,
 ) -> Result<IngestStatus, AppError> {
-    get(state, ctx, id).await?;
-    Ok(state.ingest.status(ctx.organization().id, id))
+    let integration = get(state, ctx, id).await?;
+    Ok(worker_status(state, ctx, &integration))
+}
+
+/// The status of the worker of a connection already read from this
+/// organization's store (as listed or fetched).
+pub fn worker_status(
+    state: &AppState,
+    ctx: &OrgContext,
+    integration: &Integration,
+) -> IngestStatus {
+    state.ingest.status(ctx.organization().id, integration.id)
 }
 
 pub async fn create(

@@ -5,6 +5,8 @@
 
 use std::sync::Arc;
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 use sentinel_core::ValidationError;
 use sentinel_core::audit::AuditContext;
 use sentinel_decoders::{DecodeError, Decoded};
@@ -121,12 +123,52 @@ pub async fn delete_profile(
         .map_err(not_found_as("device profile"))
 }
 
+/// A sample uplink payload as typed, in one of the two encodings people paste.
+#[derive(Debug, Clone, Copy)]
+pub enum SamplePayload<'a> {
+    /// Two hex digits a byte, either case (`09C464`).
+    Hex(&'a str),
+    /// Standard base64 with padding (`CcRk`), as ChirpStack shows payloads.
+    Base64(&'a str),
+}
+
+impl SamplePayload<'_> {
+    /// The payload's bytes, or an error saying which encoding it is not.
+    pub fn bytes(self) -> Result<Vec<u8>, AppError> {
+        match self {
+            SamplePayload::Hex(text) => hex_decode(text).ok_or_else(|| {
+                AppError::BadRequest(
+                    "the sample payload is not hex: two hex digits a byte, e.g. 09c464".into(),
+                )
+            }),
+            SamplePayload::Base64(text) => STANDARD.decode(text.trim()).map_err(|_| {
+                AppError::BadRequest("the sample payload is not base64, e.g. CcRk".into())
+            }),
+        }
+    }
+}
+
+/// Hex digits only (`from_str_radix` alone would also take a sign: `+1`).
+fn hex_decode(text: &str) -> Option<Vec<u8>> {
+    let text = text.trim();
+    if !text.len().is_multiple_of(2) || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| {
+            text.get(i..i + 2)
+                .and_then(|pair| u8::from_str_radix(pair, 16).ok())
+        })
+        .collect()
+}
+
 /// Runs `code` on a sample payload under the same limits as real uplinks and
 /// stores nothing: the decoder's result, or why it failed.
 pub async fn test_decoder(
     state: &AppState,
     code: &str,
-    payload: Vec<u8>,
+    payload: SamplePayload<'_>,
     f_port: u8,
 ) -> Result<Result<Decoded, DecodeError>, AppError> {
     if code.len() > MAX_DECODER_BYTES {
@@ -134,6 +176,7 @@ pub async fn test_decoder(
             ValidationError::new("code", format!("at most {MAX_DECODER_BYTES} bytes")).into(),
         );
     }
+    let payload = payload.bytes()?;
     let recv_time = state.clock.now().to_offset_datetime();
     Ok(state
         .decoders
@@ -199,4 +242,26 @@ pub async fn events(
         .device_events(device, before, limit)
         .await
         .map_err(not_found_as("device"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sample_payloads_are_hex_or_base64_and_nothing_else() {
+        assert_eq!(
+            SamplePayload::Hex(" 09C464 ").bytes().ok(),
+            Some(vec![0x09, 0xc4, 0x64])
+        );
+        assert_eq!(SamplePayload::Hex("").bytes().ok(), Some(vec![]));
+        for bad in ["0g", "123", "09C4 64", "+1+2", "-1", "éé"] {
+            assert!(SamplePayload::Hex(bad).bytes().is_err(), "{bad}");
+        }
+        assert_eq!(
+            SamplePayload::Base64("CcRk").bytes().ok(),
+            Some(vec![0x09, 0xc4, 0x64])
+        );
+        assert!(SamplePayload::Base64("!!!!").bytes().is_err());
+    }
 }

@@ -1,6 +1,7 @@
 //! The device pages of an organization: the device list, one device (facts,
-//! metrics as server-drawn SVG, inventory, commands), queueing a command after
-//! a confirmation page, revoking a device, and enrollment tokens.
+//! metrics as server-drawn SVG, inventory, commands, and the LoRaWAN section
+//! from `ui::lorawan`), queueing a command after a confirmation page, revoking
+//! a device, and enrollment tokens.
 
 use askama::Template;
 use axum::extract::State;
@@ -11,7 +12,8 @@ use sentinel_store::{CommandRecord, Device, DeviceFilter, EnrollmentToken, Telem
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{Layout, UiResult, render, see_other};
+use super::lorawan::{LorawanForm, LorawanSection};
+use super::{Layout, UiResult, on_page, render, render_with_error, see_other};
 use crate::access::OrgContext;
 use crate::audit::Audit;
 use crate::error::AppError;
@@ -40,11 +42,14 @@ fn given(value: Option<String>) -> Option<String> {
     value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
 }
 
-fn role_grants(ctx: &OrgContext, permission: Permission) -> bool {
+/// Whether the caller's role in the organization grants `permission` (what
+/// a page offers; the guard decides what a request may do).
+pub(super) fn role_grants(ctx: &OrgContext, permission: Permission) -> bool {
     ctx.membership.role().grants(permission)
 }
 
-async fn layout_for(
+/// The page frame of an organization page, with the notice named in its URL.
+pub(super) async fn layout_for(
     state: &AppState,
     ctx: &OrgContext,
     title: &str,
@@ -276,9 +281,10 @@ struct DevicePage {
     command_types: Vec<(&'static str, &'static str)>,
     can_run: bool,
     can_write: bool,
+    lorawan: LorawanSection,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 pub struct DeviceQuery {
     inventory_q: Option<String>,
     notice: Option<String>,
@@ -290,11 +296,27 @@ pub async fn page(
     UiPath((_, device_id)): UiPath<(OrgId, Uuid)>,
     UiQuery(query): UiQuery<DeviceQuery>,
 ) -> UiResult {
+    device_page(&state, &ctx, device_id, query, None, Ok(())).await
+}
+
+/// A device's page; after a refused LoRaWAN form (`outcome`), with the error
+/// and the form as typed.
+pub(super) async fn device_page(
+    state: &AppState,
+    ctx: &OrgContext,
+    device_id: Uuid,
+    query: DeviceQuery,
+    lorawan_form: Option<LorawanForm>,
+    outcome: Result<(), AppError>,
+) -> UiResult {
+    let (status, _, error) = on_page(outcome)?;
     let org = ctx.organization();
-    let device = ops::devices::device(&state, &ctx, device_id).await?;
-    let layout = layout_for(&state, &ctx, &device.hostname, query.notice.as_deref()).await?;
+    let device = ops::devices::device(state, ctx, device_id).await?;
+    let layout = layout_for(state, ctx, &device.hostname, query.notice.as_deref())
+        .await?
+        .with_error(error.as_ref().map(AppError::detail));
     let inventory_q = given(query.inventory_q);
-    let packages = ops::devices::inventory(&state, &ctx, device_id, inventory_q.as_deref())
+    let packages = ops::devices::inventory(state, ctx, device_id, inventory_q.as_deref())
         .await?
         .into_iter()
         .map(|p| PackageRow {
@@ -309,13 +331,14 @@ pub async fn page(
             },
         })
         .collect();
-    let findings = ops::findings::of_device(&state, &ctx, device_id).await?;
-    let samples = ops::devices::telemetry(&state, &ctx, device_id, CHART_SAMPLES).await?;
-    let commands = ops::devices::device_commands(&state, &ctx, device_id)
+    let findings = ops::findings::of_device(state, ctx, device_id).await?;
+    let samples = ops::devices::telemetry(state, ctx, device_id, CHART_SAMPLES).await?;
+    let commands = ops::devices::device_commands(state, ctx, device_id)
         .await?
         .into_iter()
         .map(CommandRow::from)
         .collect();
+    let lorawan = super::lorawan::section(state, ctx, device_id, lorawan_form).await?;
     let page = DevicePage {
         layout,
         org_id: org.id,
@@ -331,10 +354,11 @@ pub async fn page(
         findings,
         commands,
         command_types: COMMAND_TYPES.to_vec(),
-        can_run: role_grants(&ctx, Permission::CommandsRun),
-        can_write: role_grants(&ctx, Permission::DevicesWrite),
+        can_run: role_grants(ctx, Permission::CommandsRun),
+        can_write: role_grants(ctx, Permission::DevicesWrite),
+        lorawan,
     };
-    Ok(render(StatusCode::OK, &page))
+    Ok(render_with_error(status, &page, error.as_ref()))
 }
 
 /// A command as the form sends it (both to the confirmation page and the final

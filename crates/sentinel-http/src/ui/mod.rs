@@ -6,8 +6,11 @@ pub mod admin;
 pub mod assets;
 pub mod audit;
 pub mod auth;
+pub mod device_profiles;
 pub mod devices;
 pub mod findings;
+pub mod integrations;
+pub mod lorawan;
 pub mod members;
 pub mod orgs;
 pub mod profile;
@@ -120,6 +123,14 @@ fn notice_text(key: &str) -> Option<&'static str> {
         "command-queued" => "Command queued.",
         "command-cancelled" => "Command cancelled.",
         "device-revoked" => "Device revoked.",
+        "device-profile-created" => "Device profile created.",
+        "device-profile-saved" => "Device profile saved.",
+        "device-profile-deleted" => "Device profile deleted.",
+        "lorawan-set" => "DevEUI and profile saved.",
+        "lorawan-removed" => "DevEUI and profile removed.",
+        "integration-created" => "Broker connection added.",
+        "integration-saved" => "Broker connection saved; its worker restarted.",
+        "integration-deleted" => "Broker connection deleted; its worker stopped.",
         "token-revoked" => "Enrollment token revoked.",
         "api-token-revoked" => "API token revoked.",
         "service-account-created" => "Service account created.",
@@ -157,6 +168,19 @@ pub fn shown_on_page(e: &AppError) -> bool {
             | AppError::NotFound(_)
             | AppError::Forbidden(_)
     )
+}
+
+/// What a form's POST came to, for the page that shows it again: its status,
+/// what to show (on success) and the error to show on the page. Errors the
+/// user cannot act on are handed back for the error page.
+pub fn on_page<T>(
+    outcome: Result<T, AppError>,
+) -> Result<(StatusCode, Option<T>, Option<AppError>), AppError> {
+    match outcome {
+        Ok(shown) => Ok((StatusCode::OK, Some(shown), None)),
+        Err(e) if shown_on_page(&e) => Ok((e.status(), None, Some(e))),
+        Err(e) => Err(e),
+    }
 }
 
 /// A page that shows `error` on itself: a refusal is still a refusal, and the

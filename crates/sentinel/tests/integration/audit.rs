@@ -591,6 +591,124 @@ async fn succeeding(
             as_root(method.clone(), &target)
                 .json(&crate::iot::broker_body(&format!("case{n}/+"), false))
         }
+        // IoT in the UI: the same operations through HTML forms.
+        ("POST", "/orgs/{org_id}/device-profiles") => form(
+            as_root(Method::POST, &member(path)),
+            &[
+                ("name", &format!("UI profile {n}")),
+                (
+                    "decoder",
+                    "function decodeUplink(input) { return { data: {} }; }",
+                ),
+            ],
+        ),
+        ("POST", "/orgs/{org_id}/device-profiles/test-decoder") => form(
+            as_root(Method::POST, &member(path)),
+            &[
+                ("name", ""),
+                (
+                    "decoder",
+                    "function decodeUplink(input) { return { data: { b: input.bytes[0] } }; }",
+                ),
+                ("sample", "2a"),
+                ("encoding", "hex"),
+                ("f_port", "1"),
+            ],
+        ),
+        (
+            "POST",
+            "/orgs/{org_id}/device-profiles/{profile_id}"
+            | "/orgs/{org_id}/device-profiles/{profile_id}/test-decoder"
+            | "/orgs/{org_id}/device-profiles/{profile_id}/delete",
+        ) => {
+            let made = server
+                .call(
+                    root,
+                    Method::POST,
+                    &format!("/api/v1/orgs/{org}/device-profiles"),
+                    json!({"name": format!("Profile {n}")}),
+                )
+                .await
+                .json();
+            let target = member(path).replace("{profile_id}", made["id"].as_str().unwrap());
+            form(
+                as_root(Method::POST, &target),
+                &[
+                    ("name", &format!("Renamed {n}")),
+                    (
+                        "decoder",
+                        "function decodeUplink(input) { return { data: {} }; }",
+                    ),
+                    ("sample", "AQ=="),
+                    ("encoding", "base64"),
+                    ("f_port", "2"),
+                    ("confirm", "yes"),
+                ],
+            )
+        }
+        (
+            "POST",
+            "/orgs/{org_id}/devices/{device_id}/lorawan"
+            | "/orgs/{org_id}/devices/{device_id}/lorawan/remove",
+        ) => {
+            let agent = server.enroll(root, org, &format!("host{n}")).await;
+            let set = server
+                .call(
+                    root,
+                    Method::PUT,
+                    &format!("/api/v1/orgs/{org}/devices/{}/lorawan", agent.device_id),
+                    json!({"dev_eui": format!("{n:016x}")}),
+                )
+                .await;
+            assert_eq!(set.status, 200, "{}", set.text);
+            form(
+                as_root(
+                    Method::POST,
+                    &member(path).replace("{device_id}", &agent.device_id),
+                ),
+                &[
+                    ("dev_eui", &format!("{:016x}", n + 1_000_000)),
+                    ("profile_id", ""),
+                ],
+            )
+        }
+        ("POST", "/orgs/{org_id}/integrations") => form(
+            as_root(Method::POST, &member(path)),
+            &[
+                ("name", &format!("UI broker {n}")),
+                ("host", "127.0.0.1"),
+                ("port", "1883"),
+                ("topic", &format!("case{n}/#")),
+                ("format", "chirpstack_v4"),
+            ],
+        ),
+        (
+            "POST",
+            "/orgs/{org_id}/integrations/{integration_id}"
+            | "/orgs/{org_id}/integrations/{integration_id}/delete",
+        ) => {
+            let made = server
+                .call(
+                    root,
+                    Method::POST,
+                    &format!("/api/v1/orgs/{org}/integrations"),
+                    crate::iot::broker_body(&format!("case{n}/#"), false),
+                )
+                .await
+                .json();
+            let target = member(path).replace("{integration_id}", made["id"].as_str().unwrap());
+            form(
+                as_root(Method::POST, &target),
+                &[
+                    ("name", &format!("UI broker {n}")),
+                    ("host", "127.0.0.1"),
+                    ("port", "1883"),
+                    ("topic", &format!("case{n}/+")),
+                    ("format", "chirpstack_v4"),
+                    ("confirm", "yes"),
+                ],
+            )
+        }
         // Setup succeeds once per server: covered by `setup_is_audited_once`.
         ("POST", "/api/v1/setup" | "/setup") => return None,
         _ => panic!("no audit coverage case for {method} {path}: add one to audit.rs"),

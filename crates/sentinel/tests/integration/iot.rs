@@ -23,7 +23,7 @@ use crate::support::{Session, TestServer, eventually, on_both_engines};
 const BROKER: (&str, u16) = ("127.0.0.1", 1883);
 
 /// A temperature (centi-degrees, big-endian) and humidity (half percent) sensor.
-const TEMPERATURE_DECODER: &str = "function decodeUplink(input) {
+pub(crate) const TEMPERATURE_DECODER: &str = "function decodeUplink(input) {
   var b = input.bytes;
   return { data: { temperature: ((b[0] << 8) | b[1]) / 100, humidity: b[2] / 2 } };
 }";
@@ -41,7 +41,7 @@ pub fn broker_body(topic: &str, enabled: bool) -> Value {
 }
 
 /// Whether the broker is there; outside CI its absence skips the test.
-async fn broker_available() -> bool {
+pub(crate) async fn broker_available() -> bool {
     let connected = tokio::time::timeout(
         Duration::from_secs(2),
         tokio::net::TcpStream::connect(BROKER),
@@ -61,7 +61,7 @@ async fn broker_available() -> bool {
 }
 
 /// Publishes `payload` to `topic` with QoS 1 and waits for the broker's PUBACK.
-async fn publish(topic: &str, payload: Vec<u8>) {
+pub(crate) async fn publish(topic: &str, payload: Vec<u8>) {
     let id = format!("sentinel-test-{}", Uuid::new_v4().simple());
     let mut options = MqttOptions::new(id, BROKER.0, BROKER.1);
     options.set_keep_alive(Duration::from_secs(5));
@@ -84,7 +84,7 @@ async fn publish(topic: &str, payload: Vec<u8>) {
 }
 
 /// A ChirpStack v4 uplink event.
-fn uplink(dev_eui: &str, dedup: &str, bytes: &[u8]) -> Vec<u8> {
+pub(crate) fn uplink(dev_eui: &str, dedup: &str, bytes: &[u8]) -> Vec<u8> {
     json!({
         "deduplicationId": dedup,
         "time": "2026-01-01T12:00:00.000+00:00",
@@ -100,22 +100,22 @@ fn uplink(dev_eui: &str, dedup: &str, bytes: &[u8]) -> Vec<u8> {
 }
 
 /// One test's topics: its own prefix, so parallel tests see only their messages.
-struct Topics {
+pub(crate) struct Topics {
     prefix: String,
 }
 
 impl Topics {
-    fn new() -> Topics {
+    pub(crate) fn new() -> Topics {
         Topics {
             prefix: format!("sentinel-test/{}", Uuid::new_v4().simple()),
         }
     }
 
-    fn filter(&self) -> String {
+    pub(crate) fn filter(&self) -> String {
         format!("{}/application/+/device/+/event/up", self.prefix)
     }
 
-    fn uplink(&self, dev_eui: &str) -> String {
+    pub(crate) fn uplink(&self, dev_eui: &str) -> String {
         format!("{}/application/1/device/{dev_eui}/event/up", self.prefix)
     }
 }
@@ -189,7 +189,7 @@ async fn status(server: &TestServer, admin: &Session, org: &str, integration: &s
 /// Publishes `payload` until `count` events are stored: the first publishes
 /// may come before the worker's subscription is in place. Only for uplinks
 /// with a deduplication id, whose repeats are not stored twice.
-async fn publish_until_stored(
+pub(crate) async fn publish_until_stored(
     server: &TestServer,
     admin: &Session,
     (org, device): (&str, &str),
@@ -211,7 +211,7 @@ async fn publish_until_stored(
 }
 
 /// Waits until the newest event differs from `known` events, and returns it.
-async fn next_event(
+pub(crate) async fn next_event(
     server: &TestServer,
     admin: &Session,
     org: &str,

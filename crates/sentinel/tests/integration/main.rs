@@ -27,4 +27,5 @@ mod tokens;
 mod transport;
 mod two_factor;
 mod ui_devices;
+mod ui_iot;
 mod ui_tokens;
