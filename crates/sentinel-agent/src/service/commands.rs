@@ -36,7 +36,7 @@ pub(super) async fn poll(
         let settings = agent.settings();
         let started = Instant::now();
         let polled = tokio::select! {
-            polled = agent.client.poll_commands(settings.long_poll_seconds) => polled,
+            polled = agent.transport.api().poll_commands(settings.long_poll_seconds) => polled,
             () = stop.cancelled() => break,
         };
         let delay = match polled {

@@ -31,6 +31,7 @@ use crate::inventory::InventorySource;
 use crate::replay::ReplayRecord;
 use crate::state::{State, StateDir, StateError};
 use crate::tls::{self, Trust};
+use crate::transport::Transport;
 use actions::Environment;
 
 /// How long running commands may go on once the agent is told to stop.
@@ -64,7 +65,7 @@ pub enum RunError {
 struct Agent {
     dir: StateDir,
     state: Mutex<State>,
-    client: ApiClient,
+    transport: Transport,
     settings: watch::Sender<AgentSettings>,
     host: Host,
     replay: Mutex<ReplayRecord>,
@@ -103,7 +104,7 @@ pub async fn run(options: RunOptions, shutdown: CancellationToken) -> Result<(),
     let polling = tokio::spawn(commands::poll(agent.clone(), dispatcher, shutdown.clone()));
     let mut delivering = tokio::spawn({
         let agent = agent.clone();
-        async move { delivery.run(&agent.client).await }
+        async move { delivery.run(&agent.transport).await }
     });
 
     shutdown.cancelled().await;
@@ -163,7 +164,7 @@ fn load(options: RunOptions) -> Result<Agent, RunError> {
         host: Host::under(&options.host_root, options.inventory),
         dir,
         state: Mutex::new(state),
-        client,
+        transport: Transport::https(client),
         settings,
         replay: Mutex::new(replay),
         inventory_turn: tokio::sync::Mutex::new(()),
