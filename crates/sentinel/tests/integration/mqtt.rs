@@ -462,6 +462,27 @@ async fn commands_reach_a_subscribed_device_at_once_signed_as_over_https() {
     let audited = audit_entries(&server, &root, &org, "command.result_received").await;
     assert_eq!(audited[0]["entity_id"], command.as_str());
     assert_eq!(audited[0]["actor_kind"], "device");
+    // Reported again (as a device that missed the PUBACK would): refused for
+    // good with 0x83, not 0x80 (which says "try again"), and nothing changes.
+    let again = json!({
+        "command_id": command,
+        "report": {"status": "failed", "exit_code": 1, "stdout": "again"}
+    })
+    .to_string();
+    let out = client
+        .publish(&device, &device.topic("results"), 1, &again)
+        .await;
+    assert!(
+        text(&out.stderr).contains("Implementation specific error"),
+        "{}",
+        text(&out.stderr)
+    );
+    let record = server
+        .get(&root, &format!("/api/v1/orgs/{org}/commands/{command}"))
+        .await
+        .json();
+    assert_eq!(record["status"], "succeeded");
+    assert_eq!(record["stdout"], "done");
 
     // Malformed telemetry is refused (PUBACK 0x99) and stores nothing.
     let out = client
