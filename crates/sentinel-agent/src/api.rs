@@ -20,9 +20,9 @@ use crate::secret::Secret;
 /// How long connecting may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long an ordinary request may take.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a request carrying a full inventory may take.
-const UPLOAD_TIMEOUT: Duration = Duration::from_secs(120);
+pub(crate) const UPLOAD_TIMEOUT: Duration = Duration::from_secs(120);
 /// How much longer than its `wait` a long-poll may take.
 const LONG_POLL_MARGIN: Duration = Duration::from_secs(15);
 /// The longest `Retry-After` honoured.
@@ -32,7 +32,7 @@ const MAX_ERROR_BODY_BYTES: usize = 1024;
 
 /// A failed exchange with the server (an HTTPS request or an MQTT publish or
 /// connection), by what the caller should do about it.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ApiError {
     /// 401, or a CONNECT refused for its credentials: the device was revoked or its
     /// token is wrong. Back off for long.

@@ -80,6 +80,20 @@ impl Outbox {
     }
 }
 
+#[cfg(test)]
+impl Delivery {
+    /// The next report queued, waiting up to `wait` for it.
+    pub(super) async fn next_within(
+        &mut self,
+        wait: std::time::Duration,
+    ) -> Option<(Uuid, CommandReport)> {
+        tokio::time::timeout(wait, self.queue.recv())
+            .await
+            .ok()
+            .flatten()
+    }
+}
+
 impl Delivery {
     /// Delivers the reports in the order they were queued until every [`Outbox`] is
     /// dropped and the queue is empty. A report the server refuses (4xx, or an MQTT

@@ -30,14 +30,14 @@ async fn gateway_server() -> TestServer {
 
 /// The same on `engine`; None when PostgreSQL is asked for and not available
 /// (outside CI).
-async fn gateway_server_on(engine: Engine) -> Option<TestServer> {
+pub(crate) async fn gateway_server_on(engine: Engine) -> Option<TestServer> {
     TestServer::start_on(engine, |s| {
         s.mqtt_listen = Some(MqttListen::At("127.0.0.1:0".parse().unwrap()));
     })
     .await
 }
 
-fn mqtt_addr(server: &TestServer) -> SocketAddr {
+pub(crate) fn mqtt_addr(server: &TestServer) -> SocketAddr {
     server.running().mqtt_addr.expect("the gateway is on")
 }
 
@@ -105,7 +105,7 @@ async fn audit_entries(server: &TestServer, root: &Session, org: &str, action: &
     resp.json()["entries"].as_array().unwrap().clone()
 }
 
-async fn metric(server: &TestServer, root: &Session, name: &str) -> u64 {
+pub(crate) async fn metric(server: &TestServer, root: &Session, name: &str) -> u64 {
     let text = server.get(root, "/api/v1/metrics").await.text;
     text.lines()
         .find_map(|line| line.strip_prefix(&format!("{name} ")))
