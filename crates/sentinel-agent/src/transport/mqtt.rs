@@ -447,3 +447,251 @@ impl Connection {
         self.drop_connection(Some(ApiError::Unavailable("the agent is stopping".into())));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The link against a fake gateway speaking MQTT 5 over TLS: it logs in as the
+    //! device, subscribes, hands pushed commands on and acknowledges them when told,
+    //! matches each PUBACK to its own publish (even answered out of order), and fails
+    //! the publishes of a connection that ends instead of leaving them hanging.
+
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use bytes::BytesMut;
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    use rumqttc::v5::mqttbytes::v5::{
+        ConnAck, ConnectReturnCode, PubAck, PubAckProperties, PubAckReason, SubAck,
+    };
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    use super::*;
+    use crate::tls::{self, Trust};
+
+    const WAIT: Duration = Duration::from_secs(10);
+
+    /// What the fake gateway saw.
+    #[derive(Debug, Default)]
+    struct Seen {
+        logins: Vec<(String, String)>,
+        subscriptions: Vec<String>,
+        publishes: Vec<(String, Vec<u8>)>,
+        acknowledged: Vec<u16>,
+    }
+
+    /// A CA, and a TLS server configuration for 127.0.0.1 signed by it.
+    fn tls_material() -> (String, Arc<rustls::ServerConfig>) {
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca = ca_params.self_signed(&ca_key).unwrap();
+        let issuer = Issuer::new(ca_params, ca_key);
+        let key = KeyPair::generate().unwrap();
+        let leaf = CertificateParams::new(vec!["127.0.0.1".to_owned()])
+            .unwrap()
+            .signed_by(&key, &issuer)
+            .unwrap();
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![CertificateDer::from(leaf.der().to_vec())], key)
+        .unwrap();
+        (ca.pem(), Arc::new(config))
+    }
+
+    /// A gateway on a free port: each connection is logged in, its subscription
+    /// answered with a pushed command (packet id 7), and its publishes answered three
+    /// at a time in reverse order, each by its payload: `stored` 0x00, `digest` 0x10,
+    /// `refuse` 0x99; `drop` closes the connection unanswered.
+    async fn gateway(seen: Arc<Mutex<Seen>>) -> (u16, String) {
+        let (ca_pem, config) = tls_material();
+        let acceptor = tokio_rustls::TlsAcceptor::from(config);
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let stream = acceptor.accept(tcp).await.unwrap();
+                tokio::spawn(serve(stream, seen.clone()));
+            }
+        });
+        (port, ca_pem)
+    }
+
+    async fn serve(
+        mut stream: tokio_rustls::server::TlsStream<tokio::net::TcpStream>,
+        seen: Arc<Mutex<Seen>>,
+    ) {
+        let mut buf = BytesMut::new();
+        let mut waiting = Vec::new();
+        loop {
+            let packet = match Packet::read(&mut buf, None) {
+                Ok(packet) => packet,
+                Err(_) => {
+                    if stream.read_buf(&mut buf).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    continue;
+                }
+            };
+            let mut out = BytesMut::new();
+            match packet {
+                Packet::Connect(_, _, login) => {
+                    let login = login.unwrap();
+                    seen.lock()
+                        .unwrap()
+                        .logins
+                        .push((login.username, login.password));
+                    let ack = ConnAck {
+                        session_present: false,
+                        code: ConnectReturnCode::Success,
+                        properties: None,
+                    };
+                    Packet::ConnAck(ack).write(&mut out, None).unwrap();
+                }
+                Packet::Subscribe(subscribe) => {
+                    let filter = subscribe.filters[0].path.clone();
+                    seen.lock().unwrap().subscriptions.push(filter.clone());
+                    let ack = SubAck {
+                        pkid: subscribe.pkid,
+                        return_codes: vec![SubscribeReasonCode::Success(QoS::AtLeastOnce)],
+                        properties: None,
+                    };
+                    Packet::SubAck(ack).write(&mut out, None).unwrap();
+                    let mut push = Publish::new(filter, QoS::AtLeastOnce, "pushed", None);
+                    push.pkid = 7;
+                    Packet::Publish(push).write(&mut out, None).unwrap();
+                }
+                Packet::PubAck(ack) => seen.lock().unwrap().acknowledged.push(ack.pkid),
+                Packet::Publish(publish) => {
+                    let topic = String::from_utf8(publish.topic.to_vec()).unwrap();
+                    let payload = publish.payload.to_vec();
+                    seen.lock()
+                        .unwrap()
+                        .publishes
+                        .push((topic, payload.clone()));
+                    if payload == b"drop" {
+                        return;
+                    }
+                    waiting.push((publish.pkid, payload));
+                    if waiting.len() == 3 {
+                        for (pkid, payload) in waiting.drain(..).rev() {
+                            let (reason, detail) = match payload.as_slice() {
+                                b"stored" => (PubAckReason::Success, None),
+                                b"digest" => (PubAckReason::NoMatchingSubscribers, None),
+                                _ => (PubAckReason::PayloadFormatInvalid, Some("bad".into())),
+                            };
+                            let ack = PubAck {
+                                pkid,
+                                reason,
+                                properties: Some(PubAckProperties {
+                                    reason_string: detail,
+                                    user_properties: Vec::new(),
+                                }),
+                            };
+                            Packet::PubAck(ack).write(&mut out, None).unwrap();
+                        }
+                    }
+                }
+                _ => {}
+            }
+            if !out.is_empty() {
+                stream.write_all(&out).await.unwrap();
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn publishes_get_their_own_answers_and_pushed_commands_are_acknowledged() {
+        let seen = Arc::new(Mutex::new(Seen::default()));
+        let (port, ca_pem) = gateway(seen.clone()).await;
+        let (org_id, device_id) = (Uuid::new_v4(), Uuid::new_v4());
+        let (link, connection, mut pushed) = link(Settings {
+            address: Address {
+                host: "127.0.0.1".into(),
+                port,
+            },
+            org_id,
+            device_id,
+            token: Secret::new("sdt_device-token"),
+            tls: tls::client_config(Trust::Pinned(ca_pem.as_bytes())).unwrap(),
+        });
+        let stop = CancellationToken::new();
+        let running = tokio::spawn(connection.run(stop.clone()));
+
+        // Logged in as the device; subscribed to its own commands topic only.
+        let delivered = tokio::time::timeout(WAIT, pushed.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(delivered.payload(), b"pushed");
+        let namespace = format!("sentinel/{org_id}/devices/{device_id}");
+        {
+            let seen = seen.lock().unwrap();
+            assert_eq!(
+                seen.logins,
+                vec![(device_id.to_string(), "sdt_device-token".to_owned())]
+            );
+            assert_eq!(seen.subscriptions, vec![format!("{namespace}/commands")]);
+            assert!(
+                seen.acknowledged.is_empty(),
+                "acknowledged before it was handled"
+            );
+        }
+        delivered.acknowledge();
+
+        // Three at once, answered in reverse order: each gets its own answer.
+        let (stored, digest, refused) = tokio::join!(
+            link.publish(Channel::Telemetry, b"stored".to_vec(), WAIT),
+            link.publish(Channel::Inventory, b"digest".to_vec(), WAIT),
+            link.publish(Channel::Results, b"refuse".to_vec(), WAIT),
+        );
+        assert_eq!(stored.unwrap(), Taken::Stored);
+        assert_eq!(digest.unwrap(), Taken::Unmatched);
+        match refused {
+            Err(ApiError::Refused { answer, detail }) => {
+                assert!(answer.starts_with("PUBACK 0x99"), "{answer}");
+                assert_eq!(detail, "bad");
+            }
+            other => panic!("{other:?}"),
+        }
+        {
+            let seen = seen.lock().unwrap();
+            assert_eq!(seen.acknowledged, vec![7], "the pushed command's PUBACK");
+            let topics: Vec<&str> = seen.publishes.iter().map(|(t, _)| t.as_str()).collect();
+            assert_eq!(
+                topics,
+                ["telemetry", "inventory", "results"].map(|leaf| format!("{namespace}/{leaf}"))
+            );
+        }
+
+        // A connection that ends fails what waited on it at once (it is sent again
+        // later by its loop), and the link connects again.
+        let started = tokio::time::Instant::now();
+        let dropped = link
+            .publish(Channel::Telemetry, b"drop".to_vec(), WAIT)
+            .await;
+        assert!(
+            matches!(dropped, Err(ApiError::Unavailable(_))),
+            "{dropped:?}"
+        );
+        assert!(started.elapsed() < WAIT);
+        let again = tokio::time::timeout(WAIT, pushed.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            again.payload(),
+            b"pushed",
+            "subscribed again after reconnecting"
+        );
+        assert_eq!(seen.lock().unwrap().logins.len(), 2);
+
+        stop.cancel();
+        tokio::time::timeout(WAIT, running).await.unwrap().unwrap();
+    }
+}
