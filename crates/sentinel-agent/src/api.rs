@@ -1,5 +1,6 @@
 //! The client of the server's agent routes: HTTPS with the agent's TLS configuration,
-//! timeouts, the device token, and failures sorted by what the caller should do next.
+//! timeouts, the device token, and failures sorted by what the caller should do next
+//! (the same sorting the MQTT transport uses, so the loops handle both alike).
 
 use std::sync::{PoisonError, RwLock};
 use std::time::Duration;
@@ -19,9 +20,9 @@ use crate::secret::Secret;
 /// How long connecting may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long an ordinary request may take.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a request carrying a full inventory may take.
-const UPLOAD_TIMEOUT: Duration = Duration::from_secs(120);
+pub(crate) const UPLOAD_TIMEOUT: Duration = Duration::from_secs(120);
 /// How much longer than its `wait` a long-poll may take.
 const LONG_POLL_MARGIN: Duration = Duration::from_secs(15);
 /// The longest `Retry-After` honoured.
@@ -29,25 +30,27 @@ const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
 /// How much of an error body is kept for the log.
 const MAX_ERROR_BODY_BYTES: usize = 1024;
 
-/// A failed request, by what the caller should do about it.
-#[derive(Debug, thiserror::Error)]
+/// A failed exchange with the server (an HTTPS request or an MQTT publish or
+/// connection), by what the caller should do about it.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ApiError {
-    /// 401: the device was revoked or its token is wrong. Back off for long.
-    #[error("the server refused the device token (401): the device may have been revoked")]
+    /// 401, or a CONNECT refused for its credentials: the device was revoked or its
+    /// token is wrong. Back off for long.
+    #[error("the server refused the device token: the device may have been revoked")]
     Unauthorized,
-    /// 429: wait as long as the server asked, when it said.
-    #[error("the server is rate-limiting this device (429)")]
+    /// 429, or MQTT 5 quota exceeded: wait as long as the server asked, when it said.
+    #[error("the server is rate-limiting this device")]
     RateLimited {
         /// The server's `Retry-After`, in seconds, at most an hour.
         retry_after: Option<Duration>,
     },
-    /// Any other 4xx: the server will not accept this request as it is.
-    #[error("the server refused the request ({status}): {body}")]
+    /// Any other 4xx, or an MQTT 5 refusal: the server will not accept this as it is.
+    #[error("the server refused it ({answer}): {detail}")]
     Refused {
-        /// The HTTP status.
-        status: StatusCode,
-        /// The start of the answer's body, as text.
-        body: String,
+        /// The HTTP status, or the MQTT reason code.
+        answer: String,
+        /// The start of the answer's body, or the MQTT reason string, as text.
+        detail: String,
     },
     /// Network errors, timeouts, 5xx and unreadable answers: try again later.
     #[error("the server is unavailable: {0}")]
@@ -188,8 +191,8 @@ impl ApiClient {
                 retry_after: retry_after(&response),
             },
             status if status.is_client_error() => ApiError::Refused {
-                status,
-                body: error_body(response).await,
+                answer: status.to_string(),
+                detail: error_body(response).await,
             },
             status => ApiError::Unavailable(format!("{status}: {}", error_body(response).await)),
         })

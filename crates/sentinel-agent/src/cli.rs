@@ -8,12 +8,14 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use tokio_util::sync::CancellationToken;
 
 use crate::enroll::{self, EnrollError, Enrollment};
 use crate::inventory::InventorySource;
 use crate::service::{self, RunOptions};
+use crate::transport::Protocol;
+use crate::transport::mqtt::Address;
 
 /// Exit code: done.
 pub const EXIT_OK: u8 = 0;
@@ -75,6 +77,35 @@ pub struct RunArgs {
     /// Where to read the installed packages from.
     #[command(flatten)]
     pub inventory: InventoryArgs,
+    /// What carries reports and commands: the HTTPS agent API, or the server's MQTT
+    /// device gateway (MQTT 5 over TLS; the token is still rotated over HTTPS).
+    #[arg(long, value_enum, default_value_t = TransportArg::Https)]
+    pub transport: TransportArg,
+    /// The MQTT device gateway, with --transport mqtt [default: the server's host, port
+    /// 8883].
+    #[arg(long, value_name = "HOST:PORT")]
+    pub mqtt_address: Option<Address>,
+}
+
+/// `--transport`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TransportArg {
+    /// The agent routes over HTTPS.
+    Https,
+    /// The device gateway over MQTT.
+    Mqtt,
+}
+
+impl RunArgs {
+    /// The transport the flags ask for; an address without `--transport mqtt` is a
+    /// mistake, not something to ignore.
+    pub fn protocol(&self) -> Result<Protocol, String> {
+        match (self.transport, &self.mqtt_address) {
+            (TransportArg::Https, None) => Ok(Protocol::Https),
+            (TransportArg::Https, Some(_)) => Err("--mqtt-address is for --transport mqtt".into()),
+            (TransportArg::Mqtt, address) => Ok(Protocol::Mqtt(address.clone())),
+        }
+    }
 }
 
 /// Where to read the installed packages, instead of detecting the package manager.
@@ -178,7 +209,15 @@ async fn run_service(args: RunArgs) -> u8 {
         tracing::error!("cannot listen for signals: {error}");
         return EXIT_ERROR;
     }
+    let transport = match args.protocol() {
+        Ok(transport) => transport,
+        Err(problem) => {
+            tracing::error!("{problem}");
+            return EXIT_ERROR;
+        }
+    };
     let options = RunOptions {
+        transport,
         inventory: args.inventory.source(),
         state_dir: args.state_dir,
         host_root: args.host_root,

@@ -12,7 +12,7 @@
 //!
 //! The agent itself: [`cli`] parses the command line; [`enroll`] exchanges an enrollment
 //! token for a device identity kept in the private [`state`] directory; [`service`] runs
-//! the loops, talking to the server through [`api`] over [`tls`], retrying per [`retry`]
+//! the loops, reporting through a [`transport`] ([`api`] over [`tls`]), retrying per [`retry`]
 //! and [`backoff`], spooling telemetry in [`spool`], refusing replayed commands with
 //! [`replay`], and running commands as [`process`]es (packages via [`packages`]).
 
@@ -36,3 +36,4 @@ pub mod spool;
 pub mod state;
 pub mod telemetry;
 pub mod tls;
+pub mod transport;

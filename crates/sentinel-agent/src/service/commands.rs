@@ -1,6 +1,7 @@
-//! The command loop: long-polls the server for commands and hands each to the
-//! dispatcher, which verifies it, guards against replay, and runs it (at most
-//! [`MAX_RUNNING`] at once, the rest queued), reporting `running` then how it ended.
+//! Taking commands: long-polled over HTTPS ([`poll`]) or pushed over MQTT
+//! ([`receive`]), each is handed to the one dispatcher, which verifies it, guards
+//! against replay, and runs it (at most [`MAX_RUNNING`] at once, the rest queued),
+//! reporting `running` then how it ended.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,6 +18,7 @@ use super::reports::Outbox;
 use super::{Agent, actions, pause, seconds};
 use crate::clock::unix_now;
 use crate::retry::Retry;
+use crate::transport::mqtt::Pushed;
 
 /// How many commands run at once.
 const MAX_RUNNING: usize = 4;
@@ -36,7 +38,7 @@ pub(super) async fn poll(
         let settings = agent.settings();
         let started = Instant::now();
         let polled = tokio::select! {
-            polled = agent.client.poll_commands(settings.long_poll_seconds) => polled,
+            polled = agent.transport.api().poll_commands(settings.long_poll_seconds) => polled,
             () = stop.cancelled() => break,
         };
         let delay = match polled {
@@ -59,6 +61,30 @@ pub(super) async fn poll(
         if !pause(delay, &stop).await {
             break;
         }
+    }
+    dispatcher
+}
+
+/// Takes the commands the gateway pushes until `stop`, then gives the dispatcher back
+/// to be finished. Each is acknowledged once the dispatcher has it (accepted, refused
+/// or ignored as already pending); one not taken before `stop` comes again later.
+pub(super) async fn receive(
+    mut pushed: Pushed,
+    dispatcher: Dispatcher,
+    stop: CancellationToken,
+) -> Dispatcher {
+    loop {
+        let delivered = tokio::select! {
+            delivered = pushed.recv() => delivered,
+            () = stop.cancelled() => break,
+        };
+        let Some(delivered) = delivered else {
+            // The link is gone: nothing more comes.
+            stop.cancelled().await;
+            break;
+        };
+        dispatcher.take(delivered.payload());
+        delivered.acknowledge();
     }
     dispatcher
 }
@@ -94,6 +120,17 @@ impl Dispatcher {
             running: TaskTracker::new(),
             stop,
             kill: CancellationToken::new(),
+        }
+    }
+
+    /// A message that should hold a signed command: one that does not is ignored (it
+    /// names no command to report on); one that does goes to [`Self::accept`].
+    pub(super) fn take(&self, message: &[u8]) {
+        match serde_json::from_slice::<SignedCommand>(message) {
+            Ok(signed) => self.accept(signed),
+            Err(error) => {
+                tracing::warn!("a pushed message is not a signed command ({error}); ignored")
+            }
         }
     }
 
@@ -210,5 +247,214 @@ pub(super) fn blank(status: CommandStatus) -> CommandReport {
         started_at: None,
         finished_at: None,
         reason: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Commands as they arrive pushed over MQTT: the message handler hands them to the
+    //! one dispatcher, which runs only what the organization signed for this device.
+
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use std::path::{Path, PathBuf};
+
+    use proptest::prelude::*;
+    use sentinel_protocol::command::{CommandAction, Interpreter};
+    use sentinel_protocol::enroll::AgentSettings;
+    use sentinel_protocol::signing::CommandSigner;
+
+    use super::super::reports::{self, Delivery};
+    use super::super::{RunOptions, load};
+    use super::*;
+    use crate::secret::Secret;
+    use crate::state::{State, StateDir};
+    use crate::transport::Protocol;
+
+    const WAIT: Duration = Duration::from_secs(10);
+
+    /// A dispatcher of an agent enrolled in a temporary state directory, trusting
+    /// `signer`'s key, and the reports it makes.
+    struct Enrolled {
+        dispatcher: Dispatcher,
+        delivery: Delivery,
+        signer: CommandSigner,
+        org_id: Uuid,
+        device_id: Uuid,
+        dir: tempfile::TempDir,
+    }
+
+    fn enrolled() -> Enrolled {
+        let dir = tempfile::tempdir().unwrap();
+        let state_dir = dir.path().join("state");
+        let (signer, _) = CommandSigner::generate().unwrap();
+        let (org_id, device_id) = (Uuid::new_v4(), Uuid::new_v4());
+        StateDir::create_private(&state_dir)
+            .unwrap()
+            .save(&State {
+                server_url: "https://127.0.0.1:9".into(),
+                device_id,
+                org_id,
+                device_token: Secret::new("sdt_test"),
+                command_key: signer.public_key_hex(),
+                ca_pinned: false,
+                settings: AgentSettings::default(),
+                enrolled_at: 0,
+                token_rotated_at: 0,
+            })
+            .unwrap();
+        let (agent, _) = load(RunOptions {
+            state_dir,
+            host_root: PathBuf::from("/"),
+            inventory: None,
+            transport: Protocol::Https,
+        })
+        .unwrap();
+        let verifier = CommandVerifier::from_hex(&signer.public_key_hex()).unwrap();
+        let (outbox, delivery) = reports::outbox();
+        let dispatcher = Dispatcher::new(
+            Arc::new(agent),
+            verifier,
+            device_id,
+            outbox,
+            CancellationToken::new(),
+        );
+        Enrolled {
+            dispatcher,
+            delivery,
+            signer,
+            org_id,
+            device_id,
+            dir,
+        }
+    }
+
+    impl Enrolled {
+        /// A script creating `marker`, for this device, valid for an hour.
+        fn touch(&self, marker: &Path) -> Command {
+            let now = unix_now();
+            Command {
+                id: Uuid::new_v4(),
+                org_id: self.org_id,
+                device_id: self.device_id,
+                issued_at: now,
+                expires_at: now + 3600,
+                issued_by: "ada@example.org".into(),
+                action: CommandAction::RunScript {
+                    interpreter: Interpreter::Sh,
+                    script: format!("touch {}", marker.display()),
+                    timeout_seconds: 10,
+                },
+            }
+        }
+
+        /// The message as the gateway publishes it: the signed command's JSON.
+        fn message(signed: &SignedCommand) -> Vec<u8> {
+            serde_json::to_vec(signed).unwrap()
+        }
+    }
+
+    #[tokio::test]
+    async fn forged_unsigned_and_tampered_commands_are_refused_and_never_run() {
+        let mut agent = enrolled();
+        let marker = agent.dir.path().join("marker");
+        let command = agent.touch(&marker);
+
+        let (other_key, _) = CommandSigner::generate().unwrap();
+        let forged = other_key.sign(&command).unwrap();
+        let unsigned = SignedCommand {
+            signature: String::new(),
+            ..agent.signer.sign(&command).unwrap()
+        };
+        let tampered = {
+            // The genuine signature over a harmless command, on another payload.
+            let mut harmless = agent.touch(&agent.dir.path().join("harmless"));
+            harmless.id = command.id;
+            harmless.action = CommandAction::Reboot {};
+            let genuine = agent.signer.sign(&harmless).unwrap();
+            SignedCommand {
+                payload: agent.signer.sign(&command).unwrap().payload,
+                ..genuine
+            }
+        };
+        // Each with its own id, so that none is taken for a repeat of another.
+        for mut signed in [forged, unsigned, tampered] {
+            signed.id = Uuid::new_v4();
+            agent.dispatcher.take(&Enrolled::message(&signed));
+            let (id, report) = agent.delivery.next_within(WAIT).await.unwrap();
+            assert_eq!(id, signed.id);
+            assert_eq!(report.status, CommandStatus::Rejected, "{report:?}");
+            let reason = report.reason.unwrap();
+            assert!(
+                reason == Rejection::BadSignature.to_string()
+                    || reason == Rejection::Malformed.to_string(),
+                "{reason}"
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!marker.exists(), "a refused command ran");
+        assert!(agent.dispatcher.agent.replay().is_empty());
+
+        // The same command, signed by the organization, runs: the test would see it.
+        agent
+            .dispatcher
+            .take(&Enrolled::message(&agent.signer.sign(&command).unwrap()));
+        let (_, running) = agent.delivery.next_within(WAIT).await.unwrap();
+        assert_eq!(running.status, CommandStatus::Running);
+        let (_, done) = agent.delivery.next_within(WAIT).await.unwrap();
+        assert_eq!(done.status, CommandStatus::Succeeded, "{done:?}");
+        assert!(marker.exists());
+        // Pushed again (the gateway redelivers what it has no final report on, and
+        // this one's report was never delivered): ignored while pending, not run twice.
+        std::fs::remove_file(&marker).unwrap();
+        agent
+            .dispatcher
+            .take(&Enrolled::message(&agent.signer.sign(&command).unwrap()));
+        assert!(
+            agent
+                .delivery
+                .next_within(Duration::from_millis(300))
+                .await
+                .is_none()
+        );
+        assert!(!marker.exists());
+    }
+
+    #[tokio::test]
+    async fn malformed_pushed_messages_are_ignored_without_a_report() {
+        let mut agent = enrolled();
+        let marker = agent.dir.path().join("marker");
+        let genuine = agent.signer.sign(&agent.touch(&marker)).unwrap();
+        let text = String::from_utf8(Enrolled::message(&genuine)).unwrap();
+        let messages: Vec<Vec<u8>> = vec![
+            Vec::new(),
+            b"not json".to_vec(),
+            b"null".to_vec(),
+            b"{}".to_vec(),
+            b"[]".to_vec(),
+            format!("{{\"id\": \"{}\"}}", genuine.id).into_bytes(),
+            // Unknown fields are refused, not ignored.
+            text.replacen('{', "{\"run\": true, ", 1).into_bytes(),
+            // Cut short.
+            text.as_bytes()[..text.len() / 2].to_vec(),
+            vec![0xff; 64],
+            format!("[{text}]").into_bytes(),
+        ];
+        for message in &messages {
+            agent.dispatcher.take(message);
+        }
+        proptest!(ProptestConfig::with_cases(256), |(bytes in proptest::collection::vec(any::<u8>(), 0..512))| {
+            agent.dispatcher.take(&bytes);
+        });
+        assert!(
+            agent
+                .delivery
+                .next_within(Duration::from_millis(300))
+                .await
+                .is_none(),
+            "a malformed message was reported on"
+        );
+        assert!(!marker.exists());
+        assert!(agent.dispatcher.agent.replay().is_empty());
     }
 }

@@ -99,26 +99,26 @@ pub(super) async fn sync(agent: &Agent) -> Result<Synced, SyncError> {
     let inventory = collection.inventory;
     let packages = inventory.packages().len();
     let digest = inventory.digest();
-    let ack = agent
-        .client
+    let status = agent
+        .transport
         .send_inventory(&InventoryReport {
             digest: digest.clone(),
             packages: None,
         })
         .await?;
-    match ack.status {
+    match status {
         InventoryStatus::Unchanged => return Ok(Synced::Unchanged { packages }),
         InventoryStatus::SendFull => {}
         other => return Err(SyncError::Unexpected(other)),
     }
-    let ack = agent
-        .client
+    let status = agent
+        .transport
         .send_inventory(&InventoryReport {
             digest,
             packages: Some(inventory.packages().to_vec()),
         })
         .await?;
-    match ack.status {
+    match status {
         InventoryStatus::Stored => Ok(Synced::Stored { packages }),
         other => Err(SyncError::Unexpected(other)),
     }

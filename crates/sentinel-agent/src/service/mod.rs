@@ -2,9 +2,13 @@
 //! telemetry, inventory, command and token-rotation loops concurrently until told to
 //! stop, then shuts down in order.
 //!
-//! Shutting down: command polling stops at once; running commands get
+//! Commands come in by polling over HTTPS, or pushed over the MQTT link; either way
+//! the same dispatcher verifies and runs them ([`commands`]).
+//!
+//! Shutting down: taking commands stops at once; running commands get
 //! [`COMMAND_GRACE`] to finish, then their process groups are killed; what is left to
-//! report and the spooled telemetry get [`FLUSH_TIME`] to reach the server.
+//! report and the spooled telemetry get [`FLUSH_TIME`] to reach the server; the MQTT
+//! link, if any, is closed last.
 
 mod actions;
 mod commands;
@@ -31,6 +35,8 @@ use crate::inventory::InventorySource;
 use crate::replay::ReplayRecord;
 use crate::state::{State, StateDir, StateError};
 use crate::tls::{self, Trust};
+use crate::transport::mqtt::{self, Connection, Pushed};
+use crate::transport::{Protocol, Transport};
 use actions::Environment;
 
 /// How long running commands may go on once the agent is told to stop.
@@ -47,6 +53,8 @@ pub struct RunOptions {
     pub host_root: PathBuf,
     /// Where the installed packages are listed; detected under `host_root` when `None`.
     pub inventory: Option<InventorySource>,
+    /// What carries reports and commands.
+    pub transport: Protocol,
 }
 
 /// Why the agent could not start.
@@ -64,7 +72,7 @@ pub enum RunError {
 struct Agent {
     dir: StateDir,
     state: Mutex<State>,
-    client: ApiClient,
+    transport: Transport,
     settings: watch::Sender<AgentSettings>,
     host: Host,
     replay: Mutex<ReplayRecord>,
@@ -75,7 +83,8 @@ struct Agent {
 
 /// Runs the agent until `shutdown` is cancelled, then stops it cleanly.
 pub async fn run(options: RunOptions, shutdown: CancellationToken) -> Result<(), RunError> {
-    let agent = Arc::new(load(options)?);
+    let (agent, mqtt) = load(options)?;
+    let agent = Arc::new(agent);
     let (verifier, device_id) = {
         let state = agent.state();
         let verifier = CommandVerifier::from_hex(&state.command_key)
@@ -100,15 +109,25 @@ pub async fn run(options: RunOptions, shutdown: CancellationToken) -> Result<(),
     loops.spawn(inventory::run(agent.clone(), shutdown.clone()));
     loops.spawn(token::run(agent.clone(), shutdown.clone()));
     loops.close();
-    let polling = tokio::spawn(commands::poll(agent.clone(), dispatcher, shutdown.clone()));
+    let link_stop = CancellationToken::new();
+    let (intake, linking) = match mqtt {
+        None => (
+            tokio::spawn(commands::poll(agent.clone(), dispatcher, shutdown.clone())),
+            None,
+        ),
+        Some((connection, pushed)) => (
+            tokio::spawn(commands::receive(pushed, dispatcher, shutdown.clone())),
+            Some(tokio::spawn(connection.run(link_stop.clone()))),
+        ),
+    };
     let mut delivering = tokio::spawn({
         let agent = agent.clone();
-        async move { delivery.run(&agent.client).await }
+        async move { delivery.run(&agent.transport).await }
     });
 
     shutdown.cancelled().await;
     tracing::info!("stopping");
-    match polling.await {
+    match intake.await {
         Ok(dispatcher) => dispatcher.finish(COMMAND_GRACE).await,
         Err(error) => tracing::error!("the command loop failed: {error}"),
     }
@@ -126,12 +145,20 @@ pub async fn run(options: RunOptions, shutdown: CancellationToken) -> Result<(),
     {
         tracing::warn!("the telemetry, inventory or token loop did not stop in time");
     }
+    link_stop.cancel();
+    if let Some(linking) = linking
+        && let Err(error) = linking.await
+    {
+        tracing::error!("the MQTT link failed: {error}");
+    }
     tracing::info!("stopped");
     Ok(())
 }
 
-/// The enrollment and everything derived from it, refused if the state is not private.
-fn load(options: RunOptions) -> Result<Agent, RunError> {
+/// The enrollment and everything derived from it, refused if the state is not private;
+/// with the MQTT transport, also the task that keeps its connection and the commands it
+/// receives.
+fn load(options: RunOptions) -> Result<(Agent, Option<(Connection, Pushed)>), RunError> {
     let dir = StateDir::open_private(&options.state_dir)?;
     let state = dir.load()?;
     let ca_pem = if state.ca_pinned {
@@ -147,8 +174,30 @@ fn load(options: RunOptions) -> Result<Agent, RunError> {
     };
     let trust = ca_pem.as_deref().map_or(Trust::PublicRoots, Trust::Pinned);
     let tls = tls::client_config(trust).map_err(|e| RunError::Setup(e.to_string()))?;
-    let client = ApiClient::new(&state.server_url, tls, Some(state.device_token.clone()))
-        .map_err(|e| RunError::Setup(e.to_string()))?;
+    let client = ApiClient::new(
+        &state.server_url,
+        tls.clone(),
+        Some(state.device_token.clone()),
+    )
+    .map_err(|e| RunError::Setup(e.to_string()))?;
+    let (transport, mqtt) = match options.transport {
+        Protocol::Https => (Transport::https(client), None),
+        Protocol::Mqtt(address) => {
+            let address = match address {
+                Some(address) => address,
+                None => mqtt::Address::of_server(&state.server_url).map_err(RunError::Setup)?,
+            };
+            tracing::info!(gateway = %address, "reporting over MQTT");
+            let (link, connection, pushed) = mqtt::link(mqtt::Settings {
+                address,
+                org_id: state.org_id,
+                device_id: state.device_id,
+                token: state.device_token.clone(),
+                tls,
+            });
+            (Transport::mqtt(client, link), Some((connection, pushed)))
+        }
+    };
     let replay_file = dir.replay_file();
     let replay = ReplayRecord::load(&replay_file).map_err(|e| {
         RunError::Setup(format!(
@@ -159,16 +208,17 @@ fn load(options: RunOptions) -> Result<Agent, RunError> {
     })?;
     actions::remove_leftover_scripts(&dir)?;
     let (settings, _) = watch::channel(sane(state.settings));
-    Ok(Agent {
+    let agent = Agent {
         host: Host::under(&options.host_root, options.inventory),
         dir,
         state: Mutex::new(state),
-        client,
+        transport,
         settings,
         replay: Mutex::new(replay),
         inventory_turn: tokio::sync::Mutex::new(()),
         environment: Environment::of_agent(),
-    })
+    };
+    Ok((agent, mqtt))
 }
 
 /// `settings` made safe to follow: no interval under a second, no long-poll over 60 s.

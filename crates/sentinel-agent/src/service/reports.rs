@@ -13,8 +13,9 @@ use sentinel_protocol::command::CommandReport;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
-use crate::api::{ApiClient, ApiError};
+use crate::api::ApiError;
 use crate::retry::Retry;
+use crate::transport::Transport;
 
 /// The commands whose final report is not delivered yet.
 #[derive(Debug, Clone, Default)]
@@ -79,22 +80,37 @@ impl Outbox {
     }
 }
 
+#[cfg(test)]
+impl Delivery {
+    /// The next report queued, waiting up to `wait` for it.
+    pub(super) async fn next_within(
+        &mut self,
+        wait: std::time::Duration,
+    ) -> Option<(Uuid, CommandReport)> {
+        tokio::time::timeout(wait, self.queue.recv())
+            .await
+            .ok()
+            .flatten()
+    }
+}
+
 impl Delivery {
     /// Delivers the reports in the order they were queued until every [`Outbox`] is
-    /// dropped and the queue is empty. A report the server refuses (4xx) is dropped.
-    pub(super) async fn run(mut self, client: &ApiClient) {
+    /// dropped and the queue is empty. A report the server refuses (4xx, or an MQTT
+    /// refusal) is dropped.
+    pub(super) async fn run(mut self, transport: &Transport) {
         let mut retry = Retry::default();
         while let Some((id, report)) = self.queue.recv().await {
             loop {
-                match client.report(id, &report).await {
+                match transport.report(id, &report).await {
                     Ok(()) => {
                         retry.succeeded();
                         break;
                     }
-                    Err(ApiError::Refused { status, body }) => {
+                    Err(ApiError::Refused { answer, detail }) => {
                         tracing::warn!(
                             command = %id,
-                            "the server refused the {} report ({status}): {body}",
+                            "the server refused the {} report ({answer}): {detail}",
                             report.status.as_str()
                         );
                         break;

@@ -117,17 +117,19 @@ impl Sender {
                 samples: batch.samples.clone(),
                 facts: facts.clone(),
             };
-            match self.agent.client.send_telemetry(&sent).await {
-                Ok(ack) => {
+            match self.agent.transport.send_telemetry(&sent).await {
+                Ok(settings) => {
                     self.retry.succeeded();
                     self.spool.acknowledge(&batch);
                     self.facts_sent = facts.or(self.facts_sent.take());
-                    self.agent.adopt(ack.settings);
+                    if let Some(settings) = settings {
+                        self.agent.adopt(settings);
+                    }
                 }
-                Err(ApiError::Refused { status, body }) => {
+                Err(ApiError::Refused { answer, detail }) => {
                     // Sending it again would be refused again: drop it, facts and all.
                     tracing::error!(
-                        "the server refused {} telemetry samples ({status}): {body}; dropped",
+                        "the server refused {} telemetry samples ({answer}): {detail}; dropped",
                         batch.samples.len()
                     );
                     self.spool.acknowledge(&batch);

@@ -57,7 +57,7 @@ pub(super) async fn run(agent: Arc<Agent>, stop: CancellationToken) {
 /// Gets a new token, saves it, then uses it. Until it is saved the old one stays in use
 /// (the server keeps it valid until the new one is first used).
 async fn rotate(agent: &Agent) -> Result<(), ApiError> {
-    let rotation = agent.client.rotate_token().await?;
+    let rotation = agent.transport.api().rotate_token().await?;
     if !rotation.device_token.starts_with(DEVICE_TOKEN_PREFIX) {
         return Err(ApiError::Unavailable(
             "the server sent a device token of an unknown form".into(),
@@ -74,7 +74,7 @@ async fn rotate(agent: &Agent) -> Result<(), ApiError> {
                 "the new device token could not be saved ({e}); keeping the current one"
             ))
         })?;
-    agent.client.set_token(token);
+    agent.transport.set_token(token);
     tracing::info!("device token rotated");
     Ok(())
 }

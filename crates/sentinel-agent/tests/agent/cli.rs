@@ -45,6 +45,61 @@ fn inventory_sources_are_exclusive() {
     assert!(run(&["--rpm-query-output", "a", "--apk-installed", "b"]).is_err());
 }
 
+#[test]
+fn the_transport_is_https_unless_mqtt_is_asked_for() {
+    use sentinel_agent::cli::CliCommand;
+    use sentinel_agent::transport::Protocol;
+    use sentinel_agent::transport::mqtt::Address;
+
+    let protocol = |extra: &[&str]| {
+        let mut args = vec!["sentinel-agent", "run", "--state-dir", "/tmp/x"];
+        args.extend(extra);
+        match Cli::try_parse_from(args).map(|cli| cli.command) {
+            Ok(CliCommand::Run(run)) => run.protocol(),
+            Ok(other) => panic!("{other:?}"),
+            Err(error) => Err(error.to_string()),
+        }
+    };
+    assert_eq!(protocol(&[]), Ok(Protocol::Https));
+    assert_eq!(protocol(&["--transport", "https"]), Ok(Protocol::Https));
+    assert_eq!(protocol(&["--transport", "mqtt"]), Ok(Protocol::Mqtt(None)));
+    assert_eq!(
+        protocol(&[
+            "--transport",
+            "mqtt",
+            "--mqtt-address",
+            "gw.example.org:8884"
+        ]),
+        Ok(Protocol::Mqtt(Some(Address {
+            host: "gw.example.org".into(),
+            port: 8884
+        })))
+    );
+    // An address the HTTPS transport would silently ignore is a mistake.
+    assert!(protocol(&["--mqtt-address", "gw.example.org:8883"]).is_err());
+    for bad in [
+        "gw.example.org",
+        "gw.example.org:0",
+        ":8883",
+        "[::1]:8883",
+        "gw:x",
+    ] {
+        assert!(
+            protocol(&["--transport", "mqtt", "--mqtt-address", bad]).is_err(),
+            "{bad}"
+        );
+    }
+    assert!(protocol(&["--transport", "carrier-pigeon"]).is_err());
+    // Without an address, the server's host on the gateway's port.
+    assert_eq!(
+        Address::of_server("https://sentinel.example.org:8443").unwrap(),
+        Address {
+            host: "sentinel.example.org".into(),
+            port: 8883
+        }
+    );
+}
+
 #[tokio::test]
 async fn version_and_usage_errors() {
     let version = agent_command().arg("--version").output().await.unwrap();

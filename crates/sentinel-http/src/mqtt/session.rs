@@ -544,7 +544,12 @@ where
                         tracing::error!(device_id = %self.ctx.device.id, error = %text, "an MQTT message could not be stored");
                         (Reason::Unspecified, String::from("internal error"))
                     }
-                    other => (Reason::Unspecified, other.to_string()),
+                    // Not taken now; the same message may be taken later.
+                    AppError::Busy | AppError::Timeout => (Reason::Unspecified, e.to_string()),
+                    // Never taken, however often sent (a report on a command that
+                    // is over, or not the device's): unlike 0x80, which says
+                    // "try again", as HTTPS tells a 4xx from a 5xx.
+                    other => (Reason::Refused, other.to_string()),
                 };
                 self.reject(qos, pkid, reason, detail)
             }

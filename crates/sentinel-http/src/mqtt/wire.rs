@@ -100,6 +100,9 @@ pub enum Reason {
     QuotaExceeded,
     AdministrativeAction,
     PayloadFormatInvalid,
+    /// A valid message the server will never take (MQTT 5 0x83, implementation
+    /// specific error); 0x80 (`Unspecified`) is kept for failures worth a retry.
+    Refused,
     QosNotSupported,
     UnsupportedVersion,
 }
@@ -451,6 +454,7 @@ fn puback_code(reason: Reason) -> v5::PubAckReason {
         Reason::NotAuthorized | Reason::BadCredentials => P::NotAuthorized,
         Reason::QuotaExceeded => P::QuotaExceeded,
         Reason::PayloadFormatInvalid => P::PayloadFormatInvalid,
+        Reason::Refused => P::ImplementationSpecificError,
         _ => P::UnspecifiedError,
     }
 }

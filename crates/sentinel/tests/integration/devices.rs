@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use crate::support::{Agent, Session, TestServer, eventually, on_both_engines};
 
 /// The agent binary `cargo test --workspace` built beside this test binary.
-fn agent_binary() -> PathBuf {
+pub(crate) fn agent_binary() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
     let agent = dir.join("sentinel-agent");
@@ -24,7 +24,7 @@ fn agent_binary() -> PathBuf {
     agent
 }
 
-const DPKG_STATUS: &str = "Package: openssl
+pub(crate) const DPKG_STATUS: &str = "Package: openssl
 Status: install ok installed
 Architecture: amd64
 Version: 3.0.11-1~deb12u2
@@ -42,7 +42,7 @@ Version: 5.2.15-2+b2
 ";
 
 /// Stops the agent however the test ends.
-struct KillOnDrop(std::process::Child);
+pub(crate) struct KillOnDrop(pub(crate) std::process::Child);
 
 impl Drop for KillOnDrop {
     fn drop(&mut self) {

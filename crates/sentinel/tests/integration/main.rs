@@ -6,6 +6,7 @@
 
 mod support;
 
+mod agent_mqtt;
 mod audit;
 mod auth;
 mod browser;

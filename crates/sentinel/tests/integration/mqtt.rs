@@ -30,14 +30,14 @@ async fn gateway_server() -> TestServer {
 
 /// The same on `engine`; None when PostgreSQL is asked for and not available
 /// (outside CI).
-async fn gateway_server_on(engine: Engine) -> Option<TestServer> {
+pub(crate) async fn gateway_server_on(engine: Engine) -> Option<TestServer> {
     TestServer::start_on(engine, |s| {
         s.mqtt_listen = Some(MqttListen::At("127.0.0.1:0".parse().unwrap()));
     })
     .await
 }
 
-fn mqtt_addr(server: &TestServer) -> SocketAddr {
+pub(crate) fn mqtt_addr(server: &TestServer) -> SocketAddr {
     server.running().mqtt_addr.expect("the gateway is on")
 }
 
@@ -105,7 +105,7 @@ async fn audit_entries(server: &TestServer, root: &Session, org: &str, action: &
     resp.json()["entries"].as_array().unwrap().clone()
 }
 
-async fn metric(server: &TestServer, root: &Session, name: &str) -> u64 {
+pub(crate) async fn metric(server: &TestServer, root: &Session, name: &str) -> u64 {
     let text = server.get(root, "/api/v1/metrics").await.text;
     text.lines()
         .find_map(|line| line.strip_prefix(&format!("{name} ")))
@@ -462,6 +462,27 @@ async fn commands_reach_a_subscribed_device_at_once_signed_as_over_https() {
     let audited = audit_entries(&server, &root, &org, "command.result_received").await;
     assert_eq!(audited[0]["entity_id"], command.as_str());
     assert_eq!(audited[0]["actor_kind"], "device");
+    // Reported again (as a device that missed the PUBACK would): refused for
+    // good with 0x83, not 0x80 (which says "try again"), and nothing changes.
+    let again = json!({
+        "command_id": command,
+        "report": {"status": "failed", "exit_code": 1, "stdout": "again"}
+    })
+    .to_string();
+    let out = client
+        .publish(&device, &device.topic("results"), 1, &again)
+        .await;
+    assert!(
+        text(&out.stderr).contains("Implementation specific error"),
+        "{}",
+        text(&out.stderr)
+    );
+    let record = server
+        .get(&root, &format!("/api/v1/orgs/{org}/commands/{command}"))
+        .await
+        .json();
+    assert_eq!(record["status"], "succeeded");
+    assert_eq!(record["stdout"], "done");
 
     // Malformed telemetry is refused (PUBACK 0x99) and stores nothing.
     let out = client
