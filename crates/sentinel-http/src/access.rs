@@ -23,7 +23,9 @@ use sentinel_core::audit::{AuditAction, Entity, EntityType, LogId, Origin};
 use sentinel_core::secret::constant_time_eq;
 use sentinel_core::{OrgId, Permission, UserId};
 use sentinel_protocol::paths::DEVICE_TOKEN_PREFIX;
-use sentinel_store::{Device, DeviceStore, Membership, Organization, StoreError, TenantAccess};
+use sentinel_store::{
+    DeviceIdentity, DeviceStore, Membership, Organization, StoreError, TenantAccess,
+};
 
 use crate::audit::{self, Denied, Refused};
 use crate::client::ClientInfo;
@@ -59,7 +61,7 @@ pub enum Access {
 #[derive(Debug, Clone)]
 pub struct DeviceContext {
     pub store: DeviceStore,
-    pub device: Device,
+    pub device: DeviceIdentity,
 }
 
 /// The caller's standing in the organization of an [`Access::Org`] route.

@@ -48,8 +48,8 @@ pub use control::{
     SetupOutcome, TwoFactorRecord, User, UserWithPassword,
 };
 pub use devices::{
-    AdvisoryGroup, CommandRecord, Device, DeviceFilter, DeviceStore, DeviceToMatch, Enrolled,
-    Finding, FindingChanges, FindingCursor, FindingFilter, FindingTotals, FindingsWriter,
+    AdvisoryGroup, CommandRecord, Device, DeviceFilter, DeviceIdentity, DeviceStore, DeviceToMatch,
+    Enrolled, Finding, FindingChanges, FindingCursor, FindingFilter, FindingTotals, FindingsWriter,
     MatchedDevice, NewCommand, NewFinding, OrgKeys, PackageGroup, TelemetryRecord,
 };
 pub use lorawan::{

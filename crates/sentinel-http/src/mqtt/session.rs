@@ -228,7 +228,7 @@ async fn authenticate(
         return Err(refused());
     };
     let store = state.stores.device_store(&access).await.map_err(internal)?;
-    let mut device = match store
+    let device = match store
         .seen(state.clock.now(), crate::access::seen_every(state))
         .await
     {
@@ -245,9 +245,6 @@ async fn authenticate(
     {
         return Err(Reason::QuotaExceeded);
     }
-    // The session needs the id and the hostname; the facts can be large.
-    device.facts = serde_json::Value::Null;
-    device.tags = Vec::new();
     Ok(DeviceContext { store, device })
 }
 

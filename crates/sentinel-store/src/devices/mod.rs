@@ -29,7 +29,7 @@ pub use findings::{
     AdvisoryGroup, DeviceToMatch, Finding, FindingChanges, FindingCursor, FindingFilter,
     FindingTotals, FindingsWriter, MatchedDevice, NewFinding, PackageGroup,
 };
-pub use reports::{DeviceStore, TelemetryRecord};
+pub use reports::{DeviceIdentity, DeviceStore, TelemetryRecord};
 pub(crate) use telemetry::TelemetryWriter;
 
 /// A device as members see it.

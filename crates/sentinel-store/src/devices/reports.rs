@@ -87,6 +87,16 @@ impl Stores {
     }
 }
 
+/// A device as its own requests need it: who it is, and when it was last
+/// heard from. Kept for as long as a device's connection or long-poll lasts,
+/// so it holds nothing more (not the facts, which a device page reads).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceIdentity {
+    pub id: Uuid,
+    pub hostname: String,
+    pub last_seen_at: Timestamp,
+}
+
 impl DeviceStore {
     pub fn device_id(&self) -> Uuid {
         self.access.device_id()
@@ -110,22 +120,32 @@ impl DeviceStore {
         &self.store
     }
 
-    /// The device, recording that it was heard from; `NotFound` if it was
-    /// revoked. Last-seen is written only once it is `every` old, so that a
-    /// busy agent's requests are reads, not disk flushes (telemetry reports
+    /// Who the device is, recording that it was heard from; `NotFound` if it
+    /// was revoked. Last-seen is written only once it is `every` old, so that
+    /// a busy agent's requests are reads, not disk flushes (telemetry reports
     /// write it in their own transaction anyway).
     pub async fn seen(
         &self,
         now: Timestamp,
         every: std::time::Duration,
-    ) -> Result<Device, StoreError> {
+    ) -> Result<DeviceIdentity, StoreError> {
         let mut tx = self.store.read().await?;
-        let device = device_row(&mut tx, self.device_id()).await?;
+        let row: Option<(Uuid, String, Timestamp, Option<Timestamp>)> = with_tx!(&mut tx, c =>
+            sqlx::query_as("SELECT id, hostname, last_seen_at, revoked_at FROM devices WHERE id = $1")
+                .bind(self.device_id())
+                .fetch_optional(c)
+                .await
+        )?;
         tx.commit().await?;
-        let mut device = device.ok_or(StoreError::NotFound)?.into_device();
-        if device.revoked_at.is_some() {
+        let (id, hostname, last_seen_at, revoked_at) = row.ok_or(StoreError::NotFound)?;
+        if revoked_at.is_some() {
             return Err(StoreError::NotFound);
         }
+        let mut device = DeviceIdentity {
+            id,
+            hostname,
+            last_seen_at,
+        };
         if now.since(device.last_seen_at) >= every {
             let mut tx = self.store.begin().await?;
             with_tx!(&mut tx, c =>
