@@ -90,8 +90,15 @@ pub(crate) use {with_db, with_tx};
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Rows a connection's thread may read ahead of the task consuming them.
 const SQLITE_ROW_BUFFER: usize = 4096;
-/// Page cache per connection (negative: KiB rather than pages).
-const SQLITE_CACHE_KIB: &str = "-16384";
+/// Page cache of a database's writing connection (negative: KiB rather than
+/// pages): the index pages every append touches stay in memory.
+const SQLITE_WRITER_CACHE_KIB: &str = "-16384";
+/// Page cache of each reading connection: SQLite's default. Every reader keeps
+/// its own copy of the pages it read, so a large cache per reader grew the
+/// server by the size of the data touched times the readers (docs/benchmarks.md,
+/// the MQTT gateway's idle connections); the kernel's page cache holds the file
+/// for all of them.
+const SQLITE_READER_CACHE_KIB: &str = "-2048";
 /// WAL pages after which a commit copies the WAL back into the database.
 const SQLITE_WAL_CHECKPOINT_PAGES: &str = "4000";
 
@@ -115,10 +122,6 @@ impl Db {
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(SQLITE_BUSY_TIMEOUT)
             .foreign_keys(true)
-            // Keep more pages per connection than SQLite's 2 MB default: index
-            // pages of a large audit log were otherwise read from the kernel
-            // again and again. The cache grows only as pages are used.
-            .pragma("cache_size", SQLITE_CACHE_KIB)
             // Copy the WAL back into the database every 16 MB instead of 4 MB:
             // index pages that every commit touches are written back once per
             // checkpoint, so fewer checkpoints write less.
@@ -133,8 +136,17 @@ impl Db {
                 .idle_timeout(Duration::from_secs(300))
                 .acquire_timeout(Duration::from_secs(30))
         };
-        let writer = pool(1).connect_with(options.clone()).await?;
-        let reads = pool(max_connections).connect_with(options).await?;
+        // The caches grow only as pages are used.
+        let writer = pool(1)
+            .connect_with(
+                options
+                    .clone()
+                    .pragma("cache_size", SQLITE_WRITER_CACHE_KIB),
+            )
+            .await?;
+        let reads = pool(max_connections)
+            .connect_with(options.pragma("cache_size", SQLITE_READER_CACHE_KIB))
+            .await?;
         restrict_to_owner(path)?;
         Ok(Db::Sqlite(SqlitePools { reads, writer }))
     }

@@ -47,14 +47,18 @@ pub async fn serve(
         let gateway = gateway.clone();
         let tls = tls.clone();
         let stopping = stopped.clone();
+        // Each phase is boxed: a task's own future is as large as its largest
+        // state, so inline it kept the TLS handshake's state (and, on plain
+        // MQTT, the TLS session's) for the life of every connection.
         connections.serve(async move {
             match tls {
                 Some(acceptor) => {
-                    if let Some(stream) = listener::handshake(&acceptor, stream, peer).await {
-                        gateway.serve(stream, peer, stopping).await;
+                    let handshake = Box::pin(listener::handshake(&acceptor, stream, peer));
+                    if let Some(stream) = handshake.await {
+                        Box::pin(gateway.serve(stream, peer, stopping)).await;
                     }
                 }
-                None => gateway.serve(stream, peer, stopping).await,
+                None => Box::pin(gateway.serve(stream, peer, stopping)).await,
             }
         });
     }

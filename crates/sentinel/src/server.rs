@@ -318,8 +318,12 @@ async fn serve(
             );
             let service = TowerToHyperService::new(service);
             let result = match acceptor {
+                // Each phase boxed, as in the MQTT gateway: an idle
+                // connection's task holds neither the handshake's state nor
+                // the other branch's.
                 Some(acceptor) => {
-                    let Some(tls) = listener::handshake(&acceptor, stream, peer).await else {
+                    let handshake = Box::pin(listener::handshake(&acceptor, stream, peer));
+                    let Some(tls) = handshake.await else {
                         return;
                     };
                     if *stopping.borrow() {
@@ -327,12 +331,12 @@ async fn serve(
                     }
                     let connection =
                         builder.serve_connection_with_upgrades(TokioIo::new(tls), service);
-                    watcher.watch(connection.into_owned()).await
+                    Box::pin(watcher.watch(connection.into_owned())).await
                 }
                 None => {
                     let connection =
                         builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-                    watcher.watch(connection.into_owned()).await
+                    Box::pin(watcher.watch(connection.into_owned())).await
                 }
             };
             if let Err(e) = result {
