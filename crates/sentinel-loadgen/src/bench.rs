@@ -88,14 +88,17 @@ pub enum Plan {
     },
 }
 
+/// The connections a started server accepts, per listener.
+const MAX_CONNECTIONS: usize = 19_000;
+
 /// The MQTT scenario's idle connections at full size: as many as the open-file
-/// limit lets both the server and the idle clients' process hold (2,000 left for
-/// everything else), at most 18,000.
+/// limit lets both the server and the idle clients' process hold (1,000 left for
+/// everything else), at most what the server accepts.
 fn idle_ceiling() -> usize {
     let hard = crate::procfs::open_file_limits("self").map_or(0, |(_, hard)| hard);
-    usize::try_from(hard.saturating_sub(2_000))
+    usize::try_from(hard.saturating_sub(1_000))
         .unwrap_or(usize::MAX)
-        .min(18_000)
+        .min(MAX_CONNECTIONS)
 }
 
 impl Scenario {
@@ -309,7 +312,7 @@ impl Server {
             "--rate-limit-enrollment".into(),
             "1000000".into(),
             "--max-connections".into(),
-            "19000".into(),
+            MAX_CONNECTIONS.to_string(),
         ];
         if let Some(url) = database_url {
             args.push("--database-url".into());

@@ -170,7 +170,7 @@ struct MqttArgs {
     #[arg(long)]
     mqtt_plain: bool,
     /// Devices that connect and stay idle [default: as many as the open-file
-    /// limit allows, up to 18,000]
+    /// limit allows, up to 19,000]
     #[arg(long)]
     mqtt_idle: Option<usize>,
     /// How many of them connect at once [default: 64]
