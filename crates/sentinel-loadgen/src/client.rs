@@ -1,7 +1,8 @@
 //! HTTPS to the server as agents and members reach it: TCP from a chosen source
 //! address, TLS trusting only the server's CA, then one HTTP/2 connection that
 //! carries every request of one simulated device (its long-poll and its reports
-//! side by side, as the real agent's pooled client does).
+//! side by side, as the real agent's pooled client does). The TCP and TLS steps
+//! serve the MQTT devices too ([`crate::mqtt::link`]).
 //!
 //! Failures are sorted into [`Failure`] kinds, which is how the report counts
 //! errors.
@@ -23,7 +24,9 @@ use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
 /// Why a request did not get a successful answer.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum Failure {
     /// TCP connect failed (refused, no ports left, …).
     Connect,
@@ -35,6 +38,8 @@ pub enum Failure {
     Timeout,
     /// The server answered with this status.
     Status(u16),
+    /// The MQTT gateway refused the CONNECT (or a SUBSCRIBE) with this code.
+    Refused(u8),
     /// A successful answer whose body is not what the protocol says.
     Decode,
 }
@@ -55,9 +60,76 @@ impl fmt::Display for Failure {
             Self::Transport => f.write_str("connection lost"),
             Self::Timeout => f.write_str("timeout"),
             Self::Status(s) => write!(f, "HTTP {s}"),
+            Self::Refused(code) => write!(f, "MQTT refusal {code:#04x}"),
             Self::Decode => f.write_str("unreadable answer"),
         }
     }
+}
+
+/// A client TLS configuration trusting only the CAs in `ca_pem`, offering the
+/// ALPN protocol `alpn` (none: MQTT).
+pub fn tls_config(
+    ca_pem: &str,
+    alpn: Option<&[u8]>,
+) -> Result<Arc<rustls::ClientConfig>, SetupError> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+        let cert = cert.map_err(|e| SetupError::Ca(e.to_string()))?;
+        roots.add(cert)?;
+    }
+    if roots.is_empty() {
+        return Err(SetupError::Ca("no certificate in the PEM text".into()));
+    }
+    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    config.alpn_protocols = alpn.into_iter().map(<[u8]>::to_vec).collect();
+    Ok(Arc::new(config))
+}
+
+/// `host` as the name the server's certificate must carry.
+pub fn server_name(host: &str) -> Result<ServerName<'static>, SetupError> {
+    ServerName::try_from(host.to_owned())
+        .map_err(|e| SetupError::Other(format!("server name {host:?}: {e}")))
+}
+
+/// A TCP connection to `addr` from `source` (any local address when `None`),
+/// without Nagle's delay.
+pub async fn tcp(addr: SocketAddr, source: Option<IpAddr>) -> Result<TcpStream, Failure> {
+    let socket = match addr {
+        SocketAddr::V4(_) => TcpSocket::new_v4(),
+        SocketAddr::V6(_) => TcpSocket::new_v6(),
+    }
+    .map_err(|_| Failure::Connect)?;
+    if let Some(ip) = source {
+        socket
+            .bind(SocketAddr::new(ip, 0))
+            .map_err(|_| Failure::Connect)?;
+    }
+    let tcp = tokio::time::timeout(Duration::from_secs(10), socket.connect(addr))
+        .await
+        .map_err(|_| Failure::Timeout)?
+        .map_err(|_| Failure::Connect)?;
+    tcp.set_nodelay(true).map_err(|_| Failure::Connect)?;
+    Ok(tcp)
+}
+
+/// The TLS handshake on `tcp`, checking the certificate against `name` (at most 20 s).
+pub async fn handshake(
+    connector: &TlsConnector,
+    name: &ServerName<'static>,
+    tcp: TcpStream,
+) -> Result<TlsStream<TcpStream>, Failure> {
+    tokio::time::timeout(
+        Duration::from_secs(20),
+        connector.connect(name.clone(), tcp),
+    )
+    .await
+    .map_err(|_| Failure::Timeout)?
+    .map_err(|_| Failure::Handshake)
 }
 
 /// Where the server is and how to reach it.
@@ -87,32 +159,12 @@ impl Target {
     /// The server at `addr`, known by `host` (a name its certificate carries), whose
     /// certificate is issued by the CA in `ca_pem`.
     pub fn new(addr: SocketAddr, host: &str, ca_pem: &str) -> Result<Self, SetupError> {
-        let mut roots = rustls::RootCertStore::empty();
-        for cert in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
-            let cert = cert.map_err(|e| SetupError::Ca(e.to_string()))?;
-            roots.add(cert)?;
-        }
-        if roots.is_empty() {
-            return Err(SetupError::Ca("no certificate in the PEM text".into()));
-        }
-        let config = |alpn: &[u8]| -> Result<Arc<rustls::ClientConfig>, rustls::Error> {
-            let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
-                rustls::crypto::ring::default_provider(),
-            ))
-            .with_safe_default_protocol_versions()?
-            .with_root_certificates(roots.clone())
-            .with_no_client_auth();
-            config.alpn_protocols = vec![alpn.to_vec()];
-            Ok(Arc::new(config))
-        };
-        let server_name = ServerName::try_from(host.to_owned())
-            .map_err(|e| SetupError::Other(format!("server name {host:?}: {e}")))?;
         Ok(Self {
             addr,
             authority: format!("{host}:{}", addr.port()),
-            server_name,
-            h2: config(b"h2")?,
-            http1: config(b"http/1.1")?,
+            server_name: server_name(host)?,
+            h2: tls_config(ca_pem, Some(b"h2"))?,
+            http1: tls_config(ca_pem, Some(b"http/1.1"))?,
         })
     }
 
@@ -128,29 +180,9 @@ impl Target {
         source: Option<IpAddr>,
         h2: bool,
     ) -> Result<TlsStream<TcpStream>, Failure> {
-        let socket = match self.addr {
-            SocketAddr::V4(_) => TcpSocket::new_v4(),
-            SocketAddr::V6(_) => TcpSocket::new_v6(),
-        }
-        .map_err(|_| Failure::Connect)?;
-        if let Some(ip) = source {
-            socket
-                .bind(SocketAddr::new(ip, 0))
-                .map_err(|_| Failure::Connect)?;
-        }
-        let tcp = tokio::time::timeout(Duration::from_secs(10), socket.connect(self.addr))
-            .await
-            .map_err(|_| Failure::Timeout)?
-            .map_err(|_| Failure::Connect)?;
-        tcp.set_nodelay(true).map_err(|_| Failure::Connect)?;
+        let tcp = tcp(self.addr, source).await?;
         let config = if h2 { &self.h2 } else { &self.http1 };
-        tokio::time::timeout(
-            Duration::from_secs(20),
-            TlsConnector::from(config.clone()).connect(self.server_name.clone(), tcp),
-        )
-        .await
-        .map_err(|_| Failure::Timeout)?
-        .map_err(|_| Failure::Handshake)
+        handshake(&TlsConnector::from(config.clone()), &self.server_name, tcp).await
     }
 
     /// A new HTTP/2 connection from `source`.

@@ -28,6 +28,7 @@ use uuid::Uuid;
 
 use crate::client::{Call, Connection, Failure, Target};
 use crate::inventory::Template;
+use crate::loss::Ledger;
 use crate::rng::Rng;
 use crate::stats::{Population, Recorder};
 use crate::tracker::Tracker;
@@ -130,6 +131,19 @@ impl Device {
         let connection = target.connect(self.source).await?;
         *slot = Some(connection.clone());
         Ok(connection)
+    }
+
+    /// What the device knows of its telemetry, for the loss check.
+    pub fn ledger(&self) -> Ledger {
+        Ledger {
+            device: self.id,
+            acknowledged: self
+                .acknowledged
+                .lock()
+                .map(|a| a.clone())
+                .unwrap_or_default(),
+            unconfirmed: self.unconfirmed.load(Ordering::Relaxed),
+        }
     }
 
     /// Closes the device's connection (at the end of a run).

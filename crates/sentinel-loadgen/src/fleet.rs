@@ -14,10 +14,11 @@ use tokio::task::JoinSet;
 use uuid::Uuid;
 
 use crate::admin::{Admin, AdminError};
-use crate::client::{Failure, Target};
+use crate::client::Target;
 use crate::device::Device;
 use crate::fault::{self, FaultKind};
 use crate::inventory::Template;
+use crate::loss::{self, LossCheck};
 use crate::procfs::{self, Sampler, ServerUse, mib};
 use crate::rng::Rng;
 use crate::stats::{EndpointStats, ErrorCount, Population, Recorder, Summary};
@@ -62,7 +63,8 @@ pub struct Options {
     pub server_pid: Option<u32>,
 }
 
-mod seconds {
+/// Durations as seconds in the JSON reports.
+pub(crate) mod seconds {
     pub fn serialize<S: serde::Serializer>(
         d: &std::time::Duration,
         s: S,
@@ -139,34 +141,6 @@ pub struct Enrollment {
     pub latency: Summary,
 }
 
-/// Acknowledged telemetry against what the member API shows stored.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct LossCheck {
-    pub devices_checked: u64,
-    pub acknowledged: u64,
-    pub stored: u64,
-    pub lost: u64,
-    /// Devices whose stored sequence numbers are not contiguous.
-    pub sequence_gaps: u64,
-    /// Samples sent without a definite answer (they may or may not be stored).
-    pub unconfirmed: u64,
-    /// Devices the read-back failed for.
-    pub unreadable: u64,
-}
-
-impl LossCheck {
-    pub fn line(&self) -> String {
-        format!(
-            "acknowledged {}, stored {}, lost {}",
-            self.acknowledged, self.stored, self.lost
-        )
-    }
-
-    pub fn passed(&self) -> bool {
-        self.lost == 0 && self.sequence_gaps == 0 && self.unreadable == 0
-    }
-}
-
 impl Report {
     /// Answers with a 5xx status, to well-behaved and misbehaving devices alike.
     pub fn server_errors(&self) -> u64 {
@@ -175,6 +149,12 @@ impl Report {
             .filter(|e| e.server_error)
             .map(|e| e.count)
             .sum()
+    }
+
+    /// Whether nothing acknowledged was lost and the server answered no request
+    /// with a 5xx.
+    pub fn passed(&self) -> bool {
+        self.loss.as_ref().is_none_or(LossCheck::passed) && self.server_errors() == 0
     }
 }
 
@@ -413,7 +393,8 @@ pub async fn run(
     let loss = if options.enroll_only {
         None
     } else {
-        Some(loss_check(admin, org, &devices).await)
+        let ledgers = devices.iter().map(|d| d.ledger()).collect();
+        Some(loss::check(admin, org, ledgers).await)
     };
     Ok(Report {
         options: options.clone(),
@@ -490,82 +471,4 @@ async fn command_loop(
         while queueing.try_join_next().is_some() {}
     }
     while queueing.join_next().await.is_some() {}
-}
-
-/// Reads every device's telemetry back through the member API: the stored count
-/// (`telemetry_count`) and the newest stored samples (up to 120), whose sequence
-/// numbers must be contiguous and whose `uptime_seconds` must be exactly the
-/// acknowledged ones.
-pub async fn loss_check(admin: &Admin, org: Uuid, devices: &[Arc<Device>]) -> LossCheck {
-    let gate = Arc::new(Semaphore::new(32));
-    let mut reads = JoinSet::new();
-    for (n, device) in devices.iter().enumerate() {
-        let (admin, device, gate) = (admin.clone(), device.clone(), gate.clone());
-        reads.spawn(async move {
-            let _slot = gate.acquire_owned().await.ok();
-            check_device(&admin, org, &device, n).await
-        });
-    }
-    let mut total = LossCheck::default();
-    while let Some(done) = reads.join_next().await {
-        let Ok(one) = done else {
-            total.unreadable += 1;
-            continue;
-        };
-        total.devices_checked += one.devices_checked;
-        total.acknowledged += one.acknowledged;
-        total.stored += one.stored;
-        total.lost += one.lost;
-        total.sequence_gaps += one.sequence_gaps;
-        total.unconfirmed += one.unconfirmed;
-        total.unreadable += one.unreadable;
-    }
-    total
-}
-
-async fn check_device(admin: &Admin, org: Uuid, device: &Device, spread: usize) -> LossCheck {
-    let acknowledged: Vec<u64> = device
-        .acknowledged
-        .lock()
-        .map(|a| a.clone())
-        .unwrap_or_default();
-    let unconfirmed = device.unconfirmed.load(Ordering::Relaxed);
-    let mut check = LossCheck {
-        devices_checked: 1,
-        acknowledged: acknowledged.len() as u64,
-        unconfirmed,
-        ..LossCheck::default()
-    };
-    let read = async {
-        let count = admin.device(org, device.id, spread).await?.telemetry_count;
-        let samples = admin.telemetry(org, device.id, spread).await?;
-        Ok::<_, Failure>((count, samples))
-    };
-    let Ok((count, samples)) = read.await else {
-        check.unreadable = 1;
-        check.lost = check.acknowledged;
-        return check;
-    };
-    check.stored = u64::try_from(count).unwrap_or(0);
-    // Newest first: seq count, count-1, … with no gap.
-    let contiguous = samples
-        .iter()
-        .enumerate()
-        .all(|(i, s)| s.seq == count - i as i64);
-    if !contiguous {
-        check.sequence_gaps = 1;
-    }
-    let listed: std::collections::HashSet<u64> =
-        samples.iter().map(|s| s.sample.uptime_seconds).collect();
-    let oldest_listed = samples.last().map(|s| s.sample.uptime_seconds);
-    // Acknowledged samples the listing covers must each be in it; older ones are
-    // counted against the samples stored before the listing's window.
-    let (covered, older): (Vec<u64>, Vec<u64>) = acknowledged
-        .iter()
-        .partition(|u| oldest_listed.is_some_and(|oldest| **u >= oldest));
-    let missing_listed = covered.iter().filter(|u| !listed.contains(u)).count() as u64;
-    let stored_older = check.stored.saturating_sub(samples.len() as u64);
-    let missing_older = (older.len() as u64).saturating_sub(stored_older);
-    check.lost = missing_listed + missing_older;
-    check
 }

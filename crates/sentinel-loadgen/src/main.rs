@@ -1,5 +1,6 @@
 //! The `sentinel-loadgen` command: `run` simulates a fleet against a running
-//! server; `bench` starts fresh servers and runs the standard scenarios.
+//! server; `bench` starts fresh servers and runs the standard scenarios (the
+//! MQTT one holds its idle connections in a child: `mqtt-idle-clients`).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
@@ -8,10 +9,11 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use sentinel_loadgen::admin::Admin;
-use sentinel_loadgen::bench::{self, Engine, Row, Scenario};
+use sentinel_loadgen::bench::{self, Engine, Plan, Row, Scenario};
 use sentinel_loadgen::client::Target;
 use sentinel_loadgen::fault::FaultKind;
-use sentinel_loadgen::fleet::{self, Options, Report};
+use sentinel_loadgen::fleet::{self, Options};
+use sentinel_loadgen::mqtt::{idle, link::Gateway};
 use sentinel_loadgen::report;
 use uuid::Uuid;
 
@@ -32,6 +34,9 @@ enum Cmd {
     Run(RunArgs),
     /// Starts a fresh server per scenario and runs the standard scenarios.
     Bench(BenchArgs),
+    /// Holds idle MQTT connections for `bench`'s MQTT scenario (its child process).
+    #[command(hide = true)]
+    MqttIdleClients(IdleClientArgs),
 }
 
 #[derive(Args)]
@@ -152,7 +157,81 @@ struct BenchArgs {
     #[arg(long)]
     write_docs: Option<PathBuf>,
     #[command(flatten)]
+    mqtt: MqttArgs,
+    #[command(flatten)]
     sources: Sources,
+}
+
+/// The MQTT scenario's sizes, when not the standard ones (which --scale scales).
+#[derive(Args)]
+#[command(next_help_heading = "MQTT scenario")]
+struct MqttArgs {
+    /// Serve plain MQTT (on loopback) instead of MQTTS.
+    #[arg(long)]
+    mqtt_plain: bool,
+    /// Devices that connect and stay idle [default: as many as the open-file
+    /// limit allows, up to 19,000]
+    #[arg(long)]
+    mqtt_idle: Option<usize>,
+    /// How many of them connect at once [default: 64]
+    #[arg(long)]
+    mqtt_idle_concurrency: Option<usize>,
+    /// Devices publishing QoS 1 telemetry [default: 20]
+    #[arg(long)]
+    mqtt_publishers: Option<usize>,
+    /// Publishes each keeps in flight [default: 32]
+    #[arg(long)]
+    mqtt_window: Option<usize>,
+    /// Seconds of telemetry [default: 20]
+    #[arg(long)]
+    mqtt_seconds: Option<f64>,
+    /// Devices subscribed to their commands [default: 100]
+    #[arg(long)]
+    mqtt_push_devices: Option<usize>,
+    /// Commands pushed to them, one at a time [default: 1000]
+    #[arg(long)]
+    mqtt_commands: Option<usize>,
+}
+
+impl MqttArgs {
+    /// The scenario's options with the sizes given here.
+    fn apply(&self, options: &mut sentinel_loadgen::mqtt::Options) {
+        let given = [
+            (self.mqtt_idle, &mut options.idle),
+            (self.mqtt_idle_concurrency, &mut options.idle_concurrency),
+            (self.mqtt_publishers, &mut options.publishers),
+            (self.mqtt_window, &mut options.window),
+            (self.mqtt_push_devices, &mut options.push_devices),
+            (self.mqtt_commands, &mut options.commands),
+        ];
+        for (value, field) in given {
+            if let Some(value) = value {
+                *field = value;
+            }
+        }
+        if let Some(seconds) = self.mqtt_seconds {
+            options.telemetry_duration = Duration::from_secs_f64(seconds.max(0.0));
+        }
+    }
+}
+
+#[derive(Args)]
+struct IdleClientArgs {
+    /// The gateway's address.
+    #[arg(long)]
+    gateway: SocketAddr,
+    /// The name its certificate carries.
+    #[arg(long, default_value = "localhost")]
+    host: String,
+    /// The server's CA certificate (PEM): MQTTS; plain MQTT without it.
+    #[arg(long)]
+    ca: Option<PathBuf>,
+    /// Devices connecting at once.
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// Local addresses to connect from, in turn (repeatable).
+    #[arg(long = "source")]
+    sources: Vec<IpAddr>,
 }
 
 fn options(f: &FleetArgs, sources: Vec<IpAddr>) -> Options {
@@ -173,11 +252,6 @@ fn options(f: &FleetArgs, sources: Vec<IpAddr>) -> Options {
         settle: secs(f.settle),
         server_pid: None,
     }
-}
-
-/// Whether nothing acknowledged was lost and the server answered no request with a 5xx.
-fn passed(report: &Report) -> bool {
-    report.loss.as_ref().is_none_or(|l| l.passed()) && report.server_errors() == 0
 }
 
 async fn run(args: RunArgs) -> Result<ExitCode, String> {
@@ -237,7 +311,7 @@ async fn run(args: RunArgs) -> Result<ExitCode, String> {
         let json = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
         std::fs::write(path, json).map_err(|e| format!("{}: {e}", path.display()))?;
     }
-    Ok(if passed(&report) {
+    Ok(if report.passed() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
@@ -268,14 +342,23 @@ async fn bench(args: BenchArgs) -> Result<ExitCode, String> {
                 Engine::Sqlite => None,
                 Engine::Postgres => args.postgres.as_deref(),
             };
-            let options = Options {
-                faults: args.faults.clone(),
-                ..scenario.options(args.scale, &sources)
+            let plan = match scenario.plan(args.scale, &sources) {
+                Plan::Fleet(options) => Plan::Fleet(Options {
+                    faults: args.faults.clone(),
+                    ..options
+                }),
+                Plan::Mqtt { mut options, .. } => {
+                    args.mqtt.apply(&mut options);
+                    Plan::Mqtt {
+                        options,
+                        plain: args.mqtt.mqtt_plain,
+                    }
+                }
             };
-            match bench::run_scenario(&args.sentinel, postgres, options).await {
-                Ok(report) => {
-                    print!("{}", report::text(&report));
-                    if !passed(&report) {
+            match bench::run_scenario(&args.sentinel, postgres, plan).await {
+                Ok(outcome) => {
+                    print!("{}", outcome.text());
+                    if !outcome.passed() {
                         failed = true;
                     }
                     if let Some(dir) = &args.json_dir {
@@ -287,11 +370,11 @@ async fn bench(args: BenchArgs) -> Result<ExitCode, String> {
                             engine.label().to_lowercase()
                         ));
                         let json =
-                            serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
+                            serde_json::to_string_pretty(&outcome).map_err(|e| e.to_string())?;
                         std::fs::write(&path, json)
                             .map_err(|e| format!("{}: {e}", path.display()))?;
                     }
-                    results.push((engine, Ok(report)));
+                    results.push((engine, Ok(outcome)));
                 }
                 Err(e) => {
                     println!("failed: {e}");
@@ -317,6 +400,14 @@ async fn bench(args: BenchArgs) -> Result<ExitCode, String> {
     })
 }
 
+/// The child of `bench`'s MQTT scenario: holds the idle connections.
+async fn idle_clients(args: IdleClientArgs) -> Result<ExitCode, String> {
+    let gateway =
+        Gateway::new(args.gateway, &args.host, args.ca.as_deref()).map_err(|e| e.to_string())?;
+    idle::hold(gateway, args.sources, args.concurrency).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -333,6 +424,7 @@ fn main() -> ExitCode {
         match cli.command {
             Cmd::Run(args) => run(args).await,
             Cmd::Bench(args) => bench(args).await,
+            Cmd::MqttIdleClients(args) => idle_clients(args).await,
         }
     });
     match outcome {

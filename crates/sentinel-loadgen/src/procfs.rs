@@ -1,4 +1,5 @@
-//! The server's CPU time and memory, read from `/proc/<pid>` while a run goes on.
+//! The server's CPU time and memory, read from `/proc/<pid>` while a run goes on;
+//! open-file limits, and starting a program with its soft limit raised.
 
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -74,6 +75,17 @@ pub fn open_file_limits(pid: &str) -> Option<(u64, u64)> {
         .split_whitespace()
         .map(str::parse::<u64>);
     Some((numbers.next()?.ok()?, numbers.next()?.ok()?))
+}
+
+/// A command that runs `program` with its open-file soft limit raised to the
+/// hard one (all an unprivileged process may do), through `bash`.
+pub fn with_raised_file_limit(program: &std::path::Path) -> std::process::Command {
+    let mut command = std::process::Command::new("bash");
+    command
+        .arg("-c")
+        .arg(r#"ulimit -n "$(ulimit -Hn)"; exec "$0" "$@""#)
+        .arg(program);
+    command
 }
 
 /// Samples a process every half second until dropped, keeping the highest RSS.

@@ -1,9 +1,12 @@
-//! A run's report as text tables (the JSON form is the [`Report`] serialized).
+//! A run's report as text tables (the JSON form is the [`Report`] serialized),
+//! for a fleet run and for the MQTT run.
 
 use std::fmt::Write;
 
 use crate::fleet::Report;
-use crate::stats::{EndpointStats, Population};
+use crate::loss::LossCheck;
+use crate::mqtt;
+use crate::stats::{EndpointStats, ErrorCount, Population};
 
 fn latency_rows(out: &mut String, rows: &[EndpointStats]) {
     let _ = writeln!(
@@ -79,21 +82,7 @@ pub fn text(report: &Report) -> String {
             d.max_ms
         );
     }
-    if report.errors.is_empty() {
-        let _ = writeln!(out, "errors: none");
-    } else {
-        let _ = writeln!(out, "errors:");
-        for e in &report.errors {
-            let _ = writeln!(
-                out,
-                "  {:<8} {:<30} {:<18} {:>8}",
-                format!("{:?}", e.population).to_lowercase(),
-                e.endpoint,
-                e.kind,
-                e.count
-            );
-        }
-    }
+    error_rows(&mut out, &report.errors);
     if report.faulty_devices > 0 {
         let _ = writeln!(
             out,
@@ -125,15 +114,107 @@ pub fn text(report: &Report) -> String {
         report.loadgen_cpu_cores
     );
     if let Some(loss) = &report.loss {
+        loss_row(&mut out, loss);
+    }
+    out
+}
+
+fn error_rows(out: &mut String, errors: &[ErrorCount]) {
+    if errors.is_empty() {
+        let _ = writeln!(out, "errors: none");
+        return;
+    }
+    let _ = writeln!(out, "errors:");
+    for e in errors {
         let _ = writeln!(
             out,
-            "{} ({} devices; {} sequence gaps; {} unreadable; {} samples unconfirmed)",
-            loss.line(),
-            loss.devices_checked,
-            loss.sequence_gaps,
-            loss.unreadable,
-            loss.unconfirmed
+            "  {:<8} {:<30} {:<18} {:>8}",
+            format!("{:?}", e.population).to_lowercase(),
+            e.endpoint,
+            e.kind,
+            e.count
         );
+    }
+}
+
+fn loss_row(out: &mut String, loss: &LossCheck) {
+    let _ = writeln!(
+        out,
+        "{} ({} devices; {} sequence gaps; {} unreadable; {} samples unconfirmed)",
+        loss.line(),
+        loss.devices_checked,
+        loss.sequence_gaps,
+        loss.unreadable,
+        loss.unconfirmed
+    );
+}
+
+/// The MQTT run's report: a line per phase, then latencies, errors and the loss check.
+pub fn mqtt_text(report: &mqtt::Report) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{}: {}", report.scheme, report.options.phases());
+    let e = &report.enrollment;
+    let _ = writeln!(
+        out,
+        "enrollment (HTTPS): {} devices in {:.1} s = {:.0}/s (p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms)",
+        e.enrolled, e.seconds, e.per_second, e.latency.p50_ms, e.latency.p99_ms, e.latency.max_ms
+    );
+    if let Some(idle) = &report.idle {
+        let _ = writeln!(
+            out,
+            "idle: {} of {} connected in {:.1} s ({} at a time)",
+            idle.connected, idle.requested, idle.connect_seconds, idle.concurrency
+        );
+        if let Some(m) = &idle.server {
+            let _ = writeln!(
+                out,
+                "idle: server RSS {:.0} MiB -> {:.0} MiB (half) -> {:.0} MiB: {:.1} KiB per connection overall, {:.1} KiB each for the second half; {} open files",
+                m.rss_before_mib,
+                m.rss_half_mib,
+                m.rss_after_mib,
+                m.kib_per_connection,
+                m.kib_per_connection_second_half,
+                m.open_files
+            );
+        }
+    }
+    if let Some(t) = &report.telemetry {
+        let _ = writeln!(
+            out,
+            "telemetry: {} devices x {} in flight: {} QoS 1 messages acknowledged (each stored) in {:.1} s = {:.0} msg/s; server CPU {} cores, load generator {:.2}",
+            t.publishers,
+            t.window,
+            t.acknowledged,
+            t.seconds,
+            t.per_second,
+            t.server_cpu_cores
+                .map_or_else(|| "—".to_owned(), |c| format!("{c:.2}")),
+            t.loadgen_cpu_cores
+        );
+    }
+    if let Some(p) = &report.push {
+        let d = &p.delivery;
+        let _ = writeln!(
+            out,
+            "push: {} queued to {} subscribed devices, {} received, {} undelivered; queue request sent -> PUBLISH received p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+            p.commands_queued,
+            p.subscribed,
+            p.commands_received,
+            p.commands_undelivered,
+            d.p50_ms,
+            d.p95_ms,
+            d.p99_ms,
+            d.max_ms
+        );
+    }
+    let _ = writeln!(out, "latencies:");
+    latency_rows(&mut out, &report.endpoints);
+    error_rows(&mut out, &report.errors);
+    if let Some(peak) = report.server_peak_rss_mib {
+        let _ = writeln!(out, "server peak RSS (VmHWM): {peak:.0} MiB");
+    }
+    if let Some(loss) = &report.loss {
+        loss_row(&mut out, loss);
     }
     out
 }

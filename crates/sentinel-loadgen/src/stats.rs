@@ -37,9 +37,15 @@ pub struct Recorder {
 impl Recorder {
     /// A successful request to `endpoint` that took `took`.
     pub fn latency(&self, population: Population, endpoint: &'static str, took: Duration) {
-        let micros = u32::try_from(took.as_micros()).unwrap_or(u32::MAX);
+        self.latencies(population, endpoint, &[micros(took)]);
+    }
+
+    /// Successful requests to `endpoint`, each taking so many microseconds.
+    pub fn latencies(&self, population: Population, endpoint: &'static str, each: &[u32]) {
         if let Ok(mut map) = self.latencies.lock() {
-            map.entry((population, endpoint)).or_default().push(micros);
+            map.entry((population, endpoint))
+                .or_default()
+                .extend_from_slice(each);
         }
     }
 
@@ -54,7 +60,7 @@ impl Recorder {
     pub fn delivered(&self, took: Duration) {
         self.commands_received.fetch_add(1, Ordering::Relaxed);
         if let Ok(mut v) = self.command_delivery.lock() {
-            v.push(u32::try_from(took.as_micros()).unwrap_or(u32::MAX));
+            v.push(micros(took));
         }
     }
 
@@ -105,6 +111,11 @@ impl Recorder {
             .map(|v| Summary::of(&v))
             .unwrap_or_default()
     }
+}
+
+/// `took` in whole microseconds, as latencies are kept.
+pub fn micros(took: Duration) -> u32 {
+    u32::try_from(took.as_micros()).unwrap_or(u32::MAX)
 }
 
 /// Percentiles of a set of latencies, in milliseconds.

@@ -55,6 +55,13 @@ impl Tracker {
         }
     }
 
+    /// Whether command `id` was both queued and received.
+    pub fn is_delivered(&self, id: Uuid) -> bool {
+        self.marks
+            .lock()
+            .is_ok_and(|marks| matches!(marks.get(&id), Some(Mark::Done)))
+    }
+
     /// Commands queued that no device has received.
     pub fn undelivered(&self) -> u64 {
         self.marks.lock().map_or(0, |marks| {
