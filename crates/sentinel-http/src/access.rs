@@ -110,7 +110,10 @@ pub async fn enforce(State(guard): State<Guard>, request: Request, next: Next) -
     let method = request.method().clone();
     let target = request.uri().path().to_owned();
     let origin = audit::origin_of(&request);
-    let (result, refused) = admit(&guard, request, &origin).await;
+    // Boxed (and the denial's audit below): this future stays alive while
+    // the handler runs — a whole long-poll — and would otherwise carry the
+    // largest store future authentication may await (docs/benchmarks.md).
+    let (result, refused) = Box::pin(admit(&guard, request, &origin)).await;
     let denial = match result {
         Ok(request) => {
             let response = next.run(request).await;
@@ -119,7 +122,7 @@ pub async fn enforce(State(guard): State<Guard>, request: Request, next: Next) -
             }
             let denied = response.extensions().get::<Denied>().copied();
             if let (Some(Denied(reason)), Some(refused)) = (denied, &refused) {
-                audit_denial(&guard, refused, &method, &target, reason).await;
+                Box::pin(audit_denial(&guard, refused, &method, &target, reason)).await;
             }
             return response;
         }
@@ -128,10 +131,17 @@ pub async fn enforce(State(guard): State<Guard>, request: Request, next: Next) -
     match (&denial, &refused) {
         (AppError::Forbidden(_) | AppError::TwoFactorRequired, Some(refused)) => {
             let reason = denial.denial_reason().unwrap_or("refused");
-            audit_denial(&guard, refused, &method, &target, reason).await;
+            Box::pin(audit_denial(&guard, refused, &method, &target, reason)).await;
         }
         (AppError::NotFound(_), Some(refused)) => {
-            audit_denial(&guard, refused, &method, &target, "not a member").await;
+            Box::pin(audit_denial(
+                &guard,
+                refused,
+                &method,
+                &target,
+                "not a member",
+            ))
+            .await;
         }
         (AppError::Unauthenticated | AppError::Forbidden(_), None) if guard.action.is_some() => {
             guard

@@ -238,7 +238,9 @@ pub async fn commands(
         // Listen before looking, so a command queued in between is not missed.
         let waiter = state.bus.waiter(ctx.device.id);
         let now = state.clock.now();
-        let waiting = ctx.store.waiting_commands(now).await?;
+        // Boxed: a parked poll then holds only its waiter, not the room
+        // for the store's future (10,000 parked polls: docs/benchmarks.md).
+        let waiting = Box::pin(ctx.store.waiting_commands(now)).await?;
         if !waiting.is_empty() {
             // Recorded after the answer leaves: the hand-over waits for no
             // disk flush, and a lost mark only means the command is handed

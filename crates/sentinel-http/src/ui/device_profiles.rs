@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::devices::{layout_for, role_grants};
 use super::orgs::NoticeQuery;
-use super::{UiResult, on_page, render_with_error, see_other};
+use super::{ConfirmForm, UiResult, on_page, render_with_error, see_other};
 use crate::access::OrgContext;
 use crate::audit::Audit;
 use crate::error::AppError;
@@ -336,11 +336,6 @@ pub async fn test_saved(
     profile_page(&state, &ctx, id, None, Some(form), trial).await
 }
 
-#[derive(Deserialize)]
-pub struct DeleteForm {
-    confirm: Option<String>,
-}
-
 /// `POST /orgs/{org_id}/device-profiles/{profile_id}/delete`: deletes a
 /// profile no device uses, when the confirmation box is ticked.
 pub async fn delete(
@@ -348,14 +343,11 @@ pub async fn delete(
     Audit(audit): Audit,
     ctx: OrgContext,
     UiPath((_, id)): UiPath<(OrgId, Uuid)>,
-    UiForm(form): UiForm<DeleteForm>,
+    UiForm(form): UiForm<ConfirmForm>,
 ) -> UiResult {
-    let deleted = if form.confirm.as_deref() == Some("yes") {
-        ops::lorawan::delete_profile(&state, &ctx, &audit, id).await
-    } else {
-        Err(AppError::BadRequest(
-            "tick the box to confirm the deletion; nothing was changed".into(),
-        ))
+    let deleted = match form.ticked("deletion") {
+        Ok(()) => ops::lorawan::delete_profile(&state, &ctx, &audit, id).await,
+        Err(e) => Err(e),
     };
     match deleted {
         Ok(()) => Ok(see_other(&format!(

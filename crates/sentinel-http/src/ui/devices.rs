@@ -13,7 +13,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::lorawan::{LorawanForm, LorawanSection};
-use super::{Layout, UiResult, on_page, render, render_with_error, see_other};
+use super::{ConfirmForm, Layout, UiResult, on_page, render, render_with_error, see_other};
 use crate::access::OrgContext;
 use crate::audit::Audit;
 use crate::error::AppError;
@@ -542,25 +542,15 @@ pub async fn cancel(
     )))
 }
 
-#[derive(Deserialize)]
-pub struct RevokeForm {
-    confirm: Option<String>,
-}
-
 /// `POST …/revoke`: revokes the device, when the confirmation box is ticked.
 pub async fn revoke(
     State(state): State<AppState>,
     Audit(audit): Audit,
     ctx: OrgContext,
     UiPath((_, device_id)): UiPath<(OrgId, Uuid)>,
-    UiForm(form): UiForm<RevokeForm>,
+    UiForm(form): UiForm<ConfirmForm>,
 ) -> UiResult {
-    if !matches!(form.confirm.as_deref(), Some("yes" | "on")) {
-        return Err(AppError::BadRequest(String::from(
-            "tick the box to confirm the revocation; nothing was changed",
-        ))
-        .into());
-    }
+    form.ticked("revocation")?;
     ops::devices::revoke_device(&state, &ctx, &audit, device_id).await?;
     Ok(see_other(&format!(
         "/orgs/{}/devices/{device_id}?notice=device-revoked",

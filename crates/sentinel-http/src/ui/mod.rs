@@ -207,6 +207,27 @@ pub fn signed_out() -> Response {
         .into_response()
 }
 
+/// A form whose one field is the box confirming an irreversible step
+/// (revoking a device, deleting a profile or a broker connection).
+#[derive(serde::Deserialize)]
+pub struct ConfirmForm {
+    confirm: Option<String>,
+}
+
+impl ConfirmForm {
+    /// Ok once the box is ticked; otherwise the error saying that the
+    /// `step` was not confirmed and nothing changed.
+    pub fn ticked(&self, step: &str) -> Result<(), AppError> {
+        if matches!(self.confirm.as_deref(), Some("yes" | "on")) {
+            Ok(())
+        } else {
+            Err(AppError::BadRequest(format!(
+                "tick the box to confirm the {step}; nothing was changed"
+            )))
+        }
+    }
+}
+
 /// A 303 redirect (after a successful form post).
 pub fn see_other(location: &str) -> Response {
     Redirect::to(location).into_response()
