@@ -53,9 +53,13 @@ pub async fn serve(
         connections.serve(async move {
             match tls {
                 Some(acceptor) => {
-                    let handshake = Box::pin(listener::handshake(&acceptor, stream, peer));
-                    if let Some(stream) = handshake.await {
-                        Box::pin(gateway.serve(stream, peer, stopping)).await;
+                    // The TLS stream goes straight into the boxed session: a
+                    // binding of it here would keep its size in this task.
+                    let session = Box::pin(listener::handshake(&acceptor, stream, peer))
+                        .await
+                        .map(|stream| Box::pin(gateway.serve(stream, peer, stopping)));
+                    if let Some(session) = session {
+                        session.await;
                     }
                 }
                 None => Box::pin(gateway.serve(stream, peer, stopping)).await,

@@ -318,25 +318,38 @@ async fn serve(
             );
             let service = TowerToHyperService::new(service);
             let result = match acceptor {
-                // Each phase boxed, as in the MQTT gateway: an idle
-                // connection's task holds neither the handshake's state nor
-                // the other branch's.
+                // Each phase boxed, as in the MQTT gateway, and the TLS
+                // stream and the connection built inside the expression that
+                // boxes them: an idle connection's task then holds neither
+                // the handshake's state, nor the other branch's, nor room for
+                // a binding of the stream or the connection.
                 Some(acceptor) => {
-                    let handshake = Box::pin(listener::handshake(&acceptor, stream, peer));
-                    let Some(tls) = handshake.await else {
-                        return;
-                    };
-                    if *stopping.borrow() {
-                        return;
+                    let connection = Box::pin(listener::handshake(&acceptor, stream, peer))
+                        .await
+                        .filter(|_| !*stopping.borrow())
+                        .map(|tls| {
+                            Box::pin(
+                                watcher.watch(
+                                    builder
+                                        .serve_connection_with_upgrades(TokioIo::new(tls), service)
+                                        .into_owned(),
+                                ),
+                            )
+                        });
+                    match connection {
+                        Some(connection) => connection.await,
+                        None => return,
                     }
-                    let connection =
-                        builder.serve_connection_with_upgrades(TokioIo::new(tls), service);
-                    Box::pin(watcher.watch(connection.into_owned())).await
                 }
                 None => {
-                    let connection =
-                        builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-                    Box::pin(watcher.watch(connection.into_owned())).await
+                    Box::pin(
+                        watcher.watch(
+                            builder
+                                .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                                .into_owned(),
+                        ),
+                    )
+                    .await
                 }
             };
             if let Err(e) = result {
