@@ -356,14 +356,7 @@ async fn org_context(
         .await?
         .ok_or(AppError::NotFound("organization"))?;
     refused.log = LogId::Org(org_id);
-    // The organization's two-factor policy, enforced here so that no handler
-    // can forget it.
-    if membership.lacks_required_two_factor() {
-        return Err(AppError::TwoFactorRequired);
-    }
-    let access = membership
-        .authorize(permission)
-        .map_err(|_| AppError::Forbidden("your role in this organization does not allow this"))?;
+    let access = member_may(&membership, permission)?;
     if let Some(token) = principal.token() {
         check_token(state, token, principal.user.id, org_id, permission).await?;
     }
@@ -372,6 +365,21 @@ async fn org_context(
         membership,
         access,
     })
+}
+
+/// Whether a member may do what `permission` allows: their role grants it,
+/// and the organization's two-factor policy (enforced here so that no
+/// handler can forget it) is met. Also what keeps an open live feed open.
+pub(crate) fn member_may(
+    membership: &Membership,
+    permission: Permission,
+) -> Result<TenantAccess, AppError> {
+    if membership.lacks_required_two_factor() {
+        return Err(AppError::TwoFactorRequired);
+    }
+    membership
+        .authorize(permission)
+        .map_err(|_| AppError::Forbidden("your role in this organization does not allow this"))
 }
 
 /// What an API token adds to the owner's own membership check: the right

@@ -12,6 +12,7 @@ use sentinel_store::StoreError;
 use tokio::time::{Instant, MissedTickBehavior, interval_at, timeout};
 
 use super::Watch;
+use crate::access::member_may;
 use crate::state::AppState;
 
 /// An event is sent only if access was confirmed at most this long ago.
@@ -49,8 +50,7 @@ impl Viewer {
         let Some(membership) = control.membership(self.org, user.id).await? else {
             return Ok(false);
         };
-        Ok(!membership.lacks_required_two_factor()
-            && membership.authorize(Permission::DevicesRead).is_ok())
+        Ok(member_may(&membership, Permission::DevicesRead).is_ok())
     }
 }
 
