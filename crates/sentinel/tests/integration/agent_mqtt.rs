@@ -9,7 +9,7 @@ use std::process::Stdio;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::devices::{DPKG_STATUS, KillOnDrop, agent_binary};
+use crate::devices::{EnrolledAgent, KillOnDrop, agent_binary, enroll_real_agent};
 use crate::mqtt::{gateway_server_on, metric, mqtt_addr};
 use crate::support::{Engine, eventually};
 
@@ -30,34 +30,7 @@ async fn the_agent_over_mqtt(engine: Engine) {
     let root = server.setup_admin().await;
     let org = server.create_org(&root, "Fleet").await;
     let token = server.enrollment_token(&root, &org, json!({})).await;
-    let dir = tempfile::tempdir().unwrap();
-    let state = dir.path().join("state");
-    let ca = dir.path().join("ca.pem");
-    std::fs::write(&ca, &server.ca_pem).unwrap();
-    let status = dir.path().join("status");
-    std::fs::write(&status, DPKG_STATUS).unwrap();
-    let token_file = dir.path().join("token");
-    std::fs::write(&token_file, &token).unwrap();
-    let url = format!("https://127.0.0.1:{}", server.addr.port());
-
-    // Enrollment is over HTTPS (off the runtime thread, which serves it).
-    let mut enroll = std::process::Command::new(agent_binary());
-    enroll
-        .args(["enroll", "--server", &url, "--token-file"])
-        .arg(&token_file)
-        .arg("--state-dir")
-        .arg(&state)
-        .arg("--ca-cert")
-        .arg(&ca);
-    let enroll = tokio::task::spawn_blocking(move || enroll.output())
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(
-        enroll.status.success(),
-        "{}",
-        String::from_utf8_lossy(&enroll.stderr)
-    );
+    let EnrolledAgent { dir, state, status } = enroll_real_agent(&server, &token).await;
 
     let log_path = dir.path().join("agent.log");
     let gateway = format!("127.0.0.1:{}", mqtt_addr(&server).port());

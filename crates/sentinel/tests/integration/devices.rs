@@ -41,24 +41,15 @@ Architecture: amd64
 Version: 5.2.15-2+b2
 ";
 
-/// Stops the agent however the test ends.
-pub(crate) struct KillOnDrop(pub(crate) std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+/// A real agent's directory (state, CA, a dpkg status file), enrolled with
+/// `token` by the real `sentinel-agent enroll`.
+pub(crate) struct EnrolledAgent {
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) state: std::path::PathBuf,
+    pub(crate) status: std::path::PathBuf,
 }
 
-#[tokio::test]
-async fn the_real_agent_enrolls_reports_and_runs_a_signed_script() {
-    let server = TestServer::start().await;
-    let root = server.setup_admin().await;
-    let org = server.create_org(&root, "Fleet").await;
-    let token = server
-        .enrollment_token(&root, &org, json!({"tags": ["lab"]}))
-        .await;
+pub(crate) async fn enroll_real_agent(server: &TestServer, token: &str) -> EnrolledAgent {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state");
     let ca = dir.path().join("ca.pem");
@@ -66,7 +57,7 @@ async fn the_real_agent_enrolls_reports_and_runs_a_signed_script() {
     let status = dir.path().join("status");
     std::fs::write(&status, DPKG_STATUS).unwrap();
     let token_file = dir.path().join("token");
-    std::fs::write(&token_file, &token).unwrap();
+    std::fs::write(&token_file, token).unwrap();
     let url = format!("https://127.0.0.1:{}", server.addr.port());
 
     // Off the test's runtime thread, which also serves the requests.
@@ -87,6 +78,32 @@ async fn the_real_agent_enrolls_reports_and_runs_a_signed_script() {
         "{}",
         String::from_utf8_lossy(&enroll.stderr)
     );
+    EnrolledAgent { dir, state, status }
+}
+
+/// Stops the agent however the test ends.
+pub(crate) struct KillOnDrop(pub(crate) std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn the_real_agent_enrolls_reports_and_runs_a_signed_script() {
+    let server = TestServer::start().await;
+    let root = server.setup_admin().await;
+    let org = server.create_org(&root, "Fleet").await;
+    let token = server
+        .enrollment_token(&root, &org, json!({"tags": ["lab"]}))
+        .await;
+    let EnrolledAgent {
+        dir: _dir,
+        state,
+        status,
+    } = enroll_real_agent(&server, &token).await;
     // The same token again: it allowed one device.
     let again = server.try_enroll(&token, "clone").await;
     assert_eq!(again.status, 403, "{}", again.text);
