@@ -144,24 +144,22 @@ pub async fn telemetry_batches(
 ) -> Vec<Result<u32, AppError>> {
     let checked: Vec<Result<(), AppError>> = batches.iter().map(check_telemetry).collect();
     let valid = || batches.iter().zip(&checked).filter(|(_, c)| c.is_ok());
-    let samples: Vec<_> = valid()
-        .flat_map(|(batch, _)| batch.samples.iter().cloned())
-        .collect();
+    let samples = || valid().flat_map(|(batch, _)| &batch.samples);
     let facts = valid()
         .filter_map(|(batch, _)| batch.facts.clone())
         .next_back();
     let now = state.clock.now();
-    let newest = samples.iter().max_by_key(|s| s.at).cloned();
-    let count = samples.len() as u32;
+    let newest = samples().max_by_key(|s| s.at);
+    let count = samples().count() as u32;
     let stored = if valid().count() == 0 {
         Ok(0)
     } else {
-        ctx.store.record_telemetry(samples, facts, now).await
+        ctx.store.record_telemetry(samples(), facts, now).await
     };
     if stored.is_ok() {
         state.live.publish(
             ctx.store.org_id(),
-            LiveEvent::telemetry(ctx.device.id, now, count, newest.as_ref()),
+            LiveEvent::telemetry(ctx.device.id, now, count, newest),
         );
     }
     // One store error answers every batch it took down with it.

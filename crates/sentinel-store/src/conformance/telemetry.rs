@@ -109,7 +109,7 @@ conformance!(
                 let renamed = (d == 0 && r == 7).then(|| facts("renamed"));
                 sent.push(tokio::spawn(async move {
                     let samples = vec![sample(r * 2), sample(r * 2 + 1)];
-                    device.record_telemetry(samples, renamed, now).await
+                    device.record_telemetry(&samples, renamed, now).await
                 }));
             }
         }

@@ -11,7 +11,7 @@ use sentinel_protocol::inventory::Package;
 use sentinel_protocol::telemetry::TimedSample;
 use uuid::Uuid;
 
-use super::telemetry::{Report, TelemetryWriter};
+use super::telemetry::{EncodedSample, Report, TelemetryWriter};
 use super::{Device, OrgKeys, device_row};
 use crate::backend::{Tx, with_tx};
 use crate::tenant::TenantStore;
@@ -166,12 +166,16 @@ impl DeviceStore {
     /// when given), in one transaction, shared with other devices' reports
     /// arriving at the same time. Returns how many were stored, once they are
     /// durable.
-    pub async fn record_telemetry(
+    pub async fn record_telemetry<'s>(
         &self,
-        samples: Vec<TimedSample>,
+        samples: impl IntoIterator<Item = &'s TimedSample>,
         facts: Option<HostFacts>,
         now: Timestamp,
     ) -> Result<u32, StoreError> {
+        let samples = samples
+            .into_iter()
+            .map(EncodedSample::new)
+            .collect::<Result<_, _>>()?;
         let report = Report {
             device: self.device_id(),
             samples,

@@ -27,9 +27,27 @@ const INSERT_ROWS: usize = 500;
 #[derive(Debug)]
 pub(crate) struct Report {
     pub device: Uuid,
-    pub samples: Vec<TimedSample>,
+    pub samples: Vec<EncodedSample>,
     pub facts: Option<HostFacts>,
     pub received_at: Timestamp,
+}
+
+/// A sample as its link stores it. Encoded by the reporting device's own task,
+/// so the commit, which runs one at a time per organization, only chains.
+#[derive(Debug)]
+pub(crate) struct EncodedSample {
+    pub sampled_at: Timestamp,
+    pub text: String,
+}
+
+impl EncodedSample {
+    pub(crate) fn new(sample: &TimedSample) -> Result<EncodedSample, StoreError> {
+        Ok(EncodedSample {
+            sampled_at: Timestamp::from_unix_seconds(sample.at),
+            text: serde_json::to_string(&sample.sample)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        })
+    }
 }
 
 /// The telemetry queues of every organization.
@@ -81,7 +99,7 @@ impl TelemetryWriter {
 type Head = (i64, Vec<u8>);
 
 /// A link ready to insert: device, seq, sampled at, received at, sample, prev, hash.
-type Link = (Uuid, i64, Timestamp, Timestamp, String, Vec<u8>, Vec<u8>);
+type Link<'r> = (Uuid, i64, Timestamp, Timestamp, &'r str, Vec<u8>, Vec<u8>);
 
 /// Appends `reports` in one transaction, in order (a device's several reports
 /// chain one after the other). `None` for a report of a device that is gone or
@@ -103,18 +121,22 @@ async fn append_all(
             continue;
         };
         for sample in &report.samples {
-            let text = serde_json::to_string(&sample.sample)
-                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            let sampled_at = Timestamp::from_unix_seconds(sample.at);
             *seq += 1;
-            let hash = link_hash(prev, *seq, sampled_at, report.received_at, &text).to_vec();
+            let hash = link_hash(
+                prev,
+                *seq,
+                sample.sampled_at,
+                report.received_at,
+                &sample.text,
+            )
+            .to_vec();
             let prev_hash = std::mem::replace(prev, hash.clone());
             links.push((
                 report.device,
                 *seq,
-                sampled_at,
+                sample.sampled_at,
                 report.received_at,
-                text,
+                &sample.text,
                 prev_hash,
                 hash,
             ));
@@ -138,7 +160,7 @@ async fn append_all(
                     .push_bind(*seq)
                     .push_bind(*sampled_at)
                     .push_bind(*received_at)
-                    .push_bind(text.as_str())
+                    .push_bind(*text)
                     .push_bind(prev.as_slice())
                     .push_bind(hash.as_slice());
             });
