@@ -30,6 +30,7 @@ use sentinel_store::{
 use crate::audit::{self, Denied, Refused};
 use crate::client::ClientInfo;
 use crate::error::AppError;
+use crate::ops;
 use crate::rate_limit::RateKey;
 use crate::routes::Surface;
 pub use crate::session::Principal;
@@ -456,10 +457,7 @@ async fn device_request(
         .and_then(|token| token.strip_prefix(DEVICE_TOKEN_PREFIX))
         .and_then(BearerSecret::parse)
         .ok_or(AppError::Unauthenticated)?;
-    let access = state
-        .stores
-        .control()
-        .authenticate_device(secret.hash())
+    let access = ops::agent::authenticate(state, secret.hash())
         .await?
         .ok_or(AppError::Unauthenticated)?;
     let store = state.stores.device_store(&access).await?;

@@ -41,11 +41,11 @@ use sentinel_core::{Clock, OrgId, OrgName, SecretString, UserId};
 
 pub use audit::{AuditFilter, AuditLog, AuditPage, CheckpointQueue};
 pub use control::{
-    AdvisoryRecord, ApiToken, ControlStore, DeviceAccess, EnrollmentToken, FeedChanges, FeedCounts,
-    FeedImport, FeedKind, KevCatalogVersion, KevRecord, LoginChallenge, Member, Membership,
-    NewApiToken, NewEnrollmentToken, NewFeedImport, NewLoginChallenge, NewSession, NewUser,
-    Organization, OrganizationWithRole, PresentedToken, ServiceAccount, SessionRecord,
-    SetupOutcome, TwoFactorRecord, User, UserWithPassword,
+    AdvisoryRecord, ApiToken, ControlStore, DeviceAccess, DeviceLogin, EnrollmentToken,
+    FeedChanges, FeedCounts, FeedImport, FeedKind, KevCatalogVersion, KevRecord, LoginChallenge,
+    Member, Membership, NewApiToken, NewEnrollmentToken, NewFeedImport, NewLoginChallenge,
+    NewSession, NewUser, Organization, OrganizationWithRole, PresentedToken, ServiceAccount,
+    SessionRecord, SetupOutcome, TwoFactorRecord, User, UserWithPassword,
 };
 pub use devices::{
     AdvisoryGroup, CommandRecord, Device, DeviceFilter, DeviceIdentity, DeviceStore, DeviceToMatch,

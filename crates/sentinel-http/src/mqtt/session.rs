@@ -9,9 +9,9 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use sentinel_core::BearerSecret;
 use sentinel_core::audit::Outcome;
 use sentinel_core::audit::{Actor, AuditAction, AuditContext, Entity, EntityType, LogId, Origin};
+use sentinel_core::{BearerSecret, SecretHash};
 use sentinel_protocol::command::ResultMessage;
 use sentinel_protocol::inventory::{InventoryReport, InventoryStatus};
 use sentinel_protocol::paths::DEVICE_TOKEN_PREFIX;
@@ -108,8 +108,8 @@ pub(super) async fn run<S>(
     let version = connect.version;
     // Boxed here and below: an idle session's task then holds only the
     // packet loop, not the largest store future any step may await.
-    let ctx = match Box::pin(authenticate(gateway, &connect, peer)).await {
-        Ok(ctx) => ctx,
+    let (ctx, token) = match Box::pin(authenticate(gateway, &connect, peer)).await {
+        Ok(login) => login,
         Err(reason) => {
             metrics
                 .mqtt_connect_refusals
@@ -147,6 +147,7 @@ pub(super) async fn run<S>(
         version,
         topics: DeviceTopics::new(org, device),
         ctx,
+        token,
         origin,
         keep_alive: Duration::from_millis(u64::from(keep_alive) * 1500),
         subscribed: false,
@@ -185,13 +186,14 @@ where
     }
 }
 
-/// The device whose id is the username and whose live token is the password,
-/// within its rate limit; otherwise the CONNACK reason to refuse with.
+/// The device whose id is the username and whose live token is the password
+/// (and that token's hash), within its rate limit; otherwise the CONNACK
+/// reason to refuse with.
 async fn authenticate(
     gateway: &Gateway,
     connect: &Connect,
     peer: SocketAddr,
-) -> Result<DeviceContext, Reason> {
+) -> Result<(DeviceContext, SecretHash), Reason> {
     let state = &gateway.state;
     // A failed attempt counts against the address, like an HTTPS request
     // with a bad token; beyond the limit the answer says so.
@@ -218,10 +220,7 @@ async fn authenticate(
     else {
         return Err(refused());
     };
-    let access = state
-        .stores
-        .control()
-        .authenticate_device(secret.hash())
+    let access = ops::agent::authenticate(state, secret.hash())
         .await
         .map_err(internal)?;
     let Some(access) = access.filter(|a| a.device_id() == device_id) else {
@@ -245,7 +244,7 @@ async fn authenticate(
     {
         return Err(Reason::QuotaExceeded);
     }
-    Ok(DeviceContext { store, device })
+    Ok((DeviceContext { store, device }, secret.hash()))
 }
 
 async fn write_all<S: AsyncWrite + Unpin>(stream: &mut S, bytes: &[u8]) -> std::io::Result<()> {
@@ -265,6 +264,9 @@ struct Session<'g, S> {
     version: Version,
     topics: DeviceTopics,
     ctx: DeviceContext,
+    /// The hash of the token the device logged in with: once a rotation
+    /// retires it, the session ends.
+    token: SecretHash,
     origin: Origin,
     /// Silence longer than this (1.5 × keepalive) ends the connection.
     keep_alive: Duration,
@@ -659,21 +661,33 @@ where
         Flow::Continue
     }
 
-    /// Ends the session of a revoked device; records that it was heard from.
+    /// Ends the session of a revoked device, or one whose token a rotation
+    /// retired (as HTTPS refuses that token from then on); records that the
+    /// device was heard from.
     async fn check_device(&mut self) -> Flow {
+        let state = &self.gateway.state;
+        let device = self.ctx.device.id;
         match self
             .ctx
             .store
-            .seen(
-                self.gateway.state.clock.now(),
-                crate::access::seen_every(&self.gateway.state),
-            )
+            .seen(state.clock.now(), crate::access::seen_every(state))
             .await
         {
-            Ok(_) => Flow::Continue,
-            Err(StoreError::NotFound) => Flow::Close(Some(Reason::AdministrativeAction)),
+            Ok(_) => {}
+            Err(StoreError::NotFound) => return Flow::Close(Some(Reason::AdministrativeAction)),
             Err(e) => {
-                tracing::warn!(device_id = %self.ctx.device.id, error = %e, "could not check the device");
+                tracing::warn!(device_id = %device, error = %e, "could not check the device");
+                return Flow::Continue;
+            }
+        }
+        match ops::agent::authenticate(state, self.token).await {
+            Ok(Some(access)) if access.device_id() == device => Flow::Continue,
+            Ok(_) => {
+                tracing::info!(device_id = %device, "MQTT session ended: its token was retired");
+                Flow::Close(Some(Reason::NotAuthorized))
+            }
+            Err(e) => {
+                tracing::warn!(device_id = %device, error = %e, "could not check the device's token");
                 Flow::Continue
             }
         }

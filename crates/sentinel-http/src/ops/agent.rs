@@ -6,15 +6,15 @@ use crate::client::ClientInfo;
 use crate::rate_limit::RateKey;
 use std::time::Duration;
 
-use sentinel_core::BearerSecret;
 use sentinel_core::audit::{Actor, AuditAction, AuditContext, Entity, EntityType, LogId, Origin};
+use sentinel_core::{BearerSecret, SecretHash};
 use sentinel_protocol::command::{CommandReport, CommandStatus};
 use sentinel_protocol::enroll::{AgentSettings, EnrollRequest, EnrollResponse};
 use sentinel_protocol::inventory::{Inventory, InventoryReport, InventoryStatus};
 use sentinel_protocol::paths::{DEVICE_TOKEN_PREFIX, ENROLLMENT_TOKEN_PREFIX};
 use sentinel_protocol::signing::SignedCommand;
 use sentinel_protocol::telemetry::{MAX_BATCH_SAMPLES, TelemetryBatch};
-use sentinel_store::{DeviceStore, StoreError};
+use sentinel_store::{DeviceAccess, DeviceStore, StoreError};
 use uuid::Uuid;
 
 use crate::access::DeviceContext;
@@ -303,6 +303,22 @@ pub fn delivered(state: &AppState, store: &DeviceStore, commands: &[Uuid]) {
             },
         );
     }
+}
+
+/// The device whose token hashes to `token`. When this use completes a
+/// rotation (the new token's first), the device's sessions are woken: an MQTT
+/// session logged in with a token just retired checks itself and ends.
+pub async fn authenticate(
+    state: &AppState,
+    token: SecretHash,
+) -> Result<Option<DeviceAccess>, StoreError> {
+    let login = state.stores.control().authenticate_device(token).await?;
+    Ok(login.map(|login| {
+        if login.retired_older {
+            state.bus.notify(login.access.device_id());
+        }
+        login.access
+    }))
 }
 
 /// Issues the device a new token; the current one works until the new one is

@@ -93,6 +93,14 @@ pub struct DeviceAccess {
     device_id: Uuid,
 }
 
+/// A device token that authenticated: whose it is, and whether this use, the
+/// new token's first after a rotation, retired the device's older tokens.
+#[derive(Debug, Clone)]
+pub struct DeviceLogin {
+    pub access: DeviceAccess,
+    pub retired_older: bool,
+}
+
 impl DeviceAccess {
     pub(crate) fn new(org_id: OrgId, device_id: Uuid) -> Self {
         Self { org_id, device_id }
@@ -267,7 +275,7 @@ impl ControlStore {
     pub async fn authenticate_device(
         &self,
         secret_hash: SecretHash,
-    ) -> Result<Option<DeviceAccess>, StoreError> {
+    ) -> Result<Option<DeviceLogin>, StoreError> {
         let row: Option<(OrgId, Uuid, i64, i64)> = with_db!(&self.db, p =>
             sqlx::query_as(
                 "SELECT c.org_id, c.device_id, c.generation,
@@ -281,11 +289,15 @@ impl ControlStore {
         let Some((org_id, device_id, generation, oldest)) = row else {
             return Ok(None);
         };
+        let access = DeviceAccess::new(org_id, device_id);
         // Only the first request with a new token writes; the rest are reads.
         if oldest == generation {
-            return Ok(Some(DeviceAccess::new(org_id, device_id)));
+            return Ok(Some(DeviceLogin {
+                access,
+                retired_older: false,
+            }));
         }
-        with_db!(write &self.db, p =>
+        let retired = with_db!(write &self.db, p =>
             sqlx::query("DELETE FROM device_credentials WHERE device_id = $1 AND generation < $2")
                 .bind(device_id)
                 .bind(generation)
@@ -293,7 +305,10 @@ impl ControlStore {
                 .await
                 .map(|r| r.rows_affected())
         )?;
-        Ok(Some(DeviceAccess::new(org_id, device_id)))
+        Ok(Some(DeviceLogin {
+            access,
+            retired_older: retired > 0,
+        }))
     }
 
     /// Issues `device` a new token (the next generation); the current one keeps

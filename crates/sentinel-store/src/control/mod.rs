@@ -24,7 +24,7 @@ use crate::audit::{AuditLog, CheckpointQueue, append_in};
 use crate::backend::{Db, Tx};
 
 pub use api_tokens::{ApiToken, NewApiToken, PresentedToken};
-pub use enrollment::{DeviceAccess, Enrollment, EnrollmentToken, NewEnrollmentToken};
+pub use enrollment::{DeviceAccess, DeviceLogin, Enrollment, EnrollmentToken, NewEnrollmentToken};
 pub use feeds::{
     AdvisoryRecord, FeedChanges, FeedCounts, FeedImport, FeedKind, KevCatalogVersion, KevRecord,
     NewFeedImport,

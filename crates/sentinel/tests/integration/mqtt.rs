@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_rustls::client::TlsStream;
 
-use crate::support::{Engine, Session, TestServer};
+use crate::support::{Agent, Engine, Session, TestServer};
 
 /// A server with the gateway on a free loopback port, over TLS.
 async fn gateway_server() -> TestServer {
@@ -824,6 +824,67 @@ async fn a_revoked_device_is_disconnected_and_refusals_are_audited_within_an_all
     );
     let (_, code) = Raw::connect(&server, &device, true, 30).await;
     assert_ne!(code, 0, "a revoked device connected");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_session_ends_when_a_rotation_retires_its_token() {
+    let server = gateway_server().await;
+    let root = server.setup_admin().await;
+    let org = server.create_org(&root, "Fleet").await;
+    let device = enroll(&server, &root, &org, "sensor").await;
+    let old = Agent {
+        device_id: device.id.clone(),
+        token: device.token.clone(),
+    };
+    let (mut raw, code) = Raw::connect(&server, &device, true, 30).await;
+    assert_eq!(code, 0);
+
+    // Rotated over HTTPS: the old token works until the new one is used, so
+    // the session logged in with it goes on.
+    let rotated =
+        TestServer::send(server.as_agent(&old, Method::POST, "/api/v1/agent/token")).await;
+    assert_eq!(rotated.status, 200, "{}", rotated.text);
+    let fresh = Agent {
+        device_id: device.id.clone(),
+        token: rotated.json()["device_token"].as_str().unwrap().to_owned(),
+    };
+    raw.publish(&device.topic("telemetry"), 1, 1, &telemetry_batch(1))
+        .await;
+    match raw.next().await {
+        Some(Packet::V5(v5::Packet::PubAck(ack))) => {
+            assert_eq!(ack.reason, v5::PubAckReason::Success);
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // The new token's first use retires the old one: the session that logged
+    // in with it ends at once, and the old token logs in no more.
+    let commands =
+        |a: &Agent| TestServer::send(server.as_agent(a, Method::GET, "/api/v1/agent/commands"));
+    assert_eq!(commands(&fresh).await.status, 200);
+    assert_eq!(
+        raw.disconnected().await,
+        Some(v5::DisconnectReasonCode::NotAuthorized)
+    );
+    assert_eq!(commands(&old).await.status, 401);
+    let (_, code) = Raw::connect(&server, &device, true, 30).await;
+    assert_ne!(code, 0, "a retired token logged in");
+    let renewed = Device {
+        org: device.org.clone(),
+        id: device.id.clone(),
+        token: fresh.token.clone(),
+        command_key: device.command_key.clone(),
+    };
+    let (mut raw, code) = Raw::connect(&server, &renewed, true, 30).await;
+    assert_eq!(code, 0);
+    raw.publish(&device.topic("telemetry"), 1, 1, &telemetry_batch(2))
+        .await;
+    assert!(matches!(
+        raw.next().await,
+        Some(Packet::V5(v5::Packet::PubAck(_)))
+    ));
+    assert_eq!(telemetry_count(&server, &root, &device).await, 2);
     server.stop().await;
 }
 
