@@ -200,3 +200,19 @@ fn output_is_cut_at_a_character_boundary() {
     assert_eq!(truncate_output("héllo", 3), ("hé", true));
     assert_eq!(truncate_output("hi", 3), ("hi", false));
 }
+
+#[test]
+fn a_command_key_is_64_hex_digits_and_nothing_else() {
+    let signer = signer();
+    let key = signer.public_key_hex();
+    assert!(CommandVerifier::from_hex(&key.to_uppercase()).is_some());
+    assert!(CommandVerifier::from_hex(&"0".repeat(64)).is_some());
+    for bad in [
+        "+0".repeat(32),
+        "0".repeat(62),
+        "0".repeat(66),
+        format!("{}g", &key[..63]),
+    ] {
+        assert!(CommandVerifier::from_hex(&bad).is_none(), "{bad}");
+    }
+}

@@ -469,9 +469,10 @@ pub fn hex(bytes: &[u8]) -> String {
         })
 }
 
-/// The bytes of hexadecimal text (either case); `None` unless it is hex.
+/// The bytes of hexadecimal text (either case); `None` unless it is hex
+/// digits only (`from_str_radix` alone would also take a sign: `+1`).
 pub fn unhex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) || !text.is_ascii() {
+    if !text.len().is_multiple_of(2) || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
     (0..text.len())
@@ -501,6 +502,19 @@ fn clean(text: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hex_reads_back_and_nothing_else_reads() {
+        assert_eq!(
+            unhex(&hex(&[0x09, 0xc4, 0x64])),
+            Some(vec![0x09, 0xc4, 0x64])
+        );
+        assert_eq!(unhex("09C464"), Some(vec![0x09, 0xc4, 0x64]));
+        assert_eq!(unhex(""), Some(vec![]));
+        for bad in ["0g", "123", "09 c4", "+1+2", "-1", "éé"] {
+            assert_eq!(unhex(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn names_round_trip_and_are_unique() {

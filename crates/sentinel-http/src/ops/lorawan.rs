@@ -8,7 +8,7 @@ use std::sync::Arc;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use sentinel_core::ValidationError;
-use sentinel_core::audit::AuditContext;
+use sentinel_core::audit::{AuditContext, unhex};
 use sentinel_decoders::{DecodeError, Decoded};
 use sentinel_store::{DeviceEvent, DeviceProfile, EventCursor, LorawanDevice};
 use uuid::Uuid;
@@ -136,7 +136,7 @@ impl SamplePayload<'_> {
     /// The payload's bytes, or an error saying which encoding it is not.
     pub fn bytes(self) -> Result<Vec<u8>, AppError> {
         match self {
-            SamplePayload::Hex(text) => hex_decode(text).ok_or_else(|| {
+            SamplePayload::Hex(text) => unhex(text.trim()).ok_or_else(|| {
                 AppError::BadRequest(
                     "the sample payload is not hex: two hex digits a byte, e.g. 09c464".into(),
                 )
@@ -146,21 +146,6 @@ impl SamplePayload<'_> {
             }),
         }
     }
-}
-
-/// Hex digits only (`from_str_radix` alone would also take a sign: `+1`).
-fn hex_decode(text: &str) -> Option<Vec<u8>> {
-    let text = text.trim();
-    if !text.len().is_multiple_of(2) || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return None;
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| {
-            text.get(i..i + 2)
-                .and_then(|pair| u8::from_str_radix(pair, 16).ok())
-        })
-        .collect()
 }
 
 /// Runs `code` on a sample payload under the same limits as real uplinks and
