@@ -135,6 +135,10 @@ impl Db {
                 .min_connections(0)
                 .idle_timeout(Duration::from_secs(300))
                 .acquire_timeout(Duration::from_secs(30))
+                // A file connection does not go stale as a network one does, and
+                // the test is a round trip to the connection's thread on every
+                // acquire.
+                .test_before_acquire(false)
         };
         // The caches grow only as pages are used.
         let writer = pool(1)

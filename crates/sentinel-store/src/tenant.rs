@@ -380,6 +380,11 @@ impl TenantStore {
         Ok(tx)
     }
 
+    /// The organization's database, for a statement that needs no transaction.
+    pub(crate) fn db(&self) -> &Db {
+        &self.db
+    }
+
     /// Begins a read-only transaction scoped to this organization's schema.
     pub(crate) async fn read(&self) -> Result<Tx, StoreError> {
         let mut tx = self.db.begin_read().await?;

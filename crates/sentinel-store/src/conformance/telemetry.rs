@@ -101,6 +101,7 @@ conformance!(
             .unwrap();
         // Every device sends 8 reports of 2 samples, all at once; the first
         // device's facts change with its last report.
+        f.clock.advance(std::time::Duration::from_secs(90));
         let now = f.clock.now();
         let mut sent = Vec::new();
         for (d, device) in devices.iter().enumerate() {
@@ -148,6 +149,7 @@ conformance!(
             }
             let row = tenant.device(device.device_id()).await.unwrap();
             assert_eq!(row.telemetry_count, 16);
+            assert_eq!(row.last_seen_at, now, "heard from when it reported");
         }
         assert_eq!(
             tenant

@@ -22,6 +22,8 @@ use crate::tenant::TenantStore;
 const MAX_BATCH: usize = 2_000;
 /// Links inserted per statement (7 parameters each).
 const INSERT_ROWS: usize = 500;
+/// Device rows updated per statement (4 parameters each).
+const UPDATE_ROWS: usize = 500;
 
 /// One device's report: samples to append, and its facts when they changed.
 #[derive(Debug)]
@@ -167,24 +169,43 @@ async fn append_all(
             insert.build().execute(c).await.map(|r| r.rows_affected())
         })?;
     }
-    for (device, (last_heard, facts)) in touched {
-        let (seq, head) = &heads[&device];
-        with_tx!(&mut tx, c =>
-            sqlx::query("UPDATE devices SET telemetry_seq = $1, telemetry_head = $2, last_seen_at = $3 WHERE id = $4")
-                .bind(*seq)
-                .bind(head.as_slice())
-                .bind(last_heard)
-                .bind(device)
-                .execute(c)
-                .await
-                .map(|r| r.rows_affected())
-        )?;
+    let touched: Vec<_> = touched.into_iter().collect();
+    for chunk in touched.chunks(UPDATE_ROWS) {
+        advance_devices(&mut tx, &heads, chunk).await?;
+    }
+    for (device, (_, facts)) in &touched {
         if let Some(facts) = facts {
-            replace_facts(&mut tx, device, facts).await?;
+            replace_facts(&mut tx, *device, facts).await?;
         }
     }
     tx.commit().await?;
     Ok(outcomes)
+}
+
+/// Moves each device's chain head and last-heard time forward, in one statement
+/// for the whole chunk: one statement per device made the commit a round trip
+/// to the database per device.
+async fn advance_devices(
+    tx: &mut Tx,
+    heads: &HashMap<Uuid, Head>,
+    devices: &[(Uuid, (Timestamp, Option<&HostFacts>))],
+) -> Result<(), StoreError> {
+    // A VALUES list's columns are column1, column2, … on both engines.
+    with_tx!(tx, c => {
+        let mut update = sqlx::QueryBuilder::new(
+            "UPDATE devices SET telemetry_seq = v.column2, telemetry_head = v.column3, last_seen_at = v.column4 FROM (",
+        );
+        update.push_values(devices, |mut row, (device, (last_heard, _))| {
+            let (seq, head) = &heads[device];
+            row.push_bind(*device)
+                .push_bind(*seq)
+                .push_bind(head.as_slice())
+                .push_bind(*last_heard);
+        });
+        update.push(") AS v WHERE devices.id = v.column1");
+        update.build().execute(c).await.map(|r| r.rows_affected())
+    })?;
+    Ok(())
 }
 
 /// The chain heads of the (not revoked) devices that `reports` are of.
