@@ -34,8 +34,35 @@ pub async fn trace(request: Request, next: Next) -> Response {
             tracing::info!(status, elapsed_ms, "request");
         }
     });
-    if let Ok(value) = HeaderValue::from_str(&id.to_string()) {
+    if let Ok(mut value) = HeaderValue::from_str(&id.to_string()) {
+        // Never indexed by HTTP/2: each response's id is new, so indexing it
+        // would only churn the HPACK table that every agent's long-lived
+        // connection keeps (docs/benchmarks.md, the connected fleet).
+        value.set_sensitive(true);
         response.headers_mut().insert("x-request-id", value);
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::extract::Request;
+    use tower::ServiceExt;
+
+    #[tokio::test]
+    async fn every_response_carries_a_request_id_that_http2_never_indexes() {
+        let app = axum::Router::new()
+            .route("/", axum::routing::get(|| async { "ok" }))
+            .layer(axum::middleware::from_fn(super::trace));
+        let mut ids = Vec::new();
+        for _ in 0..2 {
+            let request = Request::get("/").body(Body::empty()).unwrap();
+            let response = app.clone().oneshot(request).await.unwrap();
+            let id = response.headers()["x-request-id"].clone();
+            assert!(id.is_sensitive());
+            ids.push(uuid::Uuid::parse_str(id.to_str().unwrap()).unwrap());
+        }
+        assert_ne!(ids[0], ids[1]);
+    }
 }
