@@ -4,8 +4,10 @@
 
 use crate::client::ClientInfo;
 use axum::Json;
+use axum::body::Body;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use sentinel_protocol::command::{CommandBatch, CommandReport};
 use sentinel_protocol::enroll::{EnrollRequest, EnrollResponse, TokenRotation};
 use sentinel_protocol::inventory::{InventoryAck, InventoryReport};
@@ -19,6 +21,7 @@ use crate::audit::RequestOrigin;
 use crate::error::Problem;
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::ops;
+use crate::ops::agent::Queue;
 use crate::state::AppState;
 
 /// Exchanges an enrollment token and the host's facts for a device identity.
@@ -83,9 +86,30 @@ pub async fn commands(
     State(state): State<AppState>,
     ctx: DeviceContext,
     ApiQuery(query): ApiQuery<CommandsQuery>,
-) -> ApiResult<Json<CommandBatch>> {
-    let commands = ops::agent::commands(&state, &ctx, query.wait.unwrap_or(0)).await?;
-    Ok(Json(CommandBatch { commands }))
+) -> ApiResult<Response> {
+    let waiter = match ops::agent::take_commands(&state, &ctx).await? {
+        Queue::Taken(commands) => return Ok(Json(CommandBatch { commands }).into_response()),
+        Queue::Empty(waiter) => waiter,
+    };
+    let wait = query.wait.unwrap_or(0);
+    if wait == 0 {
+        let commands = Vec::new();
+        return Ok(Json(CommandBatch { commands }).into_response());
+    }
+    // Nothing yet: the answer's head goes now and its body when a command is
+    // queued or the wait is over. A parked poll then holds only this body, not
+    // the futures of every middleware layer it came through (12 KiB a device:
+    // docs/benchmarks.md, the connected fleet). A failure while waiting can no
+    // longer change the status: it breaks the body off, and the agent polls
+    // again.
+    let body = Body::from_stream(futures_util::stream::once(async move {
+        let commands = ops::agent::await_commands(&state, &ctx, waiter, wait)
+            .await
+            .inspect_err(|e| tracing::warn!(error = %e, "a parked command poll failed"))
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        serde_json::to_vec(&CommandBatch { commands }).map_err(std::io::Error::other)
+    }));
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
 /// Reports on one of this device's commands.

@@ -18,6 +18,7 @@ use sentinel_store::{DeviceAccess, DeviceStore, StoreError};
 use uuid::Uuid;
 
 use crate::access::DeviceContext;
+use crate::bus::Waiter;
 use crate::error::AppError;
 use crate::live::LiveEvent;
 use crate::ops::devices::command_public_key;
@@ -223,42 +224,56 @@ pub async fn inventory(
     Ok(InventoryStatus::Stored)
 }
 
-/// The commands waiting for the device; with `wait`, holds the request until
-/// one is queued or `wait` seconds pass.
-pub async fn commands(
+/// What a look at a device's queue found.
+pub enum Queue {
+    /// Commands, handed over to the device.
+    Taken(Vec<SignedCommand>),
+    /// None; the waiter wakes when one is queued. It listened before the look,
+    /// so a command queued in between is not missed.
+    Empty(Waiter),
+}
+
+/// Takes the commands waiting for the device.
+pub async fn take_commands(state: &AppState, ctx: &DeviceContext) -> Result<Queue, AppError> {
+    let waiter = state.bus.waiter(ctx.device.id);
+    let now = state.clock.now();
+    // Boxed: a parked poll then holds only its waiter, not the room for the
+    // store's future (10,000 parked polls: docs/benchmarks.md).
+    let waiting = Box::pin(ctx.store.waiting_commands(now)).await?;
+    if waiting.is_empty() {
+        return Ok(Queue::Empty(waiter));
+    }
+    // Recorded after the answer leaves: the hand-over waits for no disk flush,
+    // and a lost mark only means the command is handed over again (the agent
+    // runs an id once).
+    let (state, store) = (state.clone(), ctx.store.clone());
+    let ids: Vec<Uuid> = waiting.iter().map(|c| c.id).collect();
+    tokio::spawn(async move {
+        match store.mark_delivered(&ids, now).await {
+            Ok(()) => delivered(&state, &store, &ids),
+            Err(e) => tracing::warn!(error = %e, "could not mark commands delivered"),
+        }
+    });
+    Ok(Queue::Taken(waiting))
+}
+
+/// After an empty look ([`take_commands`], which gave `waiter`): the first
+/// commands queued within `wait` seconds, or none.
+pub async fn await_commands(
     state: &AppState,
     ctx: &DeviceContext,
+    mut waiter: Waiter,
     wait: u64,
 ) -> Result<Vec<SignedCommand>, AppError> {
-    let wait = Duration::from_secs(wait).min(max_wait(state));
-    let deadline = tokio::time::Instant::now() + wait;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(wait).min(max_wait(state));
     loop {
-        // Listen before looking, so a command queued in between is not missed.
-        let waiter = state.bus.waiter(ctx.device.id);
-        let now = state.clock.now();
-        // Boxed: a parked poll then holds only its waiter, not the room
-        // for the store's future (10,000 parked polls: docs/benchmarks.md).
-        let waiting = Box::pin(ctx.store.waiting_commands(now)).await?;
-        if !waiting.is_empty() {
-            // Recorded after the answer leaves: the hand-over waits for no
-            // disk flush, and a lost mark only means the command is handed
-            // over again (the agent runs an id once).
-            let (state, store) = (state.clone(), ctx.store.clone());
-            let ids: Vec<Uuid> = waiting.iter().map(|c| c.id).collect();
-            tokio::spawn(async move {
-                match store.mark_delivered(&ids, now).await {
-                    Ok(()) => delivered(&state, &store, &ids),
-                    Err(e) => tracing::warn!(error = %e, "could not mark commands delivered"),
-                }
-            });
-            return Ok(waiting);
-        }
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        if left.is_zero() {
-            return Ok(waiting);
-        }
-        if !waiter.wait(left).await {
+        if left.is_zero() || !waiter.wait(left).await {
             return Ok(Vec::new());
+        }
+        match take_commands(state, ctx).await? {
+            Queue::Taken(commands) => return Ok(commands),
+            Queue::Empty(next) => waiter = next,
         }
     }
 }
