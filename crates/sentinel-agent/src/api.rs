@@ -1,6 +1,13 @@
 //! The client of the server's agent routes: HTTPS with the agent's TLS configuration,
 //! timeouts, the device token, and failures sorted by what the caller should do next
 //! (the same sorting the MQTT transport uses, so the loops handle both alike).
+//!
+//! HTTP/1.1, one request per connection at a time. A device's long-poll is parked on
+//! the server most of the time, and a parked HTTP/1.1 connection costs the server
+//! about a third less memory than an HTTP/2 one (docs/benchmarks.md, the connected
+//! fleet). The command poll ends just before telemetry is due
+//! ([`crate::service`]), so reports find that connection free; whatever else is sent
+//! while the poll is out opens a second connection, closed after [`POOL_IDLE`].
 
 use std::sync::{PoisonError, RwLock};
 use std::time::Duration;
@@ -23,6 +30,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a request carrying a full inventory may take.
 pub(crate) const UPLOAD_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long an unused connection is kept open.
+const POOL_IDLE: Duration = Duration::from_secs(5);
 /// How much longer than its `wait` a long-poll may take.
 const LONG_POLL_MARGIN: Duration = Duration::from_secs(15);
 /// The longest `Retry-After` honoured.
@@ -77,6 +86,8 @@ impl ApiClient {
         let http = reqwest::Client::builder()
             .tls_backend_preconfigured(tls)
             .https_only(true)
+            .http1_only()
+            .pool_idle_timeout(POOL_IDLE)
             .connect_timeout(CONNECT_TIMEOUT)
             .user_agent(concat!("sentinel-agent/", env!("CARGO_PKG_VERSION")))
             .build()
@@ -124,14 +135,12 @@ impl ApiClient {
         json(response).await
     }
 
-    /// `GET /commands`, waiting up to `wait` seconds on the server when it is not 0.
-    pub async fn poll_commands(&self, wait: u32) -> Result<CommandBatch, ApiError> {
-        let (path, timeout) = match wait {
-            0 => (paths::COMMANDS.to_owned(), REQUEST_TIMEOUT),
-            wait => (
-                format!("{}?wait={wait}", paths::COMMANDS),
-                Duration::from_secs(wait.into()) + LONG_POLL_MARGIN,
-            ),
+    /// `GET /commands`, waiting up to `wait` on the server when it is not 0.
+    pub async fn poll_commands(&self, wait: Duration) -> Result<CommandBatch, ApiError> {
+        let (path, timeout) = if wait.is_zero() {
+            (paths::COMMANDS.to_owned(), REQUEST_TIMEOUT)
+        } else {
+            (paths::commands_waiting(wait), wait + LONG_POLL_MARGIN)
         };
         let response = self.send(Method::GET, &path, None::<&()>, timeout).await?;
         json(response).await

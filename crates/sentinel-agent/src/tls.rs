@@ -29,7 +29,8 @@ pub enum Trust<'a> {
     PublicRoots,
 }
 
-/// A client configuration trusting `trust`, offering HTTP/2 and HTTP/1.1.
+/// A client configuration trusting `trust`, offering HTTP/1.1 (see [`crate::api`] for
+/// why not HTTP/2).
 pub fn client_config(trust: Trust<'_>) -> Result<rustls::ClientConfig, TlsError> {
     let mut roots = rustls::RootCertStore::empty();
     match trust {
@@ -52,6 +53,6 @@ pub fn client_config(trust: Trust<'_>) -> Result<rustls::ClientConfig, TlsError>
         .with_safe_default_protocol_versions()?
         .with_root_certificates(roots)
         .with_no_client_auth();
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(config)
 }

@@ -1,8 +1,8 @@
 //! HTTPS to the server as agents and members reach it: TCP from a chosen source
-//! address, TLS trusting only the server's CA, then one HTTP/2 connection that
-//! carries every request of one simulated device (its long-poll and its reports
-//! side by side, as the real agent's pooled client does). The TCP and TLS steps
-//! serve the MQTT devices too ([`crate::mqtt::link`]).
+//! address, TLS trusting only the server's CA, then HTTP/1.1, one request at a time,
+//! as the real agent speaks it ([`Http1`], pooled per device by [`crate::pool`]), or
+//! HTTP/2, as a member's browser does ([`Connection`]). The TCP and TLS steps serve
+//! the MQTT devices too ([`crate::mqtt::link`]).
 //!
 //! Failures are sorted into [`Failure`] kinds, which is how the report counts
 //! errors.
@@ -14,8 +14,9 @@ use std::time::Duration;
 
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
-use hyper::client::conn::http2::SendRequest;
-use hyper::{Method, Request, StatusCode};
+use hyper::body::Incoming;
+use hyper::client::conn::{http1, http2};
+use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
@@ -30,7 +31,7 @@ use tokio_rustls::client::TlsStream;
 pub enum Failure {
     /// TCP connect failed (refused, no ports left, …).
     Connect,
-    /// The TLS or HTTP/2 handshake failed.
+    /// The TLS or HTTP handshake failed.
     Handshake,
     /// The connection broke while the request was out.
     Transport,
@@ -201,13 +202,35 @@ impl Target {
             origin: self.origin(),
         })
     }
+
+    /// A new HTTP/1.1 connection from `source`.
+    pub async fn connect_http1(&self, source: Option<IpAddr>) -> Result<Http1, Failure> {
+        let tls = self.tls(source, false).await?;
+        let (sender, connection) = http1::handshake(TokioIo::new(tls))
+            .await
+            .map_err(|_| Failure::Handshake)?;
+        tokio::spawn(async move {
+            // Ends when the connection closes or its sender is dropped.
+            let _ = connection.await;
+        });
+        Ok(Http1 {
+            sender,
+            authority: self.authority.clone(),
+        })
+    }
 }
 
 /// One HTTP/2 connection; cheap to clone, every clone sends on the same connection.
 #[derive(Clone)]
 pub struct Connection {
-    sender: SendRequest<Full<Bytes>>,
+    sender: http2::SendRequest<Full<Bytes>>,
     origin: String,
+}
+
+/// One HTTP/1.1 connection: one request at a time; dropping it closes it.
+pub struct Http1 {
+    sender: http1::SendRequest<Full<Bytes>>,
+    authority: String,
 }
 
 /// A request as the simulated clients make them.
@@ -285,54 +308,95 @@ impl Connection {
     /// Sends `call` with `bearer` (if any); a 2xx answer is `Ok`, anything else a
     /// [`Failure`].
     pub async fn send(&self, call: Call<'_>, bearer: Option<&str>) -> Result<Answer, Failure> {
-        let mut request = Request::builder()
-            .method(call.method)
-            .uri(format!("{}{}", self.origin, call.path));
-        if let Some(token) = bearer {
-            request = request.header("authorization", format!("Bearer {token}"));
-        }
-        if call.body.is_some() {
-            request = request.header("content-type", "application/json");
-        }
-        for (name, value) in call.headers {
-            request = request.header(*name, *value);
-        }
-        let request = request
-            .body(Full::new(Bytes::from(call.body.unwrap_or_default())))
-            .map_err(|_| Failure::Transport)?;
+        let (timeout, uri) = (call.timeout, format!("{}{}", self.origin, call.path));
+        let request = request(call, uri, None, bearer)?;
         let mut sender = self.sender.clone();
-        let exchange = async move {
-            sender.ready().await.map_err(|_| Failure::Transport)?;
-            let response = sender
-                .send_request(request)
-                .await
-                .map_err(|_| Failure::Transport)?;
-            let status = response.status();
-            let cookie = response
-                .headers()
-                .get("set-cookie")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.split(';').next())
-                .map(str::to_owned);
-            let body = response
-                .into_body()
-                .collect()
-                .await
-                .map_err(|_| Failure::Transport)?
-                .to_bytes();
-            Ok::<_, Failure>(Answer {
-                status,
-                body,
-                cookie,
-            })
-        };
-        let answer = tokio::time::timeout(call.timeout, exchange)
+        exchange(timeout, async move {
+            sender.ready().await?;
+            sender.send_request(request).await
+        })
+        .await
+    }
+}
+
+impl Http1 {
+    /// Whether the connection can take another request.
+    pub fn is_open(&self) -> bool {
+        !self.sender.is_closed()
+    }
+
+    /// Sends `call` with `bearer` (if any); a 2xx answer is `Ok`, anything else a
+    /// [`Failure`].
+    pub async fn send(&mut self, call: Call<'_>, bearer: Option<&str>) -> Result<Answer, Failure> {
+        let (timeout, uri) = (call.timeout, call.path.to_owned());
+        let request = request(call, uri, Some(&self.authority), bearer)?;
+        let sender = &mut self.sender;
+        exchange(timeout, async move {
+            sender.ready().await?;
+            sender.send_request(request).await
+        })
+        .await
+    }
+}
+
+/// `call` as a request for `uri`, with a `Host` header when `host` is given (HTTP/1.1).
+fn request(
+    call: Call<'_>,
+    uri: String,
+    host: Option<&str>,
+    bearer: Option<&str>,
+) -> Result<Request<Full<Bytes>>, Failure> {
+    let mut request = Request::builder().method(call.method).uri(uri);
+    if let Some(host) = host {
+        request = request.header("host", host);
+    }
+    if let Some(token) = bearer {
+        request = request.header("authorization", format!("Bearer {token}"));
+    }
+    if call.body.is_some() {
+        request = request.header("content-type", "application/json");
+    }
+    for (name, value) in call.headers {
+        request = request.header(*name, *value);
+    }
+    request
+        .body(Full::new(Bytes::from(call.body.unwrap_or_default())))
+        .map_err(|_| Failure::Transport)
+}
+
+/// The answer to the request `sent` sends, read whole within `timeout`; a 2xx answer
+/// is `Ok`, anything else a [`Failure`].
+async fn exchange(
+    timeout: Duration,
+    sent: impl Future<Output = hyper::Result<Response<Incoming>>>,
+) -> Result<Answer, Failure> {
+    let exchange = async move {
+        let response = sent.await.map_err(|_| Failure::Transport)?;
+        let status = response.status();
+        let cookie = response
+            .headers()
+            .get("set-cookie")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .map(str::to_owned);
+        let body = response
+            .into_body()
+            .collect()
             .await
-            .map_err(|_| Failure::Timeout)??;
-        if answer.status.is_success() {
-            Ok(answer)
-        } else {
-            Err(Failure::Status(answer.status.as_u16()))
-        }
+            .map_err(|_| Failure::Transport)?
+            .to_bytes();
+        Ok::<_, Failure>(Answer {
+            status,
+            body,
+            cookie,
+        })
+    };
+    let answer = tokio::time::timeout(timeout, exchange)
+        .await
+        .map_err(|_| Failure::Timeout)??;
+    if answer.status.is_success() {
+        Ok(answer)
+    } else {
+        Err(Failure::Status(answer.status.as_u16()))
     }
 }

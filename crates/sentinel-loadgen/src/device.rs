@@ -2,7 +2,9 @@
 //! reports its inventory (digest first, the full list when asked), sends a
 //! telemetry sample every interval and long-polls for signed commands, which it
 //! verifies and reports `running` then `succeeded` — the real agent's protocol,
-//! without the host underneath.
+//! without the host underneath. Like the agent, it speaks HTTP/1.1 and ends each
+//! long-poll just before its next telemetry report, which then goes out on the
+//! poll's connection ([`sentinel_protocol::polling`]).
 //!
 //! Each sample's `uptime_seconds` goes up by exactly one per sample, which makes it
 //! the device's own sequence number: the loss check finds every acknowledged
@@ -17,18 +19,19 @@ use sentinel_protocol::command::{CommandBatch, CommandReport, CommandStatus};
 use sentinel_protocol::enroll::{EnrollRequest, EnrollResponse};
 use sentinel_protocol::facts::HostFacts;
 use sentinel_protocol::inventory::{InventoryAck, InventoryReport, InventoryStatus};
-use sentinel_protocol::paths;
 use sentinel_protocol::signing::CommandVerifier;
 use sentinel_protocol::telemetry::{
     DiskUsage, InterfaceStats, MemoryUsage, TelemetryAck, TelemetryBatch, TelemetrySample,
     TimedSample,
 };
+use sentinel_protocol::{paths, polling};
 use tokio::sync::watch;
 use uuid::Uuid;
 
-use crate::client::{Call, Connection, Failure, Target};
+use crate::client::{Answer, Call, Failure, Target};
 use crate::inventory::Template;
 use crate::loss::Ledger;
+use crate::pool::{self, Pool};
 use crate::rng::Rng;
 use crate::stats::{Population, Recorder};
 use crate::tracker::Tracker;
@@ -65,7 +68,9 @@ pub struct Device {
     pub token: String,
     pub source: Option<IpAddr>,
     verifier: Option<CommandVerifier>,
-    connection: tokio::sync::Mutex<Option<Connection>>,
+    pool: Pool,
+    /// When the telemetry loop next reports, while it runs.
+    telemetry_due: watch::Sender<Option<tokio::time::Instant>>,
     /// Whether a long-poll of this device is parked on the server now.
     pub polling: AtomicBool,
     /// The `uptime_seconds` of every sample the server acknowledged, in order.
@@ -86,11 +91,7 @@ impl Device {
         recorder: &Recorder,
         population: Population,
     ) -> Result<Arc<Self>, Failure> {
-        let started = Instant::now();
-        let connection = target.connect(source).await.inspect_err(|f| {
-            recorder.error(population, "connect", f.clone());
-        })?;
-        recorder.latency(population, "connect (TCP+TLS+h2)", started.elapsed());
+        let pool = Pool::new(source);
         let request = EnrollRequest {
             token: enrollment_token.to_owned(),
             facts: facts(index),
@@ -98,8 +99,8 @@ impl Device {
         };
         let body = serde_json::to_vec(&request).map_err(|_| Failure::Decode)?;
         let started = Instant::now();
-        let enrolled: EnrollResponse = connection
-            .send(Call::post(paths::ENROLL, body), None)
+        let enrolled: EnrollResponse = pool
+            .send(target, Call::post(paths::ENROLL, body), None)
             .await
             .and_then(|a| a.json())
             .inspect_err(|f| recorder.error(population, "enroll", f.clone()))?;
@@ -111,7 +112,8 @@ impl Device {
             token: enrolled.device_token,
             source,
             verifier: CommandVerifier::from_hex(&enrolled.command_key),
-            connection: tokio::sync::Mutex::new(Some(connection)),
+            pool,
+            telemetry_due: watch::Sender::new(None),
             polling: AtomicBool::new(false),
             acknowledged: Mutex::new(Vec::new()),
             unconfirmed: AtomicU64::new(0),
@@ -120,17 +122,14 @@ impl Device {
         }))
     }
 
-    /// The device's connection, reconnecting when the old one closed.
-    pub async fn connection(&self, target: &Target) -> Result<Connection, Failure> {
-        let mut slot = self.connection.lock().await;
-        if let Some(connection) = slot.as_ref()
-            && !connection.is_closed()
-        {
-            return Ok(connection.clone());
-        }
-        let connection = target.connect(self.source).await?;
-        *slot = Some(connection.clone());
-        Ok(connection)
+    /// Sends `call` with `bearer` (if any) on the device's connections.
+    pub async fn call(
+        &self,
+        target: &Target,
+        call: Call<'_>,
+        bearer: Option<&str>,
+    ) -> Result<Answer, Failure> {
+        self.pool.send(target, call, bearer).await
     }
 
     /// What the device knows of its telemetry, for the loss check.
@@ -147,8 +146,8 @@ impl Device {
     }
 
     /// Closes the device's connection (at the end of a run).
-    pub async fn disconnect(&self) {
-        self.connection.lock().await.take();
+    pub fn disconnect(&self) {
+        self.pool.close();
     }
 
     async fn send(
@@ -158,16 +157,9 @@ impl Device {
         recorder: &Recorder,
         population: Population,
         endpoint: &'static str,
-    ) -> Result<crate::client::Answer, Failure> {
-        let connection = match self.connection(target).await {
-            Ok(c) => c,
-            Err(f) => {
-                recorder.error(population, "connect", f.clone());
-                return Err(f);
-            }
-        };
+    ) -> Result<Answer, Failure> {
         let started = Instant::now();
-        match connection.send(call, Some(&self.token)).await {
+        match self.pool.send(target, call, Some(&self.token)).await {
             Ok(answer) => {
                 recorder.latency(population, endpoint, started.elapsed());
                 Ok(answer)
@@ -236,66 +228,81 @@ impl Device {
     }
 
     /// Sends a sample every `interval` (the first after `phase`, the first with the
-    /// host's facts) until `stop`; a request under way is finished first.
-    pub async fn telemetry_loop(
+    /// host's facts) until `stop`; a request under way is finished first. The first
+    /// report is scheduled at once, before the loop runs, so that a poll started
+    /// beside it already ends before that report.
+    pub fn telemetry_loop(
         self: Arc<Self>,
         target: Target,
         interval: Duration,
         phase: Duration,
         recorder: Arc<Recorder>,
         mut stop: watch::Receiver<bool>,
-    ) {
-        let mut rng = Rng::new(self.index as u64 ^ 0x7e1e_3e72);
-        let mut uptime = 10_000 + rng.below(1_000_000);
-        let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + phase, interval);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut first = true;
-        loop {
-            tokio::select! {
-                _ = ticker.tick() => {}
-                _ = stop.changed() => break,
-            }
-            if *stop.borrow() {
-                break;
-            }
-            uptime += 1;
-            let batch = TelemetryBatch {
-                samples: vec![TimedSample {
-                    at: unix_now(),
-                    sample: sample(&mut rng, uptime),
-                }],
-                facts: first.then(|| facts(self.index)),
-            };
-            first = false;
-            let Ok(body) = serde_json::to_vec(&batch) else {
-                continue;
-            };
-            match self
-                .send(
-                    &target,
-                    Call::post(paths::TELEMETRY, body),
-                    &recorder,
-                    Population::Clean,
-                    "telemetry",
-                )
-                .await
-                .and_then(|a| a.json::<TelemetryAck>())
-            {
-                Ok(ack) if ack.accepted == 1 => {
-                    if let Ok(mut acknowledged) = self.acknowledged.lock() {
-                        acknowledged.push(uptime);
+    ) -> impl Future<Output = ()> + Send + 'static {
+        let mut due = tokio::time::Instant::now() + phase;
+        self.telemetry_due.send_replace(Some(due));
+        async move {
+            let mut rng = Rng::new(self.index as u64 ^ 0x7e1e_3e72);
+            let mut uptime = 10_000 + rng.below(1_000_000);
+            let mut first = true;
+            loop {
+                if !first {
+                    // The last report has gone: the poll may follow it.
+                    self.telemetry_due.send_replace(Some(due));
+                }
+                tokio::select! {
+                    () = tokio::time::sleep_until(due) => {}
+                    _ = stop.changed() => break,
+                }
+                if *stop.borrow() {
+                    break;
+                }
+                // The next one an interval on; an interval from now if this one is late.
+                due += interval;
+                let now = tokio::time::Instant::now();
+                if due < now {
+                    due = now + interval;
+                }
+                uptime += 1;
+                let batch = TelemetryBatch {
+                    samples: vec![TimedSample {
+                        at: unix_now(),
+                        sample: sample(&mut rng, uptime),
+                    }],
+                    facts: first.then(|| facts(self.index)),
+                };
+                first = false;
+                let Ok(body) = serde_json::to_vec(&batch) else {
+                    continue;
+                };
+                match self
+                    .send(
+                        &target,
+                        Call::post(paths::TELEMETRY, body),
+                        &recorder,
+                        Population::Clean,
+                        "telemetry",
+                    )
+                    .await
+                    .and_then(|a| a.json::<TelemetryAck>())
+                {
+                    Ok(ack) if ack.accepted == 1 => {
+                        if let Ok(mut acknowledged) = self.acknowledged.lock() {
+                            acknowledged.push(uptime);
+                        }
+                        recorder
+                            .telemetry_acknowledged
+                            .fetch_add(1, Ordering::Relaxed);
                     }
-                    recorder
-                        .telemetry_acknowledged
-                        .fetch_add(1, Ordering::Relaxed);
-                }
-                Ok(_) => recorder.error(Population::Clean, "telemetry", Failure::Decode),
-                // A refusal (4xx) stored nothing; anything else may have.
-                Err(Failure::Status(s)) if (400..500).contains(&s) => {}
-                Err(_) => {
-                    self.unconfirmed.fetch_add(1, Ordering::Relaxed);
+                    Ok(_) => recorder.error(Population::Clean, "telemetry", Failure::Decode),
+                    // A refusal (4xx) stored nothing; anything else may have.
+                    Err(Failure::Status(s)) if (400..500).contains(&s) => {}
+                    Err(_) => {
+                        self.unconfirmed.fetch_add(1, Ordering::Relaxed);
+                    }
                 }
             }
+            self.telemetry_due.send_replace(None);
         }
     }
 
@@ -307,21 +314,36 @@ impl Device {
         tracker: Arc<Tracker>,
         mut stop: watch::Receiver<bool>,
     ) {
-        let wait = self.long_poll_seconds;
-        let path = format!("{}?wait={wait}", paths::COMMANDS);
-        let timeout = Duration::from_secs(u64::from(wait) + 15);
+        let long_poll = Duration::from_secs(self.long_poll_seconds.into());
+        let mut telemetry_due = self.telemetry_due.subscribe();
+        let mut after_report = false;
         while !*stop.borrow() {
-            let connection = match self.connection(&target).await {
-                Ok(c) => c,
-                Err(f) => {
-                    recorder.error(Population::Clean, "connect", f);
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    continue;
+            let until_report = telemetry_due
+                .borrow_and_update()
+                .map(|due| due.saturating_duration_since(tokio::time::Instant::now()));
+            let wait = match polling::poll_wait(long_poll, until_report, after_report) {
+                Some(wait) => wait,
+                None => {
+                    // As the agent: the report first, then the poll on its connection.
+                    let sent = tokio::time::timeout(polling::REPORT_GRACE, telemetry_due.changed());
+                    tokio::select! {
+                        sent = sent => match sent {
+                            Ok(_) => {
+                                after_report = true;
+                                continue;
+                            }
+                            Err(_) => long_poll,
+                        },
+                        _ = stop.changed() => break,
+                    }
                 }
             };
+            after_report = false;
+            let path = paths::commands_waiting(wait);
+            let call = Call::get(&path).timeout(wait + Duration::from_secs(15));
             self.polling.store(true, Ordering::Relaxed);
             let answer = tokio::select! {
-                answer = connection.send(Call::get(&path).timeout(timeout), Some(&self.token)) => answer,
+                answer = self.pool.send(&target, call, Some(&self.token)) => answer,
                 _ = stop.changed() => break,
             };
             self.polling.store(false, Ordering::Relaxed);
@@ -383,22 +405,24 @@ impl Device {
             let path = paths::command_result(id);
             for report in reports {
                 let Ok(body) = serde_json::to_vec(&report) else {
-                    return;
+                    break;
                 };
-                if device
-                    .send(
-                        &target,
-                        Call::post(&path, body),
-                        &recorder,
-                        Population::Clean,
-                        "command result",
-                    )
-                    .await
-                    .is_err()
-                {
-                    return;
+                let call = Call::post(&path, body);
+                let sent = device.send(
+                    &target,
+                    call,
+                    &recorder,
+                    Population::Clean,
+                    "command result",
+                );
+                if sent.await.is_err() {
+                    break;
                 }
             }
+            // The poll took the connection back at once, so the reports went out on a
+            // second one: the agent's client closes it once idle for `pool::IDLE`.
+            tokio::time::sleep(pool::IDLE).await;
+            device.pool.expire();
         });
     }
 }

@@ -170,7 +170,7 @@ async fn disconnect(
         r
     } else {
         // A long-poll the device walks away from.
-        let path = format!("{}?wait=25", paths::COMMANDS);
+        let path = paths::commands_waiting(Duration::from_secs(25));
         head(target, "GET", &path, &device.token, None).into_bytes()
     };
     if tls.write_all(&request).await.is_err() || tls.flush().await.is_err() {
@@ -226,21 +226,14 @@ async fn invalid_token(
 }
 
 async fn revoked(round: u64, device: &Device, target: &Target, recorder: &Recorder) {
-    let connection = match device.connection(target).await {
-        Ok(c) => c,
-        Err(f) => return recorder.error(Population::Faulty, "revoked token", f),
-    };
     let started = Instant::now();
+    let token = Some(device.token.as_str());
     let result = if round.is_multiple_of(2) {
-        connection
-            .send(
-                Call::post(paths::TELEMETRY, br#"{"samples":[]}"#.to_vec()),
-                Some(&device.token),
-            )
-            .await
+        let call = Call::post(paths::TELEMETRY, br#"{"samples":[]}"#.to_vec());
+        device.call(target, call, token).await
     } else {
-        let path = format!("{}?wait=25", paths::COMMANDS);
-        connection.send(Call::get(&path), Some(&device.token)).await
+        let path = paths::commands_waiting(Duration::from_secs(25));
+        device.call(target, Call::get(&path), token).await
     };
     outcome(
         recorder,
@@ -280,10 +273,6 @@ async fn slow_reader(round: u64, device: &Device, target: &Target, recorder: &Re
 
 /// Bodies an agent must never send; each should be refused with a 4xx.
 async fn malformed(round: u64, device: &Device, target: &Target, recorder: &Recorder) {
-    let connection = match device.connection(target).await {
-        Ok(c) => c,
-        Err(f) => return recorder.error(Population::Faulty, "malformed payload", f),
-    };
     let (path, body): (&str, Vec<u8>) = match round % 8 {
         0 => (paths::TELEMETRY, b"{\"samples\": [".to_vec()),
         1 => (paths::TELEMETRY, br#"{"samples": "lots"}"#.to_vec()),
@@ -301,7 +290,7 @@ async fn malformed(round: u64, device: &Device, target: &Target, recorder: &Reco
     };
     let started = Instant::now();
     let token = (path != paths::ENROLL).then_some(device.token.as_str());
-    let result = connection.send(Call::post(path, body), token).await;
+    let result = device.call(target, Call::post(path, body), token).await;
     outcome(
         recorder,
         "malformed payload",

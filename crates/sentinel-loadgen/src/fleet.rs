@@ -388,7 +388,7 @@ pub async fn run(
     while loops.join_next().await.is_some() {}
     let endpoints = recorder.endpoints();
     for device in devices.iter().chain(&faulty_devices) {
-        device.disconnect().await;
+        device.disconnect();
     }
     let loss = if options.enroll_only {
         None

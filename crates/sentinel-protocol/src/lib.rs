@@ -15,6 +15,7 @@ pub mod command;
 pub mod enroll;
 pub mod facts;
 pub mod inventory;
+pub mod polling;
 pub mod signing;
 pub mod telemetry;
 
@@ -23,8 +24,17 @@ pub mod paths {
     pub const ENROLL: &str = "/api/v1/agent/enroll";
     pub const TELEMETRY: &str = "/api/v1/agent/telemetry";
     pub const INVENTORY: &str = "/api/v1/agent/inventory";
-    /// `GET`, with `?wait=SECONDS` to long-poll.
+    /// `GET`, with `?wait=SECONDS` to long-poll ([`commands_waiting`]).
     pub const COMMANDS: &str = "/api/v1/agent/commands";
+    /// `COMMANDS?wait=…`: a long-poll the server ends after `wait` (to the
+    /// millisecond) if no command comes first.
+    pub fn commands_waiting(wait: std::time::Duration) -> String {
+        format!(
+            "{COMMANDS}?wait={}.{:03}",
+            wait.as_secs(),
+            wait.subsec_millis()
+        )
+    }
     /// `POST` a [`crate::command::CommandReport`] to `COMMANDS/{id}/result`.
     pub fn command_result(id: uuid::Uuid) -> String {
         format!("{COMMANDS}/{id}/result")

@@ -34,6 +34,11 @@ use crate::{audit, mqtt, setup_link, tls};
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// Concurrent requests on one HTTP/2 connection.
 const H2_MAX_STREAMS: u32 = 100;
+/// The most an HTTP/1.1 connection buffers, and so the largest request head it
+/// takes (431 beyond). hyper's default, 400 KiB, let the read buffer of every
+/// agent that had uploaded an inventory stay at 256 KiB while its poll was
+/// parked on the connection (docs/benchmarks.md, the connected fleet).
+const HTTP1_MAX_BUFFER: usize = 16 * 1024;
 /// How often expired sessions are purged and queued audit events delivered.
 const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(60);
 /// Threads that run IoT payload decoders (each decode is bounded in time,
@@ -287,6 +292,7 @@ async fn serve(
     builder
         .http1()
         .timer(TokioTimer::new())
+        .max_buf_size(HTTP1_MAX_BUFFER)
         // As long as the TLS handshake may take.
         .header_read_timeout(listener::HANDSHAKE_TIMEOUT);
     builder

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sentinel_protocol::command::{Command, CommandReport, CommandStatus};
+use sentinel_protocol::polling;
 use sentinel_protocol::signing::{CommandVerifier, Rejection, SignedCommand};
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
@@ -34,11 +35,36 @@ pub(super) async fn poll(
     stop: CancellationToken,
 ) -> Dispatcher {
     let mut retry = Retry::default();
+    let mut telemetry_due = agent.telemetry_due.subscribe();
+    let mut after_report = false;
     loop {
         let settings = agent.settings();
         let started = Instant::now();
+        let until_report = telemetry_due
+            .borrow_and_update()
+            .map(|due| due.saturating_duration_since(started));
+        let long_poll = seconds(settings.long_poll_seconds);
+        let wait = match polling::poll_wait(long_poll, until_report, after_report) {
+            Some(wait) => wait,
+            None => {
+                // Telemetry is about to go: the poll follows it on the same
+                // connection, or goes anyway if the report takes long.
+                let sent = tokio::time::timeout(polling::REPORT_GRACE, telemetry_due.changed());
+                tokio::select! {
+                    sent = sent => match sent {
+                        Ok(_) => {
+                            after_report = true;
+                            continue;
+                        }
+                        Err(_) => long_poll,
+                    },
+                    () = stop.cancelled() => break,
+                }
+            }
+        };
+        after_report = false;
         let polled = tokio::select! {
-            polled = agent.transport.api().poll_commands(settings.long_poll_seconds) => polled,
+            polled = agent.transport.api().poll_commands(wait) => polled,
             () = stop.cancelled() => break,
         };
         let delay = match polled {

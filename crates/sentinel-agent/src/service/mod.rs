@@ -74,6 +74,10 @@ struct Agent {
     state: Mutex<State>,
     transport: Transport,
     settings: watch::Sender<AgentSettings>,
+    /// When the telemetry loop next sends, while it runs: the command poll ends just
+    /// before, so that the report finds the HTTP/1.1 connection free
+    /// (`sentinel_protocol::polling`).
+    telemetry_due: watch::Sender<Option<Instant>>,
     host: Host,
     replay: Mutex<ReplayRecord>,
     /// Held while the inventory is reported, so that two reports never interleave.
@@ -214,6 +218,8 @@ fn load(options: RunOptions) -> Result<(Agent, Option<(Connection, Pushed)>), Ru
         state: Mutex::new(state),
         transport,
         settings,
+        // The first report goes at once: the first poll follows it.
+        telemetry_due: watch::Sender::new(Some(Instant::now())),
         replay: Mutex::new(replay),
         inventory_turn: tokio::sync::Mutex::new(()),
         environment: Environment::of_agent(),
@@ -250,6 +256,19 @@ impl Agent {
         self.dir.save(&next)?;
         *state = next;
         Ok(())
+    }
+
+    /// Tells the command poll that telemetry is next sent at `due`. One due now
+    /// changes nothing: the poll waits for the report that is already due, and a
+    /// change tells it the report has gone.
+    fn telemetry_due_at(&self, due: Instant) {
+        if due > Instant::now() {
+            self.telemetry_due.send_if_modified(|known| {
+                let changed = *known != Some(due);
+                *known = Some(due);
+                changed
+            });
+        }
     }
 
     /// The settings the loops follow now.

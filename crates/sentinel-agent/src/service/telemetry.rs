@@ -36,6 +36,7 @@ pub(super) async fn run(agent: Arc<Agent>, stop: CancellationToken) {
         let interval = seconds(settings.borrow_and_update().telemetry_interval_seconds);
         let next_sample = last_sample.map_or_else(Instant::now, |last| last + interval);
         let wake = retry_at.map_or(next_sample, |at| at.min(next_sample));
+        sender.agent.telemetry_due_at(wake);
         tokio::select! {
             () = sleep_until(wake) => {}
             _ = settings.changed() => continue,
@@ -53,6 +54,7 @@ pub(super) async fn run(agent: Arc<Agent>, stop: CancellationToken) {
             };
         }
     }
+    sender.agent.telemetry_due.send_replace(None);
     if tokio::time::timeout(FLUSH_TIME, sender.flush())
         .await
         .is_err()

@@ -4,6 +4,7 @@
 use std::time::{Duration, Instant};
 
 use sentinel_agent::state::StateDir;
+use sentinel_protocol::enroll::AgentSettings;
 
 use crate::stub::{RunningAgent, Stub, quick_settings};
 
@@ -19,6 +20,51 @@ async fn enrolled() -> (Stub, tempfile::TempDir, std::path::PathBuf) {
         String::from_utf8_lossy(&output.stderr)
     );
     (stub, parent, state_dir)
+}
+
+#[tokio::test]
+async fn over_http1_each_long_poll_ends_before_the_next_report() {
+    let stub = Stub::start(AgentSettings {
+        telemetry_interval_seconds: 2,
+        long_poll_seconds: 25,
+        ..quick_settings()
+    })
+    .await;
+    let parent = tempfile::tempdir().unwrap();
+    let state_dir = parent.path().join("state");
+    assert!(stub.enroll(&state_dir).await.status.success());
+    let agent = RunningAgent::start(&state_dir, None);
+    stub.wait_for("four reports", |record| {
+        (record.telemetry_attempts.len() >= 4).then_some(())
+    })
+    .await;
+    assert!(agent.stop().await.success());
+    let record = stub.record();
+    assert!(
+        record
+            .versions
+            .iter()
+            .all(|version| *version == axum::http::Version::HTTP_11),
+        "{:?}",
+        record.versions
+    );
+    // The polls went on between the reports, each ending before the next one
+    // (a 25 s poll would have held the connection over several).
+    assert_eq!(record.telemetry_during_poll, 0, "{:?}", record.poll_waits);
+    assert!(record.poll_waits.len() >= 3, "{:?}", record.poll_waits);
+    assert!(
+        record
+            .poll_waits
+            .iter()
+            .all(|wait| *wait < Duration::from_secs(2)),
+        "{:?}",
+        record.poll_waits
+    );
+    // And the reports kept their interval.
+    for pair in record.telemetry_attempts.windows(2) {
+        let gap = pair[1] - pair[0];
+        assert!(gap < Duration::from_millis(2_500), "{gap:?}");
+    }
 }
 
 #[tokio::test]

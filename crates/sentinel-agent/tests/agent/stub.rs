@@ -73,6 +73,14 @@ pub struct Record {
     pub inventory_digest: Option<String>,
     pub queue: VecDeque<SignedCommand>,
     pub reports: Vec<(Uuid, CommandReport)>,
+    /// The HTTP version of every request, in order.
+    pub versions: Vec<axum::http::Version>,
+    /// The `wait` of every long-poll, in order.
+    pub poll_waits: Vec<Duration>,
+    /// Command polls being answered now.
+    pub polls_open: u32,
+    /// Telemetry posts that arrived while a poll was open.
+    pub telemetry_during_poll: u32,
 }
 
 impl Record {
@@ -137,6 +145,10 @@ impl Stub {
             inventory_digest: None,
             queue: VecDeque::new(),
             reports: Vec::new(),
+            versions: Vec::new(),
+            poll_waits: Vec::new(),
+            polls_open: 0,
+            telemetry_during_poll: 0,
         }));
         let command_key = signer.public_key_hex();
         let app = Router::new()
@@ -151,6 +163,10 @@ impl Stub {
             .route(paths::COMMANDS, get(commands))
             .route("/api/v1/agent/commands/{id}/result", post(result))
             .route(paths::TOKEN, post(rotate))
+            .layer(axum::middleware::from_fn_with_state(
+                record.clone(),
+                note_version,
+            ))
             .with_state(record.clone());
         let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = tcp.local_addr().unwrap();
@@ -379,6 +395,36 @@ impl axum::serve::Listener for TlsListener {
     }
 }
 
+/// Records the HTTP version of every request.
+async fn note_version(
+    State(record): State<Shared>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    record.lock().unwrap().versions.push(request.version());
+    next.run(request).await
+}
+
+/// A command poll being answered (counted until it is dropped, answered or not).
+struct PollOpen(Shared);
+
+impl PollOpen {
+    fn new(record: &Shared, wait: Duration) -> Self {
+        let mut locked = record.lock().unwrap();
+        locked.polls_open += 1;
+        if !wait.is_zero() {
+            locked.poll_waits.push(wait);
+        }
+        Self(record.clone())
+    }
+}
+
+impl Drop for PollOpen {
+    fn drop(&mut self) {
+        self.0.lock().unwrap().polls_open -= 1;
+    }
+}
+
 fn error(status: StatusCode, message: &str) -> Response {
     (status, Json(json!({"error": {"message": message}}))).into_response()
 }
@@ -440,6 +486,9 @@ async fn telemetry(
         return refused;
     }
     record.telemetry_attempts.push(tokio::time::Instant::now());
+    if record.polls_open > 0 {
+        record.telemetry_during_poll += 1;
+    }
     let first_attempt = record.telemetry_attempts[0];
     let outage_lasts = record
         .telemetry_outage_at_least
@@ -490,7 +539,7 @@ async fn inventory(
 
 #[derive(serde::Deserialize)]
 struct Wait {
-    wait: Option<u64>,
+    wait: Option<f64>,
 }
 
 async fn commands(
@@ -501,8 +550,9 @@ async fn commands(
     if let Some(refused) = unauthorized(&mut record.lock().unwrap(), &headers) {
         return refused;
     }
-    let deadline =
-        tokio::time::Instant::now() + Duration::from_secs(wait.wait.unwrap_or(0).min(60));
+    let wait = Duration::from_secs_f64(wait.wait.unwrap_or(0.0).clamp(0.0, 60.0));
+    let deadline = tokio::time::Instant::now() + wait;
+    let _open = PollOpen::new(&record, wait);
     loop {
         let commands: Vec<SignedCommand> = record.lock().unwrap().queue.drain(..).collect();
         if !commands.is_empty() || tokio::time::Instant::now() >= deadline {

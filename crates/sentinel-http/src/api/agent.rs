@@ -2,6 +2,8 @@
 //! device-token calls that reach only the calling device's data. The bodies are
 //! the `sentinel_protocol` types both ends share.
 
+use std::time::Duration;
+
 use crate::client::ClientInfo;
 use axum::Json;
 use axum::body::Body;
@@ -18,7 +20,7 @@ use uuid::Uuid;
 use super::ApiResult;
 use crate::access::DeviceContext;
 use crate::audit::RequestOrigin;
-use crate::error::Problem;
+use crate::error::{AppError, Problem};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::ops;
 use crate::ops::agent::Queue;
@@ -74,8 +76,25 @@ pub async fn inventory(
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct CommandsQuery {
-    /// Seconds to wait for a command (long-poll), at most 60; none: answer at once.
-    pub wait: Option<u64>,
+    /// Seconds to wait for a command (long-poll), to the millisecond (`24.95`), at
+    /// most 60; none or 0: answer at once.
+    pub wait: Option<f64>,
+}
+
+impl CommandsQuery {
+    /// The wait asked for, or a 400 for one that is negative or not a number.
+    fn wait(&self) -> Result<Duration, AppError> {
+        match self.wait {
+            None => Ok(Duration::ZERO),
+            Some(seconds) if seconds.is_finite() && seconds >= 0.0 => {
+                // Anything over the limit waits as long as the limit allows.
+                Ok(Duration::from_secs_f64(seconds.min(3600.0)))
+            }
+            Some(_) => Err(AppError::BadRequest(
+                "wait must be a number of seconds, 0 or more".into(),
+            )),
+        }
+    }
 }
 
 /// The signed commands waiting for this device.
@@ -87,12 +106,12 @@ pub async fn commands(
     ctx: DeviceContext,
     ApiQuery(query): ApiQuery<CommandsQuery>,
 ) -> ApiResult<Response> {
+    let wait = query.wait()?;
     let waiter = match ops::agent::take_commands(&state, &ctx).await? {
         Queue::Taken(commands) => return Ok(Json(CommandBatch { commands }).into_response()),
         Queue::Empty(waiter) => waiter,
     };
-    let wait = query.wait.unwrap_or(0);
-    if wait == 0 {
+    if wait.is_zero() {
         let commands = Vec::new();
         return Ok(Json(CommandBatch { commands }).into_response());
     }

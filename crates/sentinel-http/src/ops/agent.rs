@@ -263,9 +263,9 @@ pub async fn await_commands(
     state: &AppState,
     ctx: &DeviceContext,
     mut waiter: Waiter,
-    wait: u64,
+    wait: Duration,
 ) -> Result<Vec<SignedCommand>, AppError> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(wait).min(max_wait(state));
+    let deadline = tokio::time::Instant::now() + wait.min(max_wait(state));
     loop {
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
         if left.is_zero() || !waiter.wait(left).await {

@@ -595,6 +595,53 @@ async fn a_waiting_poll_gets_a_new_command_at_once_and_tokens_rotate() {
 }
 
 #[tokio::test]
+async fn a_poll_waits_to_the_millisecond_and_refuses_a_wait_that_is_not_a_duration() {
+    let server = TestServer::start().await;
+    let root = server.setup_admin().await;
+    let org = server.create_org(&root, "Fleet").await;
+    let agent = server.enroll(&root, &org, "alpha").await;
+    let poll = |query: &str| {
+        let path = format!("/api/v1/agent/commands{query}");
+        TestServer::send(server.as_agent(&agent, Method::GET, &path))
+    };
+    // What the agent sends to end a poll just before its next report.
+    let started = Instant::now();
+    let polled = poll("?wait=0.400").await;
+    let waited = started.elapsed();
+    assert_eq!(polled.status, 200, "{}", polled.text);
+    assert_eq!(polled.json()["commands"], json!([]));
+    assert!(
+        waited >= Duration::from_millis(400) && waited < Duration::from_secs(3),
+        "waited {waited:?}"
+    );
+    for query in [
+        "?wait=-1",
+        "?wait=NaN",
+        "?wait=inf",
+        "?wait=1e999",
+        "?wait=soon",
+        "?wait=",
+    ] {
+        let refused = poll(query).await;
+        assert_eq!(refused.status, 400, "{query}: {}", refused.text);
+    }
+    // A command queued after the refusals is still there: they took nothing.
+    let id = server
+        .queue_command(
+            &root,
+            &org,
+            &agent.device_id,
+            json!({"type": "refresh_inventory"}),
+        )
+        .await;
+    assert_eq!(
+        poll("?wait=0").await.json()["commands"][0]["id"],
+        id.as_str()
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn a_command_for_a_tag_reaches_every_tagged_device_and_no_other() {
     let server = TestServer::start().await;
     let root = server.setup_admin().await;

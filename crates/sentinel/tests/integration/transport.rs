@@ -57,6 +57,31 @@ async fn only_tls_is_spoken_and_the_certificate_chains_to_the_generated_ca() {
     server.stop().await;
 }
 
+#[tokio::test]
+async fn an_http1_request_head_over_16_kib_is_refused_with_431() {
+    let server = TestServer::start().await;
+    let http1 = reqwest::Client::builder()
+        .tls_backend_preconfigured(tls12_only(&server.ca_pem))
+        .resolve("localhost", server.addr)
+        .http1_only()
+        .build()
+        .unwrap();
+    let with_header = |bytes: usize| {
+        http1
+            .get(server.url("/healthz"))
+            .header("x-padding", "a".repeat(bytes))
+            .send()
+    };
+    let fits = with_header(12 * 1024).await.unwrap();
+    assert_eq!(fits.status(), 200);
+    assert_eq!(fits.version(), reqwest::Version::HTTP_11);
+    let refused = with_header(20 * 1024).await.unwrap();
+    assert_eq!(refused.status(), 431);
+    // Nothing was left behind: the next connection is served.
+    assert_eq!(with_header(0).await.unwrap().status(), 200);
+    server.stop().await;
+}
+
 /// A client for plain-HTTP requests (reqwest still wants a TLS configuration).
 fn plain_client() -> reqwest::Client {
     let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
