@@ -304,6 +304,10 @@ async fn serve(
     let builder = Arc::new(builder);
     let mut connections = Connections::new("HTTP", max_connections);
     while let Some((stream, peer)) = connections.accept(&listener, &mut stopped).await {
+        // Without Nagle's delay: a parked poll's body follows its head at once
+        // when a command comes, instead of waiting up to 40 ms for the agent
+        // to acknowledge the head.
+        let _ = stream.set_nodelay(true);
         if let Some(proxies) = &trusted_proxies
             && !proxies.iter().any(|net| net.contains(&peer.ip()))
         {
