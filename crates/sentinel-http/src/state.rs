@@ -55,7 +55,7 @@ impl Default for HttpSettings {
             trusted_proxies: Vec::new(),
             public_origin: None,
             max_body_bytes: 64 * 1024,
-            request_timeout: Duration::from_secs(30),
+            request_timeout: Duration::from_secs(35),
             password_policy: PasswordPolicy::default(),
             agent: AgentSettings::default(),
             rate_limits: RateLimitSettings::default(),

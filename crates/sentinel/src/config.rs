@@ -239,7 +239,7 @@ pub struct Settings {
     #[arg(long, env = "SENTINEL_MAX_CONNECTIONS", value_name = "N")]
     pub max_connections: Option<usize>,
 
-    /// Longest time a request may take [default: 30s]
+    /// Longest time a request may take [default: 35s]
     #[arg(long, env = "SENTINEL_REQUEST_TIMEOUT", value_name = "DURATION")]
     pub request_timeout: Option<HumanDuration>,
 
@@ -283,7 +283,7 @@ pub struct Settings {
     )]
     pub agent_inventory_interval: Option<HumanDuration>,
 
-    /// How long an agent's command poll waits on the server; 0s turns long-polling off [default: 25s]
+    /// How long an agent's command poll waits on the server; 0s turns long-polling off [default: 30s]
     #[arg(long, env = "SENTINEL_AGENT_LONG_POLL", value_name = "DURATION")]
     pub agent_long_poll: Option<HumanDuration>,
 
@@ -848,7 +848,9 @@ fn agent_settings(s: &Settings) -> Result<AgentSettings, ConfigError> {
             defaults.inventory_interval_seconds,
             60..=7 * 86_400,
         )?,
-        long_poll_seconds: pick("agent_long_poll", s.agent_long_poll, 25, 0..=60)?,
+        // As long as the telemetry interval: an agent's poll then ends at its
+        // next report, one poll a report (sentinel_protocol::polling).
+        long_poll_seconds: pick("agent_long_poll", s.agent_long_poll, 30, 0..=60)?,
         poll_interval_seconds: pick(
             "agent_poll_interval",
             s.agent_poll_interval,
@@ -1214,7 +1216,7 @@ mod tests {
     fn agent_settings_have_defaults_and_bounds() {
         let c = Config::from_settings(Settings::default()).unwrap();
         assert_eq!(c.http.agent.telemetry_interval_seconds, 30);
-        assert_eq!(c.http.agent.long_poll_seconds, 25);
+        assert_eq!(c.http.agent.long_poll_seconds, 30);
         let file: Settings =
             toml::from_str("agent_telemetry_interval = \"10s\"\nagent_long_poll = \"0s\"").unwrap();
         let c = Config::from_settings(file).unwrap();
