@@ -28,6 +28,10 @@ macro_rules! uuid_id {
             pub fn as_uuid(&self) -> Uuid {
                 self.0
             }
+
+            pub fn from_uuid(id: Uuid) -> Self {
+                Self(id)
+            }
         }
 
         impl fmt::Display for $name {

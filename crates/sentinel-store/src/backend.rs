@@ -9,6 +9,7 @@
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -16,6 +17,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Executor, PgPool, Postgres, Sqlite, SqlitePool, Transaction};
 
 use crate::StoreError;
+use crate::inline::InlineReads;
 
 /// The pools of one database on one of the two engines.
 #[derive(Clone, Debug)]
@@ -35,6 +37,7 @@ pub(crate) enum Db {
 pub(crate) struct SqlitePools {
     reads: SqlitePool,
     writer: SqlitePool,
+    inline: Arc<InlineReads>,
 }
 
 /// An open transaction on one of the two engines.
@@ -152,7 +155,11 @@ impl Db {
             .connect_with(options.pragma("cache_size", SQLITE_READER_CACHE_KIB))
             .await?;
         restrict_to_owner(path)?;
-        Ok(Db::Sqlite(SqlitePools { reads, writer }))
+        Ok(Db::Sqlite(SqlitePools {
+            reads,
+            writer,
+            inline: Arc::new(InlineReads::new(path)),
+        }))
     }
 
     /// Connects to PostgreSQL. Every connection starts with the control schema as
@@ -208,6 +215,7 @@ impl Db {
     pub(crate) async fn close(&self) {
         match self {
             Db::Sqlite(pools) => {
+                pools.inline.close();
                 pools.reads.close().await;
                 pools.writer.close().await;
             }
@@ -223,6 +231,11 @@ impl SqlitePools {
 
     pub(crate) fn writer(&self) -> &SqlitePool {
         &self.writer
+    }
+
+    /// Point reads on the calling thread, for the agent hot path (`inline`).
+    pub(crate) fn inline(&self) -> &InlineReads {
+        &self.inline
     }
 }
 

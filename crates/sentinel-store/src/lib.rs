@@ -26,6 +26,7 @@ mod conformance;
 mod control;
 mod devices;
 mod group_commit;
+mod inline;
 mod lorawan;
 mod migrate;
 mod sealed;

@@ -13,14 +13,9 @@ use sentinel_core::SystemClock;
 use sentinel_core::audit::checkpoint::VerifyingKey;
 use sentinel_store::Stores;
 
-/// mimalloc rather than glibc's malloc: under a fleet's load glibc's arenas
-/// fragmented, kept the server's memory after a peak and spent a tenth of its
-/// CPU searching free lists (docs/benchmarks.md, the faults scenario). Its v2
-/// series (the `v2` feature): v3 gives freed pages back to the OS only after a
-/// second, and at 10,000 connected devices held ~60 MiB more for it
-/// (docs/benchmarks.md, the connected fleet).
+/// mimalloc, giving freed pages back at once (sentinel-allocator says why).
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: sentinel_allocator::MiMalloc = sentinel_allocator::MiMalloc;
 
 #[derive(Parser)]
 #[command(
@@ -210,6 +205,7 @@ struct CreateUserArgs {
 }
 
 fn main() -> ExitCode {
+    sentinel_allocator::give_freed_pages_back_at_once();
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

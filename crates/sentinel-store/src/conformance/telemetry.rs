@@ -163,3 +163,47 @@ conformance!(
         f
     }
 );
+
+/// The agent hot path's two reads run on the calling thread on SQLite. A
+/// failure there falls back to sqlx unseen, so this checks that they succeed
+/// and read what sqlx reads.
+#[tokio::test]
+async fn the_agent_reads_run_inline_on_sqlite() {
+    use crate::backend::Db;
+    let f = Fixture::sqlite().await;
+    let (org, stores) = enroll(&f, 2).await;
+    let Db::Sqlite(control) = f.stores.control().db() else {
+        panic!("a SQLite fixture");
+    };
+    let device = &stores[1];
+    let hash = SecretHash::of(b"device 1");
+    let credential = control
+        .inline()
+        .read(|c| crate::control::credential_inline(c, &hash))
+        .expect("the inline read succeeds")
+        .expect("the token is known");
+    assert_eq!((credential.0, credential.1), (org, device.device_id()));
+    assert_eq!(credential.2, credential.3, "one generation, the oldest");
+    let unknown = SecretHash::of(b"never issued");
+    let none = control
+        .inline()
+        .read(|c| crate::control::credential_inline(c, &unknown));
+    assert_eq!(none, Some(None));
+
+    let Db::Sqlite(tenant) = device.tenant().db() else {
+        panic!("a SQLite fixture");
+    };
+    let identity = device
+        .seen(f.clock.now(), std::time::Duration::from_secs(3600))
+        .await
+        .unwrap();
+    let row = tenant
+        .inline()
+        .read(|c| crate::devices::seen_inline(c, device.device_id()))
+        .expect("the inline read succeeds")
+        .expect("the device exists");
+    assert_eq!(
+        row,
+        (identity.id, identity.hostname, identity.last_seen_at, None)
+    );
+}

@@ -6,6 +6,7 @@
 //! Authenticating a device token yields a [`DeviceAccess`]: the only key to a
 //! device's own data in its tenant store (see [`crate::DeviceStore`]).
 
+use rusqlite::OptionalExtension;
 use sentinel_core::audit::{AuditAction, AuditContext, Entity, EntityType};
 use sentinel_core::{OrgId, SecretHash, Timestamp, UserId};
 use uuid::Uuid;
@@ -13,7 +14,7 @@ use uuid::Uuid;
 use super::ControlStore;
 use crate::StoreError;
 use crate::audit::outbox;
-use crate::backend::{with_db, with_tx};
+use crate::backend::{Db, with_db, with_tx};
 
 /// An enrollment token as listed (never its secret).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
@@ -276,16 +277,17 @@ impl ControlStore {
         &self,
         secret_hash: SecretHash,
     ) -> Result<Option<DeviceLogin>, StoreError> {
-        let row: Option<(OrgId, Uuid, i64, i64)> = with_db!(&self.db, p =>
-            sqlx::query_as(
-                "SELECT c.org_id, c.device_id, c.generation,
-                        (SELECT MIN(o.generation) FROM device_credentials o WHERE o.device_id = c.device_id)
-                 FROM device_credentials c WHERE c.secret_hash = $1",
-            )
-            .bind(secret_hash)
-            .fetch_optional(p)
-            .await
-        )?;
+        // Every agent request comes here: on SQLite, read on this thread.
+        let inline = match &self.db {
+            Db::Sqlite(pools) => pools.inline().read(|c| credential_inline(c, &secret_hash)),
+            Db::Postgres(_) => None,
+        };
+        let row: Option<Credential> = match inline {
+            Some(row) => row,
+            None => with_db!(&self.db, p =>
+                sqlx::query_as(CREDENTIAL).bind(secret_hash).fetch_optional(p).await
+            )?,
+        };
         let Some((org_id, device_id, generation, oldest)) = row else {
             return Ok(None);
         };
@@ -383,4 +385,30 @@ async fn insert_credential(
         .map(|r| r.rows_affected())
     )?;
     Ok(())
+}
+
+/// A device credential: organization, device, its generation and the oldest
+/// generation the device still holds.
+type Credential = (OrgId, Uuid, i64, i64);
+
+/// The credential with a token's hash.
+const CREDENTIAL: &str = "SELECT c.org_id, c.device_id, c.generation,
+        (SELECT MIN(o.generation) FROM device_credentials o WHERE o.device_id = c.device_id)
+     FROM device_credentials c WHERE c.secret_hash = $1";
+
+/// [`CREDENTIAL`] on an inline SQLite connection.
+pub(crate) fn credential_inline(
+    c: &rusqlite::Connection,
+    secret_hash: &SecretHash,
+) -> rusqlite::Result<Option<Credential>> {
+    c.prepare_cached(CREDENTIAL)?
+        .query_row([&secret_hash.as_bytes()[..]], |row| {
+            Ok((
+                OrgId::from_uuid(row.get(0)?),
+                row.get(1)?,
+                row.get(2)?,
+                row.get(3)?,
+            ))
+        })
+        .optional()
 }

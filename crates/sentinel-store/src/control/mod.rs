@@ -5,6 +5,8 @@
 
 mod api_tokens;
 mod enrollment;
+#[cfg(test)]
+pub(crate) use enrollment::credential_inline;
 mod feeds;
 mod lockout;
 mod members;

@@ -11,6 +11,8 @@ mod commands;
 mod enroll;
 mod findings;
 mod reports;
+#[cfg(test)]
+pub(crate) use reports::seen_inline;
 mod telemetry;
 
 use sentinel_core::Timestamp;

@@ -16,6 +16,7 @@ use super::{Device, OrgKeys, device_row};
 use crate::backend::{Db, Tx, with_tx};
 use crate::tenant::TenantStore;
 use crate::{DeviceAccess, StoreError, Stores};
+use rusqlite::OptionalExtension;
 
 /// One enrolled device's data, for that device alone.
 #[derive(Debug, Clone)]
@@ -134,20 +135,21 @@ impl DeviceStore {
         now: Timestamp,
         every: std::time::Duration,
     ) -> Result<DeviceIdentity, StoreError> {
-        const QUERY: &str =
-            "SELECT id, hostname, last_seen_at, revoked_at FROM devices WHERE id = $1";
-        type Row = (Uuid, String, Timestamp, Option<Timestamp>);
-        let row: Option<Row> = match self.store.db() {
-            Db::Sqlite(pools) => {
-                sqlx::query_as(QUERY)
-                    .bind(self.device_id())
-                    .fetch_optional(pools.reads())
-                    .await?
-            }
+        let row: Option<SeenRow> = match self.store.db() {
+            // Every agent request comes here: read on this thread.
+            Db::Sqlite(pools) => match pools.inline().read(|c| seen_inline(c, self.device_id())) {
+                Some(row) => row,
+                None => {
+                    sqlx::query_as(SEEN)
+                        .bind(self.device_id())
+                        .fetch_optional(pools.reads())
+                        .await?
+                }
+            },
             Db::Postgres(_) => {
                 let mut tx = self.store.read().await?;
                 let row = with_tx!(&mut tx, c =>
-                    sqlx::query_as(QUERY).bind(self.device_id()).fetch_optional(c).await
+                    sqlx::query_as(SEEN).bind(self.device_id()).fetch_optional(c).await
                 )?;
                 tx.commit().await?;
                 row
@@ -312,4 +314,27 @@ struct TelemetryRow {
     sample: String,
     prev_hash: Vec<u8>,
     hash: Vec<u8>,
+}
+
+/// A device as [`DeviceStore::seen`] reads it: id, hostname, last seen, revoked.
+type SeenRow = (Uuid, String, Timestamp, Option<Timestamp>);
+
+const SEEN: &str = "SELECT id, hostname, last_seen_at, revoked_at FROM devices WHERE id = $1";
+
+/// [`SEEN`] on an inline SQLite connection.
+pub(crate) fn seen_inline(
+    c: &rusqlite::Connection,
+    device_id: Uuid,
+) -> rusqlite::Result<Option<SeenRow>> {
+    c.prepare_cached(SEEN)?
+        .query_row([device_id], |row| {
+            let revoked: Option<i64> = row.get(3)?;
+            Ok((
+                row.get(0)?,
+                row.get(1)?,
+                Timestamp::from_unix_micros(row.get(2)?),
+                revoked.map(Timestamp::from_unix_micros),
+            ))
+        })
+        .optional()
 }
