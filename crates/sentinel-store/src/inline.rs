@@ -3,9 +3,9 @@
 //! sqlx runs every SQLite connection on a thread of its own: each statement,
 //! and the ping with which a pooled connection goes back to its pool, is a
 //! message to that thread and a wake-up back. An agent request's two reads
-//! (its token's credential, its device's row) made four such hand-offs, and
-//! at 10,000 telemetry reports a second they cost the server as much CPU as
-//! everything else it does for a report (docs/benchmarks.md, the ingest burst).
+//! (its token's credential, its device's row) made four such hand-offs, ~40 %
+//! of the server's CPU for a telemetry report (docs/benchmarks.md, the ingest
+//! burst).
 //! Those reads run here instead, on the async worker that needs them: an
 //! indexed lookup in a WAL database whose pages are cached takes microseconds.
 //!
