@@ -206,4 +206,41 @@ async fn the_agent_reads_run_inline_on_sqlite() {
         row,
         (identity.id, identity.hostname, identity.last_seen_at, None)
     );
+
+    // Revoked: the inline reads see it at once, and so the device is refused.
+    let now = f.clock.now();
+    let tenant_store = f.stores.tenants().open_existing(org).await.unwrap();
+    tenant_store
+        .revoke_device(device.device_id(), now, sys())
+        .await
+        .unwrap();
+    f.stores
+        .control()
+        .revoke_device_credentials(org, device.device_id())
+        .await
+        .unwrap();
+    let row = tenant
+        .inline()
+        .read(|c| crate::devices::seen_inline(c, device.device_id()))
+        .expect("the inline read succeeds")
+        .expect("the device's row stays");
+    assert_eq!(row.3, Some(now));
+    let gone = control
+        .inline()
+        .read(|c| crate::control::credential_inline(c, &hash));
+    assert_eq!(gone, Some(None));
+    assert!(matches!(
+        device
+            .seen(f.clock.now(), std::time::Duration::from_secs(3600))
+            .await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(
+        f.stores
+            .control()
+            .authenticate_device(hash)
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
