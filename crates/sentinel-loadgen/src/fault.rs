@@ -271,6 +271,9 @@ async fn slow_reader(round: u64, device: &Device, target: &Target, recorder: &Re
     }
 }
 
+/// The server's body limit on the agent routes (sentinel-http `AGENT_REPORT_BYTES`).
+const AGENT_BODY_LIMIT: usize = 8 << 20;
+
 /// Bodies an agent must never send; each should be refused with a 4xx.
 async fn malformed(round: u64, device: &Device, target: &Target, recorder: &Recorder) {
     let (path, body): (&str, Vec<u8>) = match round % 8 {
@@ -284,13 +287,13 @@ async fn malformed(round: u64, device: &Device, target: &Target, recorder: &Reco
         4 => (paths::INVENTORY, br#"{"digest": "../../etc/passwd"}"#.to_vec()),
         5 => (paths::ENROLL, br#"{"token":"set_nope","facts":{},"agent_version":"x"}"#.to_vec()),
         6 => (paths::INVENTORY, b"\x00\xff\xfe not even text".to_vec()),
-        // Once in a while, a body past the agent routes' 8 MiB limit.
-        _ if round % 48 == 7 => (paths::TELEMETRY, vec![b' '; 9 << 20]),
+        // Once in a while, a body past the agent routes' limit.
+        _ if round % 48 == 7 => (paths::TELEMETRY, vec![b' '; AGENT_BODY_LIMIT + (1 << 20)]),
         _ => (paths::TELEMETRY, br#"{"samples":[{"at":"yesterday"}]}"#.to_vec()),
     };
     let started = Instant::now();
     let token = (path != paths::ENROLL).then_some(device.token.as_str());
-    let oversized = body.len() > 8 << 20;
+    let oversized = body.len() > AGENT_BODY_LIMIT;
     let result = device.call(target, Call::post(path, body), token).await;
     if oversized && matches!(result, Err(Failure::Transport)) {
         // Over HTTP/1.1 a server that will not read a body has to close the

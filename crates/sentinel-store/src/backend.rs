@@ -100,8 +100,8 @@ const SQLITE_WRITER_CACHE_KIB: &str = "-16384";
 /// its own copy of the pages it read, so a large cache per reader grew the
 /// server by the size of the data touched times the readers (docs/benchmarks.md,
 /// the MQTT gateway's idle connections); the kernel's page cache holds the file
-/// for all of them.
-const SQLITE_READER_CACHE_KIB: &str = "-2048";
+/// for all of them. The inline readers (`inline`) use the same.
+pub(crate) const SQLITE_READER_CACHE_KIB: i64 = -2048;
 /// WAL pages after which a commit copies the WAL back into the database.
 const SQLITE_WAL_CHECKPOINT_PAGES: &str = "4000";
 
@@ -152,7 +152,7 @@ impl Db {
             )
             .await?;
         let reads = pool(max_connections)
-            .connect_with(options.pragma("cache_size", SQLITE_READER_CACHE_KIB))
+            .connect_with(options.pragma("cache_size", SQLITE_READER_CACHE_KIB.to_string()))
             .await?;
         restrict_to_owner(path)?;
         Ok(Db::Sqlite(SqlitePools {

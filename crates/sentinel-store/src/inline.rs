@@ -20,12 +20,11 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 
+use crate::backend::SQLITE_READER_CACHE_KIB;
+
 /// Idle connections kept per database: more than the async workers that can
 /// read at once on a small server; a connection past them is closed.
 const IDLE_CONNECTIONS: usize = 4;
-/// The page cache of each connection, as `cache_size` (negative: KiB), as
-/// sqlx's readers have.
-const CACHE_KIB: i64 = -2048;
 
 /// Connections that read one SQLite database on the calling thread.
 #[derive(Debug)]
@@ -90,7 +89,7 @@ impl InlineReads {
         let connection = Connection::open_with_flags(&self.path, flags)?;
         connection.busy_timeout(Duration::ZERO)?;
         connection.pragma_update(None, "query_only", true)?;
-        connection.pragma_update(None, "cache_size", CACHE_KIB)?;
+        connection.pragma_update(None, "cache_size", SQLITE_READER_CACHE_KIB)?;
         Ok(connection)
     }
 }

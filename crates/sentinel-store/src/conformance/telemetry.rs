@@ -176,32 +176,33 @@ async fn the_agent_reads_run_inline_on_sqlite() {
         panic!("a SQLite fixture");
     };
     let device = &stores[1];
-    let hash = SecretHash::of(b"device 1");
-    let credential = control
-        .inline()
-        .read(|c| crate::control::credential_inline(c, &hash))
-        .expect("the inline read succeeds")
-        .expect("the token is known");
-    assert_eq!((credential.0, credential.1), (org, device.device_id()));
-    assert_eq!(credential.2, credential.3, "one generation, the oldest");
-    let unknown = SecretHash::of(b"never issued");
-    let none = control
-        .inline()
-        .read(|c| crate::control::credential_inline(c, &unknown));
-    assert_eq!(none, Some(None));
-
     let Db::Sqlite(tenant) = device.tenant().db() else {
         panic!("a SQLite fixture");
     };
+    let credential = |hash: &SecretHash| {
+        control
+            .inline()
+            .read(|c| crate::control::credential_inline(c, hash))
+            .expect("the inline read succeeds")
+    };
+    let device_row = || {
+        tenant
+            .inline()
+            .read(|c| crate::devices::seen_inline(c, device.device_id()))
+            .expect("the inline read succeeds")
+            .expect("the device's row exists")
+    };
+    let hash = SecretHash::of(b"device 1");
+    let known = credential(&hash).expect("the token is known");
+    assert_eq!((known.0, known.1), (org, device.device_id()));
+    assert_eq!(known.2, known.3, "one generation, the oldest");
+    assert_eq!(credential(&SecretHash::of(b"never issued")), None);
+
     let identity = device
         .seen(f.clock.now(), std::time::Duration::from_secs(3600))
         .await
         .unwrap();
-    let row = tenant
-        .inline()
-        .read(|c| crate::devices::seen_inline(c, device.device_id()))
-        .expect("the inline read succeeds")
-        .expect("the device exists");
+    let row = device_row();
     assert_eq!(
         row,
         (identity.id, identity.hostname, identity.last_seen_at, None)
@@ -219,16 +220,8 @@ async fn the_agent_reads_run_inline_on_sqlite() {
         .revoke_device_credentials(org, device.device_id())
         .await
         .unwrap();
-    let row = tenant
-        .inline()
-        .read(|c| crate::devices::seen_inline(c, device.device_id()))
-        .expect("the inline read succeeds")
-        .expect("the device's row stays");
-    assert_eq!(row.3, Some(now));
-    let gone = control
-        .inline()
-        .read(|c| crate::control::credential_inline(c, &hash));
-    assert_eq!(gone, Some(None));
+    assert_eq!(device_row().3, Some(now));
+    assert_eq!(credential(&hash), None);
     assert!(matches!(
         device
             .seen(f.clock.now(), std::time::Duration::from_secs(3600))
