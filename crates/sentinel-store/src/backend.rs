@@ -18,6 +18,7 @@ use sqlx::{Executor, PgPool, Postgres, Sqlite, SqlitePool, Transaction};
 
 use crate::StoreError;
 use crate::inline::InlineReads;
+use crate::sqlite_writer::{SqliteWriter, WriteTx};
 
 /// The pools of one database on one of the two engines.
 #[derive(Clone, Debug)]
@@ -29,33 +30,44 @@ pub(crate) enum Db {
 /// A SQLite database's connections: readers, and the one connection that
 /// writes. SQLite lets one writer in at a time; with a single writing
 /// connection, writers of this process queue for it in the order they asked
-/// (the pool is fair) instead of racing with `BEGIN IMMEDIATE` and sleeping in
+/// ([`SqliteWriter`]) instead of racing with `BEGIN IMMEDIATE` and sleeping in
 /// SQLite's busy handler while the lock sits free, and a writer never waits
 /// behind readers for a connection while holding the lock. Other processes
 /// (the CLI) still meet the busy timeout.
 #[derive(Clone, Debug)]
 pub(crate) struct SqlitePools {
     reads: SqlitePool,
-    writer: SqlitePool,
+    writer: Arc<SqliteWriter>,
     inline: Arc<InlineReads>,
 }
 
 /// An open transaction on one of the two engines.
 pub(crate) enum Tx {
-    Sqlite(Transaction<'static, Sqlite>),
+    Sqlite(SqliteTx),
     Postgres(Transaction<'static, Postgres>),
+}
+
+/// A SQLite transaction: a snapshot on a reading connection, or a write on
+/// the writing one. Either dereferences to its connection.
+pub(crate) enum SqliteTx {
+    Read(Transaction<'static, Sqlite>),
+    Write(WriteTx),
 }
 
 /// Runs `$body` with `$p` bound to the native pool, whichever engine it is:
 /// for a statement that reads, or with `write`, for one that writes (on
-/// SQLite, the writing connection).
+/// SQLite, the writing connection, held for `$body`, which yields a
+/// `Result<_, sqlx::Error>`).
 macro_rules! with_db {
     (write $db:expr, $p:ident => $body:expr) => {
         match $db {
-            $crate::backend::Db::Sqlite(pools) => {
-                let $p = pools.writer();
-                $body
-            }
+            $crate::backend::Db::Sqlite(pools) => match pools.writer().hold().await {
+                Ok(mut held) => {
+                    let $p = &mut *held;
+                    $body
+                }
+                Err(e) => Err(e),
+            },
             $crate::backend::Db::Postgres($p) => $body,
         }
     };
@@ -90,12 +102,12 @@ macro_rules! with_tx {
 pub(crate) use {with_db, with_tx};
 
 /// How long a SQLite writer waits for another writer before giving up.
-const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Rows a connection's thread may read ahead of the task consuming them.
 const SQLITE_ROW_BUFFER: usize = 4096;
 /// Page cache of a database's writing connection (negative: KiB rather than
 /// pages): the index pages every append touches stay in memory.
-const SQLITE_WRITER_CACHE_KIB: &str = "-16384";
+pub(crate) const SQLITE_WRITER_CACHE_KIB: &str = "-16384";
 /// Page cache of each reading connection: SQLite's default. Every reader keeps
 /// its own copy of the pages it read, so a large cache per reader grew the
 /// server by the size of the data touched times the readers (docs/benchmarks.md,
@@ -103,7 +115,7 @@ const SQLITE_WRITER_CACHE_KIB: &str = "-16384";
 /// for all of them. The inline readers (`inline`) use the same.
 pub(crate) const SQLITE_READER_CACHE_KIB: i64 = -2048;
 /// WAL pages after which a commit copies the WAL back into the database.
-const SQLITE_WAL_CHECKPOINT_PAGES: &str = "4000";
+pub(crate) const SQLITE_WAL_CHECKPOINT_PAGES: &str = "4000";
 
 impl Db {
     /// Opens (creating if needed) a SQLite database file with the settings every
@@ -144,20 +156,19 @@ impl Db {
                 .test_before_acquire(false)
         };
         // The caches grow only as pages are used.
-        let writer = pool(1)
-            .connect_with(
-                options
-                    .clone()
-                    .pragma("cache_size", SQLITE_WRITER_CACHE_KIB),
-            )
-            .await?;
+        let writer = SqliteWriter::new(
+            path.to_owned(),
+            options
+                .clone()
+                .pragma("cache_size", SQLITE_WRITER_CACHE_KIB),
+        );
         let reads = pool(max_connections)
             .connect_with(options.pragma("cache_size", SQLITE_READER_CACHE_KIB.to_string()))
             .await?;
         restrict_to_owner(path)?;
         Ok(Db::Sqlite(SqlitePools {
             reads,
-            writer,
+            writer: Arc::new(writer),
             inline: Arc::new(InlineReads::new(path)),
         }))
     }
@@ -192,7 +203,7 @@ impl Db {
     /// `SQLITE_BUSY`.
     pub(crate) async fn begin(&self) -> Result<Tx, StoreError> {
         Ok(match self {
-            Db::Sqlite(pools) => Tx::Sqlite(pools.writer.begin_with("BEGIN IMMEDIATE").await?),
+            Db::Sqlite(pools) => Tx::Sqlite(SqliteTx::Write(pools.writer.begin().await?)),
             Db::Postgres(pool) => Tx::Postgres(pool.begin().await?),
         })
     }
@@ -201,7 +212,9 @@ impl Db {
     /// (SQLite `BEGIN DEFERRED` that never writes; PostgreSQL `READ ONLY`).
     pub(crate) async fn begin_read(&self) -> Result<Tx, StoreError> {
         Ok(match self {
-            Db::Sqlite(pools) => Tx::Sqlite(pools.reads.begin_with("BEGIN DEFERRED").await?),
+            Db::Sqlite(pools) => Tx::Sqlite(SqliteTx::Read(
+                pools.reads.begin_with("BEGIN DEFERRED").await?,
+            )),
             Db::Postgres(pool) => Tx::Postgres(pool.begin_with("BEGIN READ ONLY").await?),
         })
     }
@@ -229,7 +242,7 @@ impl SqlitePools {
         &self.reads
     }
 
-    pub(crate) fn writer(&self) -> &SqlitePool {
+    pub(crate) fn writer(&self) -> &SqliteWriter {
         &self.writer
     }
 
@@ -269,10 +282,31 @@ impl Tx {
 
     pub(crate) async fn commit(self) -> Result<(), StoreError> {
         match self {
-            Tx::Sqlite(t) => t.commit().await?,
+            Tx::Sqlite(SqliteTx::Read(t)) => t.commit().await?,
+            Tx::Sqlite(SqliteTx::Write(t)) => t.commit().await?,
             Tx::Postgres(t) => t.commit().await?,
         }
         Ok(())
+    }
+}
+
+impl std::ops::Deref for SqliteTx {
+    type Target = sqlx::SqliteConnection;
+
+    fn deref(&self) -> &sqlx::SqliteConnection {
+        match self {
+            SqliteTx::Read(t) => t,
+            SqliteTx::Write(t) => t,
+        }
+    }
+}
+
+impl std::ops::DerefMut for SqliteTx {
+    fn deref_mut(&mut self) -> &mut sqlx::SqliteConnection {
+        match self {
+            SqliteTx::Read(t) => t,
+            SqliteTx::Write(t) => t,
+        }
     }
 }
 

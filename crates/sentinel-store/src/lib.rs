@@ -30,6 +30,7 @@ mod inline;
 mod lorawan;
 mod migrate;
 mod sealed;
+mod sqlite_writer;
 mod tenant;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
