@@ -175,6 +175,11 @@ mod tests {
             calls.push(tokio::spawn(async move {
                 (i, group.submit("org", i, commit).await)
             }));
+            // The first caller's commit starts alone; the others arrive while
+            // it runs (otherwise one batch could take all 200, 13 among them).
+            while i == 0 && commits.load(Ordering::SeqCst) == 0 {
+                tokio::task::yield_now().await;
+            }
         }
         let mut failed = 0;
         for call in calls {
