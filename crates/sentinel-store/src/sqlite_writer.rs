@@ -95,52 +95,61 @@ impl SqliteWriter {
     /// it is closed.
     pub(crate) async fn hold(&self) -> Result<Held, sqlx::Error> {
         let mut slot = self.turn().await?;
-        if slot.connection.is_none() {
-            slot.connection = Some(self.options.connect().await?);
-        }
-        OwnedMutexGuard::try_map(slot, |slot| slot.connection.as_mut())
-            .map_err(|_| sqlx::Error::PoolClosed)
+        slot.connect(&self.options).await?;
+        held(slot)
     }
 
     /// Begins a transaction that takes the database's write lock at once
     /// (`BEGIN IMMEDIATE`).
     pub(crate) async fn begin(&self) -> Result<WriteTx, sqlx::Error> {
-        let mut connection = self.hold().await?;
+        let mut slot = self.turn().await?;
+        let connection = slot.connect(&self.options).await?;
         // sqlx's transaction manager keeps the connection's own count of open
         // transactions, as its `Transaction` does.
-        SqliteTransactionManager::begin(&mut connection, Some("BEGIN IMMEDIATE".into_sql_str()))
-            .await?;
+        let begun =
+            SqliteTransactionManager::begin(connection, Some("BEGIN IMMEDIATE".into_sql_str()))
+                .await;
+        if let Err(e) = begun {
+            if matches!(e, sqlx::Error::WorkerCrashed) {
+                // Its thread is gone (a pool would have found out when the
+                // connection came back): the next writer connects afresh.
+                slot.connection = None;
+            }
+            return Err(e);
+        }
         Ok(WriteTx {
-            connection,
+            connection: held(slot)?,
             open: true,
         })
     }
 
     /// Waits for the turn to write, then runs `write` in one transaction
     /// (`BEGIN IMMEDIATE`) on the bulk connection, on a blocking thread:
-    /// committed if it returns `Ok`, rolled back otherwise.
+    /// committed if it returns `Ok`, rolled back otherwise. The blocking
+    /// thread holds the turn until the transaction is over, even if the
+    /// caller stops waiting.
     pub(crate) async fn write_blocking<T: Send + 'static>(
         &self,
         write: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<T> + Send + 'static,
     ) -> Result<T, StoreError> {
         let mut slot = self.turn().await?;
-        let bulk = slot.bulk.take();
         let path = self.path.clone();
-        let (bulk, outcome) = tokio::task::spawn_blocking(move || {
-            let mut bulk = match bulk {
+        let written = tokio::task::spawn_blocking(move || {
+            let bulk = match &mut slot.bulk {
                 Some(bulk) => bulk,
-                None => match open_bulk(&path) {
-                    Ok(bulk) => bulk,
-                    Err(e) => return (None, Err(e)),
-                },
+                None => slot.bulk.insert(open_bulk(&path)?),
             };
-            let outcome = in_transaction(&mut bulk, write);
-            (Some(bulk), outcome)
+            let written = in_transaction(bulk, write);
+            if !bulk.is_autocommit() {
+                // A rollback that failed left it inside the transaction,
+                // holding the write lock: it is not used again.
+                slot.bulk = None;
+            }
+            written
         })
         .await
         .map_err(|e| StoreError::Io(format!("a bulk write stopped: {e}")))?;
-        slot.bulk = bulk;
-        outcome.map_err(|e| StoreError::Io(format!("writing {}: {e}", self.path.display())))
+        written.map_err(|e| StoreError::Io(format!("writing {}: {e}", self.path.display())))
     }
 
     /// Closes the connections once the current writer is done; later writers
@@ -153,6 +162,17 @@ impl SqliteWriter {
 }
 
 impl Slot {
+    /// sqlx's connection, connecting if it is closed.
+    async fn connect(
+        &mut self,
+        options: &SqliteConnectOptions,
+    ) -> Result<&mut SqliteConnection, sqlx::Error> {
+        if self.connection.is_none() {
+            self.connection = Some(options.connect().await?);
+        }
+        self.connection.as_mut().ok_or(sqlx::Error::PoolClosed)
+    }
+
     /// Closes the connections if no writer has had them for [`IDLE_CLOSE`].
     async fn close_if_idle(&mut self) {
         if self.used_at.elapsed() >= IDLE_CLOSE {
@@ -161,11 +181,21 @@ impl Slot {
     }
 
     async fn close_connections(&mut self) {
-        self.bulk = None;
+        if let Some(bulk) = self.bulk.take() {
+            // Closing the last connection checkpoints the WAL: a disk write,
+            // not for an async worker.
+            let _ = tokio::task::spawn_blocking(move || drop(bulk)).await;
+        }
         if let Some(connection) = self.connection.take() {
             let _ = connection.close().await;
         }
     }
+}
+
+/// The turn, holding sqlx's connection (which [`Slot::connect`] opened).
+fn held(slot: OwnedMutexGuard<Slot>) -> Result<Held, sqlx::Error> {
+    OwnedMutexGuard::try_map(slot, |slot| slot.connection.as_mut())
+        .map_err(|_| sqlx::Error::PoolClosed)
 }
 
 fn in_transaction<T>(
@@ -372,6 +402,41 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(kept, vec![2, 3]);
+    }
+
+    #[tokio::test]
+    async fn a_bulk_write_keeps_the_turn_when_its_caller_stops_waiting() {
+        let (_dir, db) = database().await;
+        let (finish, finished) = std::sync::mpsc::channel::<()>();
+        let abandoned = tokio::time::timeout(
+            Duration::from_millis(20),
+            writer(&db).write_blocking(move |tx| {
+                tx.execute("INSERT INTO t VALUES (1)", [])?;
+                let _ = finished.recv();
+                Ok(())
+            }),
+        )
+        .await;
+        assert!(abandoned.is_err(), "the caller gave up first");
+        let next = db.clone();
+        let mut next = tokio::spawn(async move {
+            let mut held = writer(&next).hold().await.unwrap();
+            sqlx::query_scalar::<_, i64>("SELECT count(*) FROM t")
+                .fetch_one(&mut *held)
+                .await
+                .unwrap()
+        });
+        let early = tokio::time::timeout(Duration::from_millis(100), &mut next).await;
+        assert!(
+            early.is_err(),
+            "the next writer waits for the abandoned one"
+        );
+        finish.send(()).unwrap();
+        assert_eq!(
+            next.await.unwrap(),
+            1,
+            "and its turn comes after the commit"
+        );
     }
 
     #[tokio::test(flavor = "current_thread")]
