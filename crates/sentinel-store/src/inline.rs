@@ -12,7 +12,8 @@
 //! The connections never write (`query_only`) and never wait for a lock
 //! (busy timeout 0). Any failure — SQLite busy, an I/O error — makes a read
 //! return `None`, and the caller reads through sqlx instead, which reports
-//! errors as every other read does. Writes always go through sqlx.
+//! errors as every other read does. Writes never run here: they take the
+//! database's writer (`sqlite_writer`).
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
