@@ -310,6 +310,15 @@ impl std::ops::DerefMut for SqliteTx {
     }
 }
 
+/// Opens a database file that sqlx has opened, with rusqlite, for the
+/// connections that are not sqlx's (`inline`, `sqlite_writer`). It never
+/// creates the file: the file is sqlx's, with its permissions and schema.
+pub(crate) fn open_existing(path: &Path) -> rusqlite::Result<rusqlite::Connection> {
+    let flags =
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    rusqlite::Connection::open_with_flags(path, flags)
+}
+
 /// Creates an empty database file readable by the server's user only, before
 /// SQLite opens it: SQLite gives the `-wal` and `-shm` files it creates later the
 /// database file's permissions.

@@ -19,9 +19,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::Connection;
 
-use crate::backend::SQLITE_READER_CACHE_KIB;
+use crate::backend::{SQLITE_READER_CACHE_KIB, open_existing};
 
 /// Idle connections kept per database: more than the async workers that can
 /// read at once on a small server; a connection past them is closed.
@@ -85,9 +85,7 @@ impl InlineReads {
     }
 
     fn open(&self) -> rusqlite::Result<Connection> {
-        // Never create: the file is sqlx's, with its permissions and schema.
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let connection = Connection::open_with_flags(&self.path, flags)?;
+        let connection = open_existing(&self.path)?;
         connection.busy_timeout(Duration::ZERO)?;
         connection.pragma_update(None, "query_only", true)?;
         connection.pragma_update(None, "cache_size", SQLITE_READER_CACHE_KIB)?;

@@ -91,6 +91,9 @@ pub enum StoreError {
     NotPermitted(&'static str),
     #[error("database error: {0}")]
     Database(#[source] sqlx::Error),
+    /// An error on a SQLite connection that is not sqlx's (a bulk write).
+    #[error("database error: {0}")]
+    Sqlite(String),
     #[error("schema migration: {0}")]
     Migration(String),
     #[error("configuration: {0}")]

@@ -28,7 +28,9 @@ use sqlx_core::transaction::TransactionManager;
 use tokio::sync::{Mutex, OwnedMappedMutexGuard, OwnedMutexGuard};
 
 use crate::StoreError;
-use crate::backend::{SQLITE_BUSY_TIMEOUT, SQLITE_WAL_CHECKPOINT_PAGES, SQLITE_WRITER_CACHE_KIB};
+use crate::backend::{
+    SQLITE_BUSY_TIMEOUT, SQLITE_WAL_CHECKPOINT_PAGES, SQLITE_WRITER_CACHE_KIB, open_existing,
+};
 
 /// How long the connections stay open with no writer.
 const IDLE_CLOSE: Duration = Duration::from_secs(300);
@@ -148,8 +150,8 @@ impl SqliteWriter {
             written
         })
         .await
-        .map_err(|e| StoreError::Io(format!("a bulk write stopped: {e}")))?;
-        written.map_err(|e| StoreError::Io(format!("writing {}: {e}", self.path.display())))
+        .map_err(|e| StoreError::Sqlite(format!("a bulk write stopped: {e}")))?;
+        written.map_err(|e| StoreError::Sqlite(format!("writing {}: {e}", self.path.display())))
     }
 
     /// Closes the connections once the current writer is done; later writers
@@ -209,12 +211,9 @@ fn in_transaction<T>(
 }
 
 /// Opens the bulk connection with the settings of sqlx's writing connection
-/// (`backend::Db::open_sqlite`). It never creates the file: the file is sqlx's,
-/// with its permissions, its schema and its journal mode (WAL is kept in the file).
+/// (`backend::Db::open_sqlite`); the journal mode (WAL) is kept in the file.
 fn open_bulk(path: &std::path::Path) -> rusqlite::Result<rusqlite::Connection> {
-    let flags =
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let bulk = rusqlite::Connection::open_with_flags(path, flags)?;
+    let bulk = open_existing(path)?;
     bulk.busy_timeout(SQLITE_BUSY_TIMEOUT)?;
     bulk.pragma_update(None, "synchronous", "FULL")?;
     bulk.pragma_update(None, "foreign_keys", true)?;
@@ -289,10 +288,7 @@ mod tests {
         let db = Db::open_sqlite(&dir.path().join("db.sqlite"), 2, true)
             .await
             .unwrap();
-        let Db::Sqlite(pools) = &db else {
-            unreachable!()
-        };
-        let mut held = pools.writer().hold().await.unwrap();
+        let mut held = writer(&db).hold().await.unwrap();
         sqlx::query("CREATE TABLE t (k INTEGER PRIMARY KEY)")
             .execute(&mut *held)
             .await
@@ -301,19 +297,29 @@ mod tests {
         (dir, db)
     }
 
-    fn writer(db: &Db) -> &SqliteWriter {
+    fn pools(db: &Db) -> &crate::backend::SqlitePools {
         let Db::Sqlite(pools) = db else {
             unreachable!()
         };
-        pools.writer()
+        pools
+    }
+
+    fn writer(db: &Db) -> &SqliteWriter {
+        pools(db).writer()
+    }
+
+    /// Inserts the row `k` through sqlx's connection.
+    async fn insert(connection: &mut SqliteConnection, k: i64) {
+        sqlx::query("INSERT INTO t VALUES ($1)")
+            .bind(k)
+            .execute(connection)
+            .await
+            .unwrap();
     }
 
     async fn rows(db: &Db) -> i64 {
-        let Db::Sqlite(pools) = db else {
-            unreachable!()
-        };
         sqlx::query_scalar("SELECT count(*) FROM t")
-            .fetch_one(pools.reads())
+            .fetch_one(pools(db).reads())
             .await
             .unwrap()
     }
@@ -377,10 +383,7 @@ mod tests {
     async fn a_transaction_dropped_before_commit_is_rolled_back_for_the_next_writer() {
         let (_dir, db) = database().await;
         let mut tx = writer(&db).begin().await.unwrap();
-        sqlx::query("INSERT INTO t VALUES (1)")
-            .execute(&mut *tx)
-            .await
-            .unwrap();
+        insert(&mut tx, 1).await;
         drop(tx);
         // The next writers begin afresh (not inside the abandoned transaction)
         // on either connection.
@@ -389,16 +392,10 @@ mod tests {
             .await
             .unwrap();
         let mut tx = writer(&db).begin().await.unwrap();
-        sqlx::query("INSERT INTO t VALUES (3)")
-            .execute(&mut *tx)
-            .await
-            .unwrap();
+        insert(&mut tx, 3).await;
         tx.commit().await.unwrap();
-        let Db::Sqlite(pools) = &db else {
-            unreachable!()
-        };
         let kept: Vec<i64> = sqlx::query_scalar("SELECT k FROM t ORDER BY k")
-            .fetch_all(pools.reads())
+            .fetch_all(pools(&db).reads())
             .await
             .unwrap();
         assert_eq!(kept, vec![2, 3]);
@@ -488,10 +485,7 @@ mod tests {
             .await
             .unwrap();
         let mut held = writer(&db).hold().await.unwrap();
-        sqlx::query("INSERT INTO t VALUES (3)")
-            .execute(&mut *held)
-            .await
-            .unwrap();
+        insert(&mut held, 3).await;
         drop(held);
         assert_eq!(rows(&db).await, 3);
     }

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use rusqlite::OptionalExtension;
 use sentinel_core::Timestamp;
 use sentinel_core::audit::hex;
 use sentinel_protocol::facts::HostFacts;
@@ -16,7 +17,6 @@ use super::{Device, OrgKeys, device_row};
 use crate::backend::{Db, Tx, with_tx};
 use crate::tenant::TenantStore;
 use crate::{DeviceAccess, StoreError, Stores};
-use rusqlite::OptionalExtension;
 
 /// One enrolled device's data, for that device alone.
 #[derive(Debug, Clone)]
